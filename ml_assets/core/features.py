@@ -1,0 +1,79 @@
+"""Feature engineering: history averages, dates relative to the record date, string normalization,
+new-customer flags, and the segment each row belongs to."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+import pandas as pd
+
+from ml_assets.spec import DatasetSpec, PipelineSpec
+
+SEGMENT_COLUMN = "model_segment"
+DAYS_PER_MONTH = 30.4375
+
+
+def normalize_strings(values: pd.Series) -> pd.Series:
+    """Lower-case, strip accents and collapse whitespace, so ' Bogotá' and 'BOGOTA' are one value."""
+    categories = pd.Series(values.dropna().unique(), dtype=object)
+    normalized = {raw: _normalize_one(str(raw)) for raw in categories}
+    return values.map(normalized).astype(object)
+
+
+def _normalize_one(text: str) -> str:
+    """Normalize one string (NFKD, drop combining marks, lower, single spaces)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    ascii_text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(ascii_text.lower().split())
+
+
+def history_average(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Row-wise mean of previous-period columns, ignoring the periods that did not exist (NaN)."""
+    return frame[columns].astype("float64").mean(axis=1, skipna=True)
+
+
+def time_since(dates: pd.Series, reference_dates: pd.Series, unit: str) -> pd.Series:
+    """Time from `dates` to `reference_dates` in days or months (negative when dates are later)."""
+    days = (pd.to_datetime(reference_dates) - pd.to_datetime(dates)).dt.days.astype("float64")
+    return days / DAYS_PER_MONTH if unit == "months" else days
+
+
+def assign_segments(values: pd.Series, dataset: DatasetSpec) -> pd.Series:
+    """Segment name of each row from the spec's value groups; rows matching no group get None."""
+    lookup = {str(value): name for name, group in dataset.segments.items() for value in group}
+    return values.astype(str).map(lookup).astype(object).where(values.notna(), None)
+
+
+def build_features(raw: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
+    """Model-ready table: keys, segment, target and every feature the spec asks for."""
+    ds, eng = spec.dataset, spec.features.engineered
+    out = raw[[ds.id, ds.date, ds.target]].copy()
+    out[SEGMENT_COLUMN] = assign_segments(raw[ds.segment], ds)
+    for column in spec.features.numeric:
+        out[column] = pd.to_numeric(raw[column], errors="coerce").astype("float64")
+    for column in spec.features.categorical:
+        values = raw[column].astype(object).where(raw[column].notna(), None)
+        out[column] = normalize_strings(values) if column in eng.normalize_strings else values.map(
+            lambda v: None if v is None else str(v))
+    for average in eng.history_averages:
+        out[average.name] = history_average(raw, average.columns)
+    for since in eng.days_since:
+        out[since.name] = time_since(raw[since.column], raw[ds.date], since.unit)
+    if eng.new_customer:
+        tenure = out[eng.new_customer.tenure_feature]
+        out[eng.new_customer.name] = np.where(tenure.isna(), np.nan, (tenure <= eng.new_customer.max_months) * 1.0)
+    return out.reset_index(drop=True)
+
+
+def model_matrix(features: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[str, list[str]]) -> pd.DataFrame:
+    """Feature columns in model order; categoricals use the training vocabulary (unseen values become NaN)."""
+    matrix = features[spec.features.model_numeric()].astype("float64")
+    for column in spec.features.categorical:
+        matrix[column] = pd.Categorical(features[column], categories=vocabulary[column])
+    return matrix
+
+
+def category_vocabulary(features: pd.DataFrame, categorical: list[str]) -> dict[str, list[str]]:
+    """Sorted distinct values of each categorical column, fixed with the model."""
+    return {column: sorted(features[column].dropna().astype(str).unique().tolist()) for column in categorical}

@@ -1,0 +1,69 @@
+"""Dagster Definitions built from a pipeline spec (usable as a library: `build_definitions(spec)`)."""
+
+import os
+import warnings
+from pathlib import Path
+
+import dagster as dg
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)  # backfill_policy and dagster-mlflow are beta
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+
+from dagster_mlflow import end_mlflow_on_run_finished  # noqa: E402
+
+from ml_assets.defs.ingest import build_ingest_assets
+from ml_assets.defs.monitoring import build_monitoring_assets
+from ml_assets.defs.partitions import daily_partitions, segment_partitions
+from ml_assets.defs.scoring import build_scoring_assets
+from ml_assets.defs.training import build_training_assets
+from ml_assets.resources.mlflow import ModelRegistry, mlflow_tracking
+from ml_assets.resources.storage import LakeIOManager
+from ml_assets.spec import PipelineSpec, load_spec
+
+CONFIG_ENV = "ML_ASSETS_CONFIG"
+INGEST_JOB = "ingest_job"
+TRAINING_JOB = "training_job"
+SCORING_JOB = "scoring_job"
+
+
+def build_resources(spec: PipelineSpec) -> dict[str, object]:
+    """The lake IO manager, dagster-mlflow tracking and the model registry of one pipeline."""
+    return {
+        "io_manager": LakeIOManager(lake_dir=str(spec.lake_dir), date_column=spec.dataset.date),
+        "mlflow": mlflow_tracking.configured({
+            "experiment_name": spec.experiment_name,
+            "mlflow_tracking_uri": spec.tracking_uri,
+            "artifact_location": spec.artifact_location,
+        }),
+        "model_registry": ModelRegistry(tracking_uri=spec.tracking_uri),
+    }
+
+
+def build_jobs(spec: PipelineSpec) -> list:
+    """Ingest and scoring over dates; training over segments (ends its MLflow run when done)."""
+    return [
+        dg.define_asset_job(INGEST_JOB, selection=["raw_data", "features"], partitions_def=daily_partitions(spec)),
+        dg.define_asset_job(TRAINING_JOB, selection=["training_set", "segment_model", "model_evaluation"],
+                            partitions_def=segment_partitions(spec), hooks={end_mlflow_on_run_finished}),
+        dg.define_asset_job(SCORING_JOB, selection=["predictions", "risk_clusters", "risk_report", "drift_report"],
+                            partitions_def=daily_partitions(spec)),
+    ]
+
+
+def build_definitions(spec: PipelineSpec) -> dg.Definitions:
+    """Every asset, check, job and resource of one pipeline."""
+    assets = [*build_ingest_assets(spec), *build_training_assets(spec), *build_scoring_assets(spec),
+              *build_monitoring_assets(spec)]
+    return dg.Definitions(assets=assets, jobs=build_jobs(spec), resources=build_resources(spec),
+                          executor=dg.in_process_executor)
+
+
+def default_config_path() -> Path:
+    """$ML_ASSETS_CONFIG, or pipeline.yaml in the current folder."""
+    return Path(os.environ.get(CONFIG_ENV, "pipeline.yaml"))
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Definitions of the pipeline the environment points at (loaded when Dagster asks)."""
+    return build_definitions(load_spec(default_config_path()))

@@ -1,0 +1,76 @@
+"""IO manager that stores every partition of an asset as its own file in the lake.
+
+Daily assets are split by their date column, so one run over a range of dates (a single-run
+backfill) still stores one file per day; segment assets return a mapping segment -> value.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from ml_assets.core import lake
+
+DATE_DIMENSION = "date"
+SEGMENT_DIMENSION = "segment"
+
+
+def _dimension(partitions_def: dg.PartitionsDefinition | None) -> str | None:
+    """Folder prefix of a partitions definition: date=..., segment=..., or none."""
+    if partitions_def is None:
+        return None
+    return DATE_DIMENSION if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition) else SEGMENT_DIMENSION
+
+
+def split_by_date(frame: pd.DataFrame, date_column: str, keys: list[str]) -> dict[str, pd.DataFrame]:
+    """One frame per partition key (YYYY-MM-DD); keys without rows get an empty frame."""
+    days = pd.to_datetime(frame[date_column]).dt.strftime("%Y-%m-%d")
+    stray = sorted(set(days) - set(keys))
+    if stray:
+        raise ValueError(f"rows dated {stray[:3]} fall outside the partitions {keys[0]}..{keys[-1]} being written")
+    groups = dict(iter(frame.groupby(days.to_numpy(), sort=False)))
+    return {key: groups.get(key, frame.iloc[0:0]).reset_index(drop=True) for key in keys}
+
+
+class LakeIOManager(dg.ConfigurableIOManager):
+    """Parquet (frames) or JSON (records) per partition under `lake_dir`."""
+
+    lake_dir: str
+    date_column: str
+
+    def _folder(self, asset_key: dg.AssetKey, dimension: str | None, key: str | None) -> Path:
+        return lake.partition_dir(Path(self.lake_dir), asset_key.path[-1], dimension, key)
+
+    def _pieces(self, context: dg.OutputContext, obj: Any) -> dict[str | None, Any]:
+        """Split an output into the values of each partition it covers."""
+        if not context.has_asset_partitions:
+            return {None: obj}
+        keys = list(context.asset_partition_keys)
+        if _dimension(context.asset_partitions_def) == DATE_DIMENSION:
+            return split_by_date(obj, self.date_column, keys)
+        missing = set(keys) - set(obj)
+        if missing:
+            raise ValueError(f"{context.asset_key.to_user_string()} returned no value for partitions {sorted(missing)}")
+        return {key: obj[key] for key in keys}
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if obj is None:
+            return
+        dimension = _dimension(context.asset_partitions_def) if context.has_asset_partitions else None
+        for key, value in self._pieces(context, obj).items():
+            folder = self._folder(context.asset_key, dimension, key)
+            if isinstance(value, pd.DataFrame):
+                lake.write_frame(folder, value)
+            else:
+                lake.write_record(folder, value)
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        asset_key = context.asset_key
+        if not context.has_asset_partitions:
+            return lake.read_partition(self._folder(asset_key, None, None))
+        dimension = _dimension(context.asset_partitions_def)
+        keys = list(context.asset_partition_keys)
+        if dimension == DATE_DIMENSION:
+            return lake.read_frames([self._folder(asset_key, dimension, key) for key in keys])
+        return {key: lake.read_partition(self._folder(asset_key, dimension, key)) for key in keys}

@@ -1,0 +1,233 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from ml_assets.core.drift import (
+    DRIFT_COLUMNS,
+    SEVERITIES,
+    Thresholds,
+    chi_square,
+    feature_drift_table,
+    ks_statistic,
+    overall_severity,
+    psi_categorical,
+    psi_from_counts,
+    psi_numeric,
+    quantile_bin_edges,
+    severity,
+    wasserstein,
+)
+
+PSI_THRESHOLDS = Thresholds(low=0.1, moderate=0.2, high=0.25)
+KS_THRESHOLDS = Thresholds(low=0.05, moderate=0.1, high=0.2)
+EPS = 1e-4
+
+
+def _samples(case: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of samples covering sizes, ties and each branch of scipy's KS p-value."""
+    rng = np.random.default_rng(sum(map(ord, case)))
+    return {
+        "small": (rng.normal(size=30), rng.normal(0.3, size=50)),
+        "different_sizes": (rng.normal(size=500), rng.normal(0.1, 1.2, size=1_700)),
+        "ties": (rng.integers(0, 6, 1_000).astype(float), rng.integers(0, 7, 300).astype(float)),
+        "identical": (np.arange(200.0), np.arange(200.0)),
+        "smirnov_tail_small_n": (rng.normal(size=600), rng.normal(0.5, size=600)),
+        "smirnov_tail_large_n": (rng.normal(size=200_000), rng.normal(0.05, size=150_000)),
+        "far_tail": (rng.normal(size=5_000), rng.normal(3.0, size=5_000)),
+        "near_null": (rng.normal(size=50_000), rng.normal(size=40_000)),
+    }[case]
+
+
+CASES = ["small", "different_sizes", "ties", "identical", "smirnov_tail_small_n",
+         "smirnov_tail_large_n", "far_tail", "near_null"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_ks_statistic_matches_scipy_asymptotic(case):
+    reference, current = _samples(case)
+    expected = stats.ks_2samp(reference, current, method="asymp")
+    statistic, pvalue = ks_statistic(reference, current)
+    assert statistic == pytest.approx(expected.statistic, rel=1e-9, abs=1e-9)
+    assert pvalue == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("case", ["smirnov_tail_small_n", "smirnov_tail_large_n"])
+def test_ks_pvalue_in_the_smirnov_tail_matches_scipy_relatively(case):
+    reference, current = _samples(case)
+    expected = stats.ks_2samp(reference, current, method="asymp").pvalue
+    assert 0 < expected < 0.03
+    assert ks_statistic(reference, current)[1] == pytest.approx(expected, rel=1e-9, abs=0)
+
+
+def test_ks_statistic_drops_nan_and_handles_an_empty_side():
+    reference, current = _samples("different_sizes")
+    expected = stats.ks_2samp(reference, current, method="asymp")
+    with_nan = ks_statistic(np.append(reference, [np.nan, np.nan]), np.append(np.nan, current))
+    assert with_nan == pytest.approx((expected.statistic, expected.pvalue), rel=1e-9, abs=1e-9)
+    assert all(math.isnan(value) for value in ks_statistic(reference, np.array([np.nan])))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_wasserstein_matches_scipy(case):
+    reference, current = _samples(case)
+    expected = stats.wasserstein_distance(reference, current)
+    assert wasserstein(reference, current) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+def test_wasserstein_drops_nan_and_handles_an_empty_side():
+    reference, current = np.array([0.0, 1.0, np.nan, 3.0]), np.array([np.nan, 5.0, 2.0])
+    expected = stats.wasserstein_distance([0.0, 1.0, 3.0], [5.0, 2.0])
+    assert wasserstein(reference, current) == pytest.approx(expected, rel=1e-12)
+    assert math.isnan(wasserstein(reference, np.array([])))
+
+
+def test_chi_square_matches_scipy_on_a_hand_built_table():
+    reference = pd.Series(["a"] * 10 + ["b"] * 20 + ["c"] * 5)
+    current = pd.Series(["b"] * 8 + ["a"] * 12 + ["d"] * 6 + [None] * 2)
+    #                 a   b   c  d  missing
+    table = np.array([[10, 20, 5, 0, 0],
+                      [12, 8, 0, 6, 2]])
+    expected = stats.chi2_contingency(table, correction=False)
+    statistic, pvalue = chi_square(reference, current)
+    assert statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert pvalue == pytest.approx(expected.pvalue, rel=1e-9)
+
+
+def test_chi_square_of_an_empty_side_is_nan():
+    assert all(math.isnan(value) for value in chi_square(pd.Series(["a", "b"]), pd.Series([], dtype=object)))
+
+
+def test_psi_from_counts_is_the_textbook_formula_with_clipping():
+    expected = (0.6 - 0.5) * math.log(0.6 / 0.5) + (0.4 - 0.5) * math.log(0.4 / 0.5)
+    assert psi_from_counts(np.array([5, 5, 0]), np.array([6, 4, 0])) == pytest.approx(expected, rel=1e-12)
+    assert math.isnan(psi_from_counts(np.array([1, 2]), np.array([0, 0])))
+
+
+def test_psi_numeric_matches_a_hand_computed_example():
+    reference = np.array([1.0, 2.0, 3.0, 4.0])
+    current = np.array([1.0, 2.0, 2.0, 4.0, np.nan])
+    # edge 2.0 with side='right': x <= 2 goes left; bins (<=2, >2, NaN): reference 2/2/0, current 3/1/1
+    p, q = np.array([0.5, 0.5, EPS]), np.array([0.6, 0.2, 0.2])
+    expected = float(np.sum((q - p) * np.log(q / p)))
+    assert psi_numeric(reference, current, np.array([2.0])) == pytest.approx(expected, rel=1e-12)
+
+
+def test_psi_numeric_is_near_zero_for_the_same_distribution_and_large_for_a_mean_shift():
+    rng = np.random.default_rng(7)
+    reference = rng.normal(size=200_000)
+    edges = quantile_bin_edges(reference)
+    assert psi_numeric(reference, rng.normal(size=200_000), edges) < 0.001
+    assert psi_numeric(reference, rng.normal(1.0, size=200_000), edges) > 0.25
+
+
+def test_quantile_bin_edges_are_unique_interior_cut_points_without_nan():
+    with_nan = np.r_[np.arange(101.0), np.nan]
+    np.testing.assert_allclose(quantile_bin_edges(with_nan, bins=4), [25.0, 50.0, 75.0])
+    np.testing.assert_allclose(quantile_bin_edges(np.r_[np.zeros(90), np.ones(10)]), [0.0, 0.1])
+    assert quantile_bin_edges(np.array([np.nan])).size == 0
+
+
+def test_psi_categorical_counts_an_unseen_category():
+    reference = pd.Series(["a"] * 50 + ["b"] * 50)
+    current = pd.Series(["a"] * 40 + ["b"] * 40 + ["c"] * 20)
+    expected = 2 * (0.4 - 0.5) * math.log(0.4 / 0.5) + (0.2 - EPS) * math.log(0.2 / EPS)
+    assert psi_categorical(reference, current) == pytest.approx(expected, rel=1e-12)
+
+
+def test_psi_categorical_treats_missing_as_a_category_and_accepts_categoricals():
+    reference = pd.Series(pd.Categorical(["a", "b", "a", None], categories=["a", "b", "z"]))
+    current = pd.Series(pd.Categorical(["a", "b", "a", "b"], categories=["a", "b"]))
+    p, q = np.array([0.5, 0.25, 0.25]), np.array([0.5, 0.5, EPS])
+    expected = float(np.sum((q - p) * np.log(q / p)))
+    assert psi_categorical(reference, current) == pytest.approx(expected, rel=1e-12)
+    assert psi_categorical(pd.Series(["x", None, np.nan]), pd.Series([None, "x", None])) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (0.0, "none"), (0.0999, "none"), (0.1, "low"), (0.1999, "low"), (0.2, "moderate"),
+    (0.2499, "moderate"), (0.25, "high"), (3.0, "high"), (float("nan"), "none"),
+])
+def test_severity_boundaries(value, expected):
+    assert severity(value, PSI_THRESHOLDS) == expected
+
+
+def test_thresholds_must_be_ordered():
+    with pytest.raises(ValueError, match="low <= moderate <= high"):
+        Thresholds(low=0.3, moderate=0.2, high=0.25)
+
+
+def test_overall_severity_is_the_worst():
+    assert overall_severity([]) == "none"
+    assert overall_severity(["low", "high", "none"]) == "high"
+    assert overall_severity(iter(["low", "moderate"])) == "moderate"
+    assert SEVERITIES == ("none", "low", "moderate", "high")
+
+
+def _frames(rows: int = 20_000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reference and current frames: one numeric and one categorical column shifted, one of each not."""
+    rng = np.random.default_rng(3)
+
+    def frame(shift: float, cities: list[str]) -> pd.DataFrame:
+        return pd.DataFrame({
+            "stable_num": rng.normal(size=rows),
+            "shifted_num": rng.normal(shift, size=rows),
+            "stable_cat": rng.choice(["x", "y", "z"], size=rows),
+            "shifted_cat": rng.choice(cities, size=rows),
+        })
+
+    return frame(0.0, ["bogota", "cali"]), frame(1.5, ["cali", "medellin"])
+
+
+def test_feature_drift_table_flags_the_shifted_columns_only():
+    reference, current = _frames()
+    table = feature_drift_table(reference, current, ["stable_num", "shifted_num"],
+                                ["stable_cat", "shifted_cat"], PSI_THRESHOLDS, KS_THRESHOLDS)
+    assert list(table.columns) == DRIFT_COLUMNS
+    by_feature = table.set_index("feature")
+    assert by_feature["kind"].tolist() == ["numeric", "numeric", "categorical", "categorical"]
+    assert by_feature["severity"].to_dict() == {"stable_num": "none", "shifted_num": "high",
+                                                "stable_cat": "none", "shifted_cat": "high"}
+    numeric = by_feature[by_feature["kind"] == "numeric"]
+    categorical = by_feature[by_feature["kind"] == "categorical"]
+    assert numeric[["chi2_stat", "chi2_pvalue"]].isna().all().all()
+    assert categorical[["ks_stat", "ks_pvalue", "wasserstein"]].isna().all().all()
+    assert numeric[["psi", "ks_stat", "ks_pvalue", "wasserstein"]].notna().all().all()
+    assert categorical[["psi", "chi2_stat", "chi2_pvalue"]].notna().all().all()
+    assert (table["ref_rows"] == len(reference)).all() and (table["cur_rows"] == len(current)).all()
+    expected_ks = stats.ks_2samp(reference["shifted_num"], current["shifted_num"], method="asymp").statistic
+    assert by_feature.loc["shifted_num", "ks_stat"] == pytest.approx(expected_ks, rel=1e-9)
+
+
+def test_feature_drift_table_severity_takes_the_worse_of_psi_and_ks():
+    rng = np.random.default_rng(11)
+    reference = pd.DataFrame({"value": rng.normal(size=50_000)})
+    current = pd.DataFrame({"value": rng.normal(0.15, size=50_000)})
+    row = feature_drift_table(reference, current, ["value"], [], PSI_THRESHOLDS, KS_THRESHOLDS).iloc[0]
+    assert severity(row["psi"], PSI_THRESHOLDS) == "none"
+    assert row["severity"] == severity(row["ks_stat"], KS_THRESHOLDS) == "low"
+
+
+@pytest.mark.parametrize("empty_side", ["current", "reference"])
+def test_feature_drift_table_with_an_empty_side_gives_nan_and_none(empty_side):
+    reference, current = _frames(rows=500)
+    if empty_side == "current":
+        current = current.iloc[:0]
+    else:
+        reference = reference.iloc[:0]
+    table = feature_drift_table(reference, current, ["stable_num"], ["stable_cat"],
+                                PSI_THRESHOLDS, KS_THRESHOLDS)
+    statistics = ["psi", "ks_stat", "ks_pvalue", "chi2_stat", "chi2_pvalue", "wasserstein"]
+    assert table[statistics].isna().all().all()
+    assert table["severity"].tolist() == ["none", "none"]
+
+
+def test_feature_drift_table_accepts_nullable_dtypes_and_no_columns():
+    reference = pd.DataFrame({"value": pd.array([1.0, 2.0, None, 4.0], dtype="Float64")})
+    current = pd.DataFrame({"value": pd.array([1.0, None, 3.0, 4.0], dtype="Float64")})
+    row = feature_drift_table(reference, current, ["value"], [], PSI_THRESHOLDS, KS_THRESHOLDS).iloc[0]
+    assert row["ks_stat"] == pytest.approx(stats.ks_2samp([1.0, 2.0, 4.0], [1.0, 3.0, 4.0]).statistic)
+    empty = feature_drift_table(reference, current, [], [], PSI_THRESHOLDS, KS_THRESHOLDS)
+    assert list(empty.columns) == DRIFT_COLUMNS and empty.empty
