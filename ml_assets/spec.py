@@ -184,9 +184,11 @@ class ThresholdSpec(StrictModel):
 
 
 class DriftSpec(StrictModel):
-    """Drift statistics settings."""
+    """Drift statistics settings: each day is compared over a trailing window of days."""
 
     bins: int = Field(default=10, ge=2)
+    window_days: int = Field(default=7, ge=1, description="trailing days pooled into each day's current sample")
+    min_rows: int = Field(default=200, ge=1, description="fewer current rows than this: statistics shown, not judged")
     psi: ThresholdSpec = ThresholdSpec(low=0.05, moderate=0.1, high=0.25)
     ks: ThresholdSpec = ThresholdSpec(low=0.05, moderate=0.1, high=0.2)
 

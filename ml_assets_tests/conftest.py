@@ -1,0 +1,44 @@
+"""Shared fixtures: a small pipeline config over generated demo data in a temporary folder."""
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ml_assets.core.synthetic import DriftInjection, generate_invoices, write_landing_files
+from ml_assets.spec import PipelineSpec, parse_spec
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SMALL_START = date(2024, 1, 1)
+SMALL_END = date(2024, 6, 30)
+
+
+def demo_config(home: Path, **overrides: dict) -> dict:
+    """The project's pipeline.yaml as a dict, with its outputs and landing files under `home`."""
+    raw = yaml.safe_load((PROJECT_ROOT / "pipeline.yaml").read_text().replace("${ML_ASSETS_LANDING:-data/landing}", "landing")
+                         .replace("${ML_ASSETS_HOME:-data}", "out").replace("${MLFLOW_TRACKING_URI:-}", ""))
+    for section, values in overrides.items():
+        raw[section] = {**raw.get(section, {}), **values}
+    return raw
+
+
+def make_spec(home: Path, **overrides: dict) -> PipelineSpec:
+    """A validated spec rooted at `home` (config paths resolve against it)."""
+    return parse_spec(demo_config(home, **overrides), base_dir=home)
+
+
+@pytest.fixture(scope="session")
+def landing_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six months of demo invoices (2,500 customers, drift from June) as daily CSV files, made once."""
+    home = tmp_path_factory.mktemp("landing_home")
+    invoices = generate_invoices(2500, SMALL_START, SMALL_END, seed=3, drift=DriftInjection(start=date(2024, 6, 1)))
+    write_landing_files(invoices, home / "landing")
+    return home / "landing"
+
+
+@pytest.fixture
+def small_spec(tmp_path: Path, landing_dir: Path) -> PipelineSpec:
+    """Demo config over the shared landing files, writing into this test's own folder."""
+    (tmp_path / "landing").symlink_to(landing_dir)
+    return make_spec(tmp_path, training={"window_days": 90, "holdout_days": 14, "min_auc": 0.6})

@@ -1,0 +1,158 @@
+"""The whole graph on generated data: ingest, train per segment, score, report and monitor."""
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+
+from ml_assets.core import lake
+from ml_assets.core.sources import days_between
+from ml_assets.definitions import build_definitions
+from ml_assets.runner import RunSummary, run_pipeline
+from ml_assets.spec import PipelineSpec
+from ml_assets_tests.conftest import SMALL_END, SMALL_START, make_spec
+
+N_DAYS = len(days_between(SMALL_START, SMALL_END))
+
+
+@pytest.fixture(scope="module")
+def graph_run(tmp_path_factory: pytest.TempPathFactory, landing_dir: Path) -> tuple[PipelineSpec, RunSummary]:
+    """One full run over six months, shared by the assertions below."""
+    home = tmp_path_factory.mktemp("graph")
+    (home / "landing").symlink_to(landing_dir)
+    spec = make_spec(home, training={"window_days": 90, "holdout_days": 14, "min_auc": 0.55})
+    with dg.instance_for_test() as instance:
+        summary = run_pipeline(spec, SMALL_START, SMALL_END, instance, progress=lambda _: None)
+        runs = instance.get_runs()
+    assert len(runs) == 3, "ingest, training and scoring each run once for the whole range"
+    return spec, summary
+
+
+def stored(spec: PipelineSpec, asset: str) -> pd.DataFrame:
+    """Every stored daily partition of an asset, concatenated."""
+    keys = lake.stored_keys(spec.lake_dir, asset, "date")
+    return lake.read_frames([lake.partition_dir(spec.lake_dir, asset, "date", key) for key in keys])
+
+
+def test_every_day_is_stored_once(graph_run: tuple[PipelineSpec, RunSummary], landing_dir: Path) -> None:
+    spec, _ = graph_run
+    landed = sum(len(pd.read_csv(path)) for path in landing_dir.glob("invoices_*.csv"))
+    for asset in ("raw_data", "features", "predictions", "risk_clusters", "risk_report", "drift_report"):
+        assert len(lake.stored_keys(spec.lake_dir, asset, "date")) == N_DAYS, asset
+    assert len(stored(spec, "raw_data")) == landed
+    assert len(stored(spec, "features")) == landed
+
+
+def test_features_are_engineered(graph_run: tuple[PipelineSpec, RunSummary]) -> None:
+    spec, _ = graph_run
+    features = stored(spec, "features")
+    assert set(features["region"].dropna()) <= {"bogota", "medellin", "cali", "barranquilla", "bucaramanga"}
+    assert features["tenure_months"].min() >= 0
+    new = features["is_new_customer"] == 1
+    assert new.any() and (features.loc[new, "tenure_months"] <= 12).all()
+    assert features["days_late_avg_6m"].notna().mean() > 0.8
+
+
+def test_one_registered_champion_per_segment(graph_run: tuple[PipelineSpec, RunSummary]) -> None:
+    spec, summary = graph_run
+    client = MlflowClient(tracking_uri=spec.tracking_uri)
+    for segment in spec.segment_names:
+        name = spec.registered_model_name(segment)
+        versions = client.search_model_versions(f"name='{name}'")
+        assert [str(v.version) for v in versions] == ["1"]
+        assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+        record = lake.read_partition(lake.partition_dir(spec.lake_dir, "segment_model", "segment", segment))
+        assert record["version"] == "1" and record["promoted"] is True
+    auc = summary.metadata["segment_model"]["holdout_auc"]
+    assert auc["domestic"] > 0.72, auc
+
+
+def test_mlflow_runs_are_nested_per_segment_and_finished(graph_run: tuple[PipelineSpec, RunSummary]) -> None:
+    spec, summary = graph_run
+    client = MlflowClient(tracking_uri=spec.tracking_uri)
+    experiment = client.get_experiment_by_name(spec.experiment_name)
+    assert experiment.artifact_location.startswith(spec.home_dir.as_uri())
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == RunStatus.to_string(RunStatus.FINISHED)
+    assert parents[0].data.tags["dagster_run_id"] == summary.run_ids["training_job"]
+    depth = {r.data.tags["segment"]: r.data.params["max_depth"] for r in children}
+    assert depth == {"domestic": "4", "industrial": "3"}
+    assert all(r.data.metrics["holdout_roc_auc"] > 0.5 for r in children)
+
+
+def test_model_evaluation_writes_plots(graph_run: tuple[PipelineSpec, RunSummary]) -> None:
+    spec, _ = graph_run
+    for segment in spec.segment_names:
+        record = lake.read_partition(lake.partition_dir(spec.lake_dir, "model_evaluation", "segment", segment))
+        assert set(record["plots"]) == {"ROC", "Precision-recall", "Calibration", "Feature importance"}
+        for path in record["plots"].values():
+            assert Path(path).read_bytes()[:4] == b"\x89PNG"
+        assert 0 < record["evaluation"]["roc_auc"] <= 1
+
+
+def test_predictions_carry_model_and_valid_scores(graph_run: tuple[PipelineSpec, RunSummary]) -> None:
+    spec, _ = graph_run
+    predictions = stored(spec, "predictions")
+    assert len(predictions) == len(stored(spec, "features"))
+    assert predictions["score"].between(0, 1).all()
+    by_segment = predictions.groupby("model_segment")["model_name"].unique()
+    assert {seg: list(names) for seg, names in by_segment.items()} == {
+        seg: [spec.registered_model_name(seg)] for seg in spec.segment_names}
+    assert set(predictions["model_version"]) == {"1"}
+
+
+def test_risk_clusters_follow_the_spec(graph_run: tuple[PipelineSpec, RunSummary]) -> None:
+    spec, _ = graph_run
+    clusters = stored(spec, "risk_clusters")
+    assert set(clusters["risk_category"]) == set(spec.clustering.labels)
+    assert set(clusters["risk_cluster"]) <= set(spec.clustering.labels) | {"new_customer"}
+    assert (clusters.loc[clusters["is_new_customer"] == 1, "risk_cluster"] == "new_customer").all()
+    assert set(clusters["group"].dropna()) == {"1-2", "3-4", "5-6"}
+    mean_score = clusters.groupby("risk_category")["score"].mean()
+    assert list(mean_score[spec.clustering.labels]) == sorted(mean_score), "categories rank by score"
+
+
+def test_risk_report_files_and_benchmark(graph_run: tuple[PipelineSpec, RunSummary]) -> None:
+    spec, summary = graph_run
+    report = stored(spec, "risk_report")
+    shares = report.groupby(["invoice_date", "segment"])["share"].sum()
+    assert (shares - 1).abs().max() < 1e-9
+    files = list((spec.reports_dir / "risk_report").glob("date=*/segment=*/part.parquet"))
+    assert len(files) == N_DAYS * len(spec.segment_names)
+    benchmark = pd.read_parquet(spec.reports_dir / "benchmark" / f"{SMALL_START}_{SMALL_END}" / "part.parquet")
+    very_high = benchmark[benchmark["risk_cluster"] == "very_high"].set_index("segment")
+    low = benchmark[benchmark["risk_cluster"] == "low"].set_index("segment")
+    assert (very_high["realized_default_rate"] > low["realized_default_rate"]).all()
+    assert "benchmark" in summary.metadata["risk_report"]
+
+
+def test_drift_report_flags_the_injected_price_shock(graph_run: tuple[PipelineSpec, RunSummary]) -> None:
+    spec, summary = graph_run
+    drift = stored(spec, "drift_report")
+    assert set(drift["feature"]) == set(spec.feature_columns()) | {"score"}
+    amount = drift[(drift["feature"] == "amount") & (drift["segment"] == "domestic")].set_index("invoice_date")
+    before, after = amount.loc[: "2024-05-31", "psi"], amount.loc["2024-06-15":, "psi"]
+    assert before.median() < spec.drift.psi.moderate
+    assert after.min() >= spec.drift.psi.high, "a 35% price shock is high drift"
+    assert summary.metadata["drift_report"]["verdict"]["domestic"] == "high"
+
+
+def test_retraining_same_data_keeps_the_champion(graph_run: tuple[PipelineSpec, RunSummary]) -> None:
+    """A challenger that does not beat the champion by the margin is registered but not promoted."""
+    spec, _ = graph_run
+    with dg.instance_for_test() as instance:
+        result = build_definitions(spec).resolve_job_def("training_job").execute_in_process(
+            instance=instance, partition_key="domestic",
+            run_config={"ops": {"training_set": {"config": {"as_of": SMALL_END.isoformat()}}}})
+    assert result.success
+    client = MlflowClient(tracking_uri=spec.tracking_uri)
+    name = spec.registered_model_name("domestic")
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == "2"
+    record = lake.read_partition(lake.partition_dir(spec.lake_dir, "segment_model", "segment", "domestic"))
+    assert record["promoted"] is False and "does not beat champion" in record["reason"]

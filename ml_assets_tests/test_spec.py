@@ -1,0 +1,78 @@
+"""Config loading: env substitution, paths, and errors that name the field and suggest a fix."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ml_assets.spec import ConfigError, load_spec, parse_spec, substitute_env
+from ml_assets_tests.conftest import PROJECT_ROOT, demo_config
+
+
+def test_project_config_loads_with_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ML_ASSETS_HOME", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    spec = load_spec(PROJECT_ROOT / "pipeline.yaml")
+    assert spec.segment_names == ["domestic", "industrial"]
+    assert spec.lake_dir == PROJECT_ROOT / "data" / "lake"
+    assert spec.tracking_uri == f"sqlite:///{PROJECT_ROOT / 'data' / 'mlflow' / 'mlflow.db'}"
+    assert "days_late_avg_6m" in spec.feature_columns() and "region" in spec.feature_columns()
+    assert spec.model.params_for("industrial")["max_depth"] == 3
+    assert spec.model.params_for("domestic")["max_depth"] == 4
+
+
+def test_env_substitution_uses_value_then_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOME_HOME", "/srv/x")
+    assert substitute_env("a: ${SOME_HOME:-data}") == "a: /srv/x"
+    monkeypatch.delenv("SOME_HOME")
+    assert substitute_env("a: ${SOME_HOME:-data}") == "a: data"
+    with pytest.raises(ConfigError, match="SOME_HOME is not set"):
+        substitute_env("a: ${SOME_HOME}")
+
+
+def test_env_overrides_storage_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ML_ASSETS_HOME", str(tmp_path / "elsewhere"))
+    spec = load_spec(PROJECT_ROOT / "pipeline.yaml")
+    assert spec.lake_dir == tmp_path / "elsewhere" / "lake"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda c: c["dataset"].update(segmnt=c["dataset"].pop("segment")),
+         "dataset.segmnt: unknown field (value 'tariff'); did you mean 'segment'?"),
+        (lambda c: c["features"].update(categorical=["regoin"]),
+         "features.categorical[0]: column 'regoin' not found; did you mean 'region'?"),
+        (lambda c: c["dataset"].update(target="defaulter"),
+         "dataset.target: column 'defaulter' not found; did you mean 'defaulted'?"),
+        (lambda c: c["model"].update(segment_params={"industrail": {"max_depth": 2}}),
+         "model.segment_params: segment 'industrail' not found; did you mean 'industrial'?"),
+        (lambda c: c["training"].update(min_auc=1.5), "training.min_auc: Input should be less than or equal to 1"),
+        (lambda c: c["clustering"].update(labels=["a", "b"]), "labels has 2 entries but 3 quantiles"),
+        (lambda c: c["dataset"]["source"].update(path="landing/invoices.csv"), "no '{date}' placeholder"),
+    ],
+)
+def test_bad_config_names_field_value_and_suggestion(tmp_path: Path, mutate, expected: str) -> None:
+    config = demo_config(tmp_path)
+    mutate(config)
+    with pytest.raises(ConfigError) as error:
+        parse_spec(config, base_dir=tmp_path)
+    assert expected in str(error.value)
+
+
+def test_missing_file_and_bad_yaml_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_spec(tmp_path / "nope.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_spec(broken)
+
+
+def test_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    config_path = tmp_path / "cfg" / "p.yaml"
+    config_path.parent.mkdir()
+    config_path.write_text(yaml.safe_dump(demo_config(tmp_path)))
+    spec = load_spec(config_path)
+    assert spec.lake_dir == tmp_path / "cfg" / "out" / "lake"
+    assert spec.registered_model_name("domestic") == "utility_risk-domestic"
