@@ -1,6 +1,7 @@
 """The `ml-assets` command: demo, run and validate a pipeline config."""
 
 import argparse
+import logging
 import sys
 from datetime import date
 from pathlib import Path
@@ -74,9 +75,9 @@ def run_and_report(spec: PipelineSpec, start: date, end: date) -> None:
     print(f"\nlake (parquet per partition): {spec.lake_dir}")
     print(f"reports and plots:            {spec.reports_dir}")
     print(f"MLflow tracking store:        {spec.tracking_uri}")
-    print(f"  browse it: .venv/bin/mlflow ui --backend-store-uri {spec.tracking_uri} --host 127.0.0.1")
-    print(f"Dagster instance:             {instance.root_directory}")
-    print("  browse it: .venv/bin/dagster dev -h 127.0.0.1 -p 3000   (then open http://127.0.0.1:3000)")
+    print(f"  browse it: .venv/bin/mlflow ui --backend-store-uri {spec.tracking_uri} --host 127.0.0.1 --port 5000")
+    print(f"Dagster instance:             {Path(instance.root_directory).resolve()}")
+    print("  browse it: scripts/ui   (then open http://127.0.0.1:3000)")
 
 
 def validate(spec: PipelineSpec) -> None:
@@ -101,6 +102,7 @@ def validate(spec: PipelineSpec) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
     try:
         spec = load_spec(args.config)
         if args.command == "validate":
