@@ -6,6 +6,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from ml_assets.core.inference import segment_name
+from ml_assets.registry_cli import REGISTRY_COMMANDS, add_registry_commands, run_registry_command
 from ml_assets.spec import ConfigError, PipelineSpec, load_spec
 
 DEMO_START = date(2024, 1, 1)
@@ -45,6 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--end", type=_date, required=True)
 
     command("validate", "check a config (and the landing files' columns when they exist)")
+    add_registry_commands(command)
+
+    init = commands.add_parser("init", help="write a pipeline config for a data file, schema inferred",
+                               description="write a pipeline config for a data file, schema inferred")
+    init.add_argument("--data", type=Path, required=True, help="CSV, CSV.gz or Parquet file holding every day")
+    init.add_argument("--id", required=True, help="id column")
+    init.add_argument("--date", required=True, help="date column (the daily partition key)")
+    init.add_argument("--target", required=True, help="binary target column (0/1)")
+    init.add_argument("--segment", required=True, help="column whose values get a model each")
+    init.add_argument("--exclude", action="append", default=[], help="column to leave out (e.g. leaks the target)")
+    init.add_argument("--label-delay-days", type=int, default=0, help="days after the date when the target is known")
+    init.add_argument("--name", help="pipeline name (default: the data file's name)")
+    init.add_argument("--output", "--config", dest="output", type=Path, required=True, help="config file to write")
     return parser
 
 
@@ -52,12 +67,13 @@ def generate_demo_data(spec: PipelineSpec, args: argparse.Namespace) -> None:
     """Write the demo landing files unless the first day's file is already there."""
     from ml_assets.core.synthetic import DriftInjection, generate_invoices, write_landing_files
 
-    if spec.source_path(args.start).exists():
-        print(f"demo data found in {spec.source_path(args.start).parent}")
+    first_file = Path(spec.source_location(args.start))
+    if first_file.exists():
+        print(f"demo data found in {first_file.parent}")
         return
     drift = DriftInjection(start=args.drift_from) if args.drift_from else None
     invoices = generate_invoices(args.customers, args.start, args.end, seed=args.seed, drift=drift)
-    directory = spec.source_path(args.start).parent
+    directory = first_file.parent
     files = write_landing_files(invoices, directory)
     print(f"generated {len(invoices):,} invoices of {args.customers:,} customers in {len(files)} daily files under {directory}")
 
@@ -84,19 +100,53 @@ def validate(spec: PipelineSpec) -> None:
     """Build the definitions and compare the first landing file's header with the configured columns."""
     from ml_assets.core.sources import read_landing_file
     from ml_assets.definitions import build_definitions
+    from ml_assets.resources.source import DataSource
     from ml_assets.spec import suggest_name
 
     build_definitions(spec)
-    sample = spec.source_path(spec.dataset.start_date)
-    if not sample.exists():
+    source = DataSource.from_spec(spec)
+    if source.kind == "sql":
+        print("config is valid (database source: columns are checked when raw_data runs)")
+        return
+    sample = spec.source_location(spec.dataset.start_date)
+    if not Path(sample).exists():
         print(f"config is valid (no landing file at {sample} to check columns against)")
         return
-    header = list(read_landing_file(sample).columns)
+    header = list(read_landing_file(sample, source.delimiter, source.encoding).columns)
     required = [c for c in spec.dataset.columns if c not in spec.dataset.optional]
     missing = [c for c in required if c not in header]
     if missing:
         raise ConfigError("; ".join(f"dataset.columns: {c!r} is not in {sample}{suggest_name(c, header)}" for c in missing))
-    print(f"config is valid; {sample.name} has every required column")
+    print(f"config is valid; {Path(sample).name} has every required column")
+
+
+def init_config(args: argparse.Namespace) -> None:
+    """Infer a config from the data file, validate it, and write it (never an invalid one)."""
+    import yaml
+
+    from ml_assets.core.inference import excluded_categoricals, infer_config
+    from ml_assets.core.sources import read_landing_file
+    from ml_assets.spec import parse_spec
+
+    frame = read_landing_file(str(args.data))
+    output = args.output.resolve()
+    name = args.name or segment_name(args.data.name.split(".")[0])
+    data = args.data.resolve()
+    source_path = str(data.relative_to(output.parent)) if data.is_relative_to(output.parent) else str(data)
+    config = infer_config(frame, name=name, source_path=source_path,
+                          id_column=args.id, date_column=args.date, target=args.target, segment=args.segment,
+                          exclude=args.exclude, label_delay_days=args.label_delay_days)
+    parse_spec(config, base_dir=output.parent, origin=str(output))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(f"# ml_assets pipeline inferred from {args.data.name} by `ml-assets init`; review and edit.\n"
+                      + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    features = config["features"]
+    print(f"wrote {output}: {len(config['dataset']['columns'])} columns, {len(features['numeric'])} numeric and "
+          f"{len(features['categorical'])} categorical features, segments {list(config['dataset']['segments'])}")
+    skipped = excluded_categoricals(frame, config)
+    if skipped:
+        print(f"left out of the features (too many distinct values): {skipped}")
+    print(f"next: ml-assets run --config {args.output} --start DATE --end DATE")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     try:
+        if args.command == "init":
+            init_config(args)
+            return 0
         spec = load_spec(args.config)
         if args.command == "validate":
             validate(spec)
@@ -112,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             run_and_report(spec, args.start, args.end)
         elif args.command == "run":
             run_and_report(spec, args.start, args.end)
+        elif args.command in REGISTRY_COMMANDS:
+            run_registry_command(spec, args)
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -15,8 +15,11 @@ from ml_assets.defs.ingest import build_ingest_assets
 from ml_assets.defs.monitoring import build_monitoring_assets
 from ml_assets.defs.partitions import daily_partitions, segment_partitions
 from ml_assets.defs.scoring import build_scoring_assets
+from ml_assets.defs.sensors import build_monitoring_sensors
 from ml_assets.defs.training import build_training_assets
+from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.resources.mlflow import ModelRegistry, mlflow_tracking
+from ml_assets.resources.source import DataSource
 from ml_assets.resources.storage import LakeIOManager
 from ml_assets.spec import PipelineSpec, load_spec
 
@@ -36,6 +39,10 @@ def build_resources(spec: PipelineSpec) -> dict[str, object]:
             "artifact_location": spec.artifact_location,
         }),
         "model_registry": ModelRegistry(tracking_uri=spec.tracking_uri),
+        "source": DataSource.from_spec(spec),
+        "alerts": AlertWebhook(webhook_url=spec.monitoring.alerts.webhook_url,
+                               timeout_seconds=spec.monitoring.alerts.timeout_seconds,
+                               retries=spec.monitoring.alerts.retries),
     }
 
 
@@ -45,7 +52,8 @@ def build_jobs(spec: PipelineSpec) -> list:
         dg.define_asset_job(INGEST_JOB, selection=["raw_data", "features"], partitions_def=daily_partitions(spec)),
         dg.define_asset_job(TRAINING_JOB, selection=["training_set", "segment_model", "model_evaluation"],
                             partitions_def=segment_partitions(spec), hooks={end_mlflow_on_run_finished}),
-        dg.define_asset_job(SCORING_JOB, selection=["predictions", "risk_clusters", "risk_report", "drift_report"],
+        dg.define_asset_job(SCORING_JOB, selection=["predictions", "risk_clusters", "risk_report", "drift_report",
+                                                        "model_performance"],
                             partitions_def=daily_partitions(spec)),
     ]
 
@@ -55,7 +63,7 @@ def build_definitions(spec: PipelineSpec) -> dg.Definitions:
     assets = [*build_ingest_assets(spec), *build_training_assets(spec), *build_scoring_assets(spec),
               *build_monitoring_assets(spec)]
     return dg.Definitions(assets=assets, jobs=build_jobs(spec), resources=build_resources(spec),
-                          executor=dg.in_process_executor)
+                          sensors=build_monitoring_sensors(spec, TRAINING_JOB), executor=dg.in_process_executor)
 
 
 def default_config_path() -> Path:

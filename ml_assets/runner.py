@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+from dagster._utils.error import SerializableErrorInfo
 
 from ml_assets.definitions import INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
 from ml_assets.spec import PipelineSpec
@@ -46,9 +47,17 @@ def persistent_instance(spec: PipelineSpec) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def _step_errors(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str]]:
-    """(step, error class, message) of every failed step."""
-    return [(event.step_key, event.event_specific_data.error.cls_name, event.event_specific_data.error.message.strip())
+def root_error(error: SerializableErrorInfo) -> SerializableErrorInfo:
+    """The innermost cause of a step error: the user's exception, not Dagster's wrapper."""
+    while error.cause is not None:
+        error = error.cause
+    return error
+
+
+def step_errors(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str]]:
+    """(step, error class, message) of every failed step, from the root cause."""
+    return [(event.step_key, root_error(event.event_specific_data.error).cls_name,
+             root_error(event.event_specific_data.error).message.strip())
             for event in result.get_step_failure_events()]
 
 
@@ -61,7 +70,7 @@ def _execute(defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance, 
     result = defs.resolve_job_def(job_name).execute_in_process(
         instance=instance, run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}, **run_config},
         raise_on_error=False, tags={RANGE_START_TAG: first, RANGE_END_TAG: last})
-    errors = _step_errors(result)
+    errors = step_errors(result)
     crashes = [error for error in errors if error[1] != CHECK_FAILED]
     if crashes:
         lines = [f"{step}: {message}" for step, _, message in crashes]

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from upath import UPath
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ColumnType = Literal["int", "float", "str", "date", "bool"]
+Severity = Literal["low", "moderate", "high"]
 ENV_PATTERN = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
@@ -31,23 +33,53 @@ class StrictModel(BaseModel):
 
 
 class FileSourceSpec(StrictModel):
-    """Daily landing files: `path` holds `{date}` (YYYY-MM-DD), relative to the config file."""
+    """Landing files: with `{date}` in `path`, one file per day (YYYY-MM-DD); without it, one file holding
+    every day, filtered by the date column. CSV, CSV.gz or Parquet; local paths (relative to the config
+    file) or fsspec URLs such as s3://bucket/landing/{date}.parquet."""
 
     kind: Literal["files"] = "files"
     path: str
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    encoding: str = "utf-8"
 
-    @field_validator("path")
+    @property
+    def per_day(self) -> bool:
+        return "{date}" in self.path
+
+
+class SqlSourceSpec(StrictModel):
+    """A database table read with a query bound to the partition range (`:start` and `:end`, ISO dates).
+
+    `url` is `duckdb:///path/to.db` (embedded default) or any SQLAlchemy URL (e.g. PostgreSQL); put
+    credentials in an environment variable: url: ${WAREHOUSE_URL}."""
+
+    kind: Literal["sql"]
+    url: str
+    query: str
+
+    @field_validator("query")
     @classmethod
-    def _has_date_placeholder(cls, value: str) -> str:
-        if "{date}" not in value:
-            raise ValueError(f"path {value!r} has no '{{date}}' placeholder; e.g. 'landing/invoices_{{date}}.csv'")
+    def _binds_the_range(cls, value: str) -> str:
+        if ":start" not in value or ":end" not in value:
+            raise ValueError("query must filter on the partition range with :start and :end, e.g. "
+                             "WHERE invoice_date BETWEEN :start AND :end")
         return value
+
+
+class ColumnRule(StrictModel):
+    """Value rules of one column: min/max and allowed values block; expected values and null rate warn."""
+
+    min: float | None = None
+    max: float | None = None
+    allowed: list[str | int] | None = None
+    expected: list[str | int] | None = None
+    max_null_rate: float | None = Field(default=None, ge=0, le=1)
 
 
 class DatasetSpec(StrictModel):
     """Where the records come from and which columns play which role."""
 
-    source: FileSourceSpec
+    source: FileSourceSpec | SqlSourceSpec = Field(discriminator="kind")
     columns: dict[str, ColumnType] = Field(description="every column of the raw table and its type")
     id: str
     date: str
@@ -57,6 +89,8 @@ class DatasetSpec(StrictModel):
     segments: dict[str, list[str | int]] = Field(description="segment name -> values of the segment column")
     start_date: date = Field(description="first daily partition")
     optional: list[str] = Field(default_factory=list, description="columns that may be missing or null")
+    rules: dict[str, ColumnRule] = Field(default_factory=dict, description="value rules per column")
+    max_null_rate: float = Field(default=0.5, ge=0, le=1, description="warn when a column is nuller than this")
 
     @field_validator("segments")
     @classmethod
@@ -118,6 +152,44 @@ class FeaturesSpec(StrictModel):
         return self.numeric + self.engineered.output_names()
 
 
+class SearchRange(StrictModel):
+    """One tuned XGBoost parameter, sampled between `low` and `high` (log scale when `log`)."""
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _valid_range(self) -> SearchRange:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be smaller than high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log-scale range needs low > 0, got {self.low}; raise low or set log: false")
+        return self
+
+
+def default_search_space() -> dict[str, SearchRange]:
+    """A search space that suits most tabular problems."""
+    return {
+        "max_depth": SearchRange(low=2, high=8, integer=True),
+        "eta": SearchRange(low=0.01, high=0.3, log=True),
+        "min_child_weight": SearchRange(low=1, high=50, log=True),
+        "subsample": SearchRange(low=0.5, high=1.0),
+        "colsample_bytree": SearchRange(low=0.5, high=1.0),
+        "lambda": SearchRange(low=0.01, high=10.0, log=True),
+    }
+
+
+class TuningSpec(StrictModel):
+    """Optional Optuna search of XGBoost params, judged by AUC on the early-stopping validation slice."""
+
+    enabled: bool = False
+    n_trials: int = Field(default=30, ge=1)
+    timeout_s: float | None = Field(default=None, gt=0, description="start no new trial after this many seconds")
+    search_space: dict[str, SearchRange] = Field(default_factory=default_search_space)
+
+
 class ModelSpec(StrictModel):
     """XGBoost parameters; `segment_params` override them per segment."""
 
@@ -125,6 +197,20 @@ class ModelSpec(StrictModel):
     num_boost_round: int = Field(default=300, ge=1)
     early_stopping_rounds: int = Field(default=30, ge=1)
     segment_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    imbalance: Literal["none", "scale_pos_weight"] = Field(
+        default="none", description="scale_pos_weight: negatives / positives of the rows the booster trains on")
+    calibration: Literal["none", "sigmoid", "isotonic"] = Field(
+        default="sigmoid", description="fitted on the early-stopping validation slice, applied at scoring time")
+    tuning: TuningSpec = Field(default_factory=TuningSpec)
+
+    @model_validator(mode="after")
+    def _one_imbalance_setting(self) -> ModelSpec:
+        explicit = [where for where, params in {"params": self.params, **{
+            f"segment_params.{s}": p for s, p in self.segment_params.items()}}.items() if "scale_pos_weight" in params]
+        if self.imbalance != "none" and explicit:
+            raise ValueError(f"scale_pos_weight is set in {explicit[0]} and imbalance is {self.imbalance!r}; "
+                             "keep one: remove the explicit value or set imbalance: none")
+        return self
 
     def params_for(self, segment: str) -> dict[str, Any]:
         """Base params updated with the segment's overrides."""
@@ -140,6 +226,12 @@ class TrainingSpec(StrictModel):
     min_auc: float = Field(default=0.6, ge=0.5, le=1.0)
     promotion_margin: float = Field(default=0.0, ge=0.0)
     seed: int = 0
+    cv_folds: int = Field(default=0, ge=0, description="stratified k-fold CV on the training part; 0 = off")
+    decision_threshold: float = Field(default=0.5, gt=0, lt=1,
+                                      description="score at or above which a row counts as a predicted positive")
+    bootstrap_samples: int = Field(default=1000, ge=100, description="paired bootstrap resamples of the gate")
+    gate_alpha: float = Field(default=0.05, gt=0, lt=0.5,
+                              description="the challenger must beat the champion by the margin with p below this")
 
     @model_validator(mode="after")
     def _holdout_inside_window(self) -> TrainingSpec:
@@ -147,15 +239,41 @@ class TrainingSpec(StrictModel):
             raise ValueError(f"holdout_days ({self.holdout_days}) must be smaller than window_days ({self.window_days})")
         return self
 
+    @model_validator(mode="after")
+    def _cv_folds_off_or_two(self) -> TrainingSpec:
+        if self.cv_folds == 1:
+            raise ValueError("cv_folds must be 0 (off) or at least 2")
+        return self
+
+
+class ArrearsRule(StrictModel):
+    """Rows whose `column` is above `above` are already in arrears: they get `label` as their risk cluster
+    and/or a risk category of at least `min_category`."""
+
+    column: str
+    above: float = 0.0
+    label: str | None = "in_arrears"
+    min_category: str | None = None
+
+    @model_validator(mode="after")
+    def _does_something(self) -> ArrearsRule:
+        if self.label is None and self.min_category is None:
+            raise ValueError("the arrears rule needs a label, a min_category or both; or remove clustering.arrears")
+        return self
+
 
 class ClusteringSpec(StrictModel):
-    """Risk categories from score quantiles, estrato-like groups and the new-customer flag."""
+    """Risk categories from score quantiles, estrato-like groups, the new-customer flag and the arrears rule."""
 
     quantiles: list[float] = Field(default_factory=lambda: [0.5, 0.8, 0.95])
     labels: list[str] = Field(default_factory=lambda: ["low", "medium", "high", "very_high"])
+    cutpoints: Literal["model", "batch"] = Field(
+        default="model", description="model: score quantiles of the model version's holdout, stored with it; "
+                                     "batch: quantiles of each day's scores per segment")
     group_column: str | None = None
     groups: dict[str, list[str | int]] = Field(default_factory=dict)
     new_customer_label: str = "new_customer"
+    arrears: ArrearsRule | None = None
 
     @model_validator(mode="after")
     def _labels_match_quantiles(self) -> ClusteringSpec:
@@ -167,6 +285,48 @@ class ClusteringSpec(StrictModel):
         if any(not 0 < q < 1 for q in self.quantiles) or sorted(self.quantiles) != self.quantiles:
             raise ValueError(f"quantiles {self.quantiles} must be increasing and strictly between 0 and 1")
         return self
+
+    @model_validator(mode="after")
+    def _arrears_category_exists(self) -> ClusteringSpec:
+        if self.arrears and self.arrears.min_category is not None:
+            _require_column("clustering.arrears.min_category", self.arrears.min_category, self.labels, kind="label")
+        return self
+
+
+class ReasonCodesSpec(StrictModel):
+    """Reason codes: the features pushing each score up most, from XGBoost's SHAP contributions."""
+
+    count: int = Field(default=3, ge=1, le=10)
+    method: Literal["approx", "exact"] = Field(
+        default="approx", description="approx: Saabas approx_contribs (about a prediction's cost); exact: TreeSHAP")
+    categories: list[str] | None = Field(
+        default=None, description="only rows in these risk categories get codes; none: every row")
+
+
+class SimilarCustomersSpec(StrictModel):
+    """Similar past customers: nearest labeled training-window rows in the model's contribution space."""
+
+    top_n: int = Field(default=20, ge=0, description="highest-scoring rows per day and segment explained; 0 = off")
+    k: int = Field(default=5, ge=1, le=50, description="neighbours per row")
+    index_rows: int = Field(default=20_000, ge=100, description="labeled rows logged with each model version")
+
+
+class ScoringSpec(StrictModel):
+    """Explanations of the daily scores and the columns of the row-level risk report."""
+
+    reason_codes: ReasonCodesSpec = Field(default_factory=ReasonCodesSpec)
+    similar_customers: SimilarCustomersSpec = Field(default_factory=SimilarCustomersSpec)
+    report_columns: list[str] | None = Field(
+        default=None, description="columns of the row-level report files, in order; none: every column")
+
+    def reason_columns(self) -> list[str]:
+        """reason_1 .. reason_<count>."""
+        return [f"reason_{i}" for i in range(1, self.reason_codes.count + 1)]
+
+
+# Columns the scoring assets add beside the dataset's id, date, target and features (report_columns may name them).
+SCORING_OUTPUT_COLUMNS = ("model_segment", "score", "model_name", "model_version", "risk_category", "group",
+                          "in_arrears", "risk_cluster", "similar_customers", "similar_default_rate")
 
 
 class ThresholdSpec(StrictModel):
@@ -183,6 +343,15 @@ class ThresholdSpec(StrictModel):
         return self
 
 
+class EvidentlySpec(StrictModel):
+    """Evidently HTML data-drift reports, for people to read (the drift table does not need them)."""
+
+    days: Literal["none", "last", "drifted", "all"] = Field(
+        default="last", description="which days of a run get a report: none, the last, the last plus drifted, all")
+    min_severity: Severity = Field(default="moderate", description="what 'drifted' means for days: drifted")
+    sample_rows: int = Field(default=5_000, ge=100, description="rows sampled from each side per report")
+
+
 class DriftSpec(StrictModel):
     """Drift statistics settings: each day is compared over a trailing window of days."""
 
@@ -191,6 +360,53 @@ class DriftSpec(StrictModel):
     min_rows: int = Field(default=200, ge=1, description="fewer current rows than this: statistics shown, not judged")
     psi: ThresholdSpec = ThresholdSpec(low=0.05, moderate=0.1, high=0.25)
     ks: ThresholdSpec = ThresholdSpec(low=0.05, moderate=0.1, high=0.2)
+    reference_sample_rows: int = Field(default=50_000, ge=100,
+                                       description="sorted values per column kept in the reference profile for KS")
+    fail_on_drift: bool = Field(default=False, description="high drift fails a blocking check on drift_report")
+    evidently: EvidentlySpec = Field(default_factory=EvidentlySpec)
+
+
+class PerformanceSpec(StrictModel):
+    """Realized performance once labels mature: the predictions dated `label_delay_days` before each day."""
+
+    window_days: int = Field(default=14, ge=1, description="trailing prediction days pooled per evaluation")
+    min_rows: int = Field(default=200, ge=1, description="fewer labelled rows than this: shown, not judged")
+    min_auc: float | None = Field(default=None, ge=0.5, le=1.0, description="AUC floor; default training.min_auc")
+
+
+class RetrainSpec(StrictModel):
+    """The retrain_on_drift sensor: which signals request a training run, and how often at most."""
+
+    sensor: Literal["running", "stopped"] = Field(default="stopped", description="default status in Dagster")
+    min_severity: Severity = "high"
+    on_low_performance: bool = True
+    cooldown_hours: float = Field(default=24.0, ge=0)
+
+
+class AlertsSpec(StrictModel):
+    """Alert webhook (Slack-compatible JSON {"text": ...}); without a URL alerts are log lines."""
+
+    webhook_url: str | None = None
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    retries: int = Field(default=3, ge=0)
+    drift_severity: Severity = Field(default="high", description="drift at or above this severity sends an alert")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.match(r"^https?://", value):
+            raise ValueError(f"webhook_url {value!r} must start with http:// or https://")
+        return value
+
+
+class MonitoringSpec(StrictModel):
+    """Delayed-label performance, the retrain sensor and alerts."""
+
+    performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
+    retrain: RetrainSpec = Field(default_factory=RetrainSpec)
+    alerts: AlertsSpec = Field(default_factory=AlertsSpec)
 
 
 class StorageSpec(StrictModel):
@@ -217,7 +433,9 @@ class PipelineSpec(StrictModel):
     model: ModelSpec = Field(default_factory=ModelSpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     clustering: ClusteringSpec = Field(default_factory=ClusteringSpec)
+    scoring: ScoringSpec = Field(default_factory=ScoringSpec)
     drift: DriftSpec = Field(default_factory=DriftSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     storage: StorageSpec = Field(default_factory=StorageSpec)
     mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
     base_dir: Path = Field(default=Path("."), exclude=True, description="folder of the config file")
@@ -235,11 +453,28 @@ class PipelineSpec(StrictModel):
             _require_column("model.segment_params", segment, list(self.dataset.segments), kind="segment")
         return self
 
+    @model_validator(mode="after")
+    def _scoring_names_exist(self) -> PipelineSpec:
+        if self.clustering.arrears:
+            _require_column("clustering.arrears.column", self.clustering.arrears.column, self.feature_columns())
+        for i, label in enumerate(self.scoring.reason_codes.categories or []):
+            _require_column(f"scoring.reason_codes.categories[{i}]", label, self.clustering.labels, kind="label")
+        for i, column in enumerate(self.scoring.report_columns or []):
+            _require_column(f"scoring.report_columns[{i}]", column, self.scoring_columns())
+        return self
+
+    def scoring_columns(self) -> list[str]:
+        """Every column the risk report can hold: id, date, target, features and what scoring adds."""
+        ds = self.dataset
+        return [ds.id, ds.date, ds.target, *self.feature_columns(), *SCORING_OUTPUT_COLUMNS,
+                *self.scoring.reason_columns()]
+
     def _referenced_columns(self) -> list[tuple[str, str]]:
         """(field path, column) for every raw column the config names."""
         ds, eng = self.dataset, self.features.engineered
         refs = [(f"dataset.{role}", getattr(ds, role)) for role in ("id", "date", "target", "segment")]
         refs += [(f"dataset.optional[{i}]", c) for i, c in enumerate(ds.optional)]
+        refs += [(f"dataset.rules.{c}", c) for c in ds.rules]
         refs += [(f"features.numeric[{i}]", c) for i, c in enumerate(self.features.numeric)]
         refs += [(f"features.categorical[{i}]", c) for i, c in enumerate(self.features.categorical)]
         refs += [(f"features.engineered.normalize_strings[{i}]", c) for i, c in enumerate(eng.normalize_strings)]
@@ -270,8 +505,9 @@ class PipelineSpec(StrictModel):
         return self.resolve(self.storage.home)
 
     @property
-    def lake_dir(self) -> Path:
-        return self.resolve(self.storage.lake)
+    def lake_dir(self) -> UPath:
+        """The lake: a local folder or an fsspec URL (s3://bucket/lake)."""
+        return UPath(self.resolve_location(self.storage.lake))
 
     @property
     def reports_dir(self) -> Path:
@@ -295,9 +531,17 @@ class PipelineSpec(StrictModel):
         """Registry name of a segment's model: `<pipeline>-<segment>`."""
         return f"{self.name}-{segment}"
 
-    def source_path(self, day: date) -> Path:
-        """Landing file of one day."""
-        return self.resolve(self.dataset.source.path.format(date=day.isoformat()))
+    def resolve_location(self, location: str) -> str:
+        """A local path made absolute against the config folder; URLs (s3://, gs://, ...) kept as they are."""
+        return location if "://" in location else str(self.resolve(location))
+
+    def source_location(self, day: date | None = None) -> str:
+        """Landing file of one day (per-day sources) or the single landing file."""
+        source = self.dataset.source
+        if not isinstance(source, FileSourceSpec):
+            raise ValueError("dataset.source is a database, not files")
+        path = source.path.format(date=day.isoformat()) if source.per_day and day else source.path
+        return self.resolve_location(path)
 
     def config_hash(self) -> str:
         """Short hash of the effective config, logged with every model."""

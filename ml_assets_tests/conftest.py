@@ -3,11 +3,13 @@
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
 from ml_assets.core.synthetic import DriftInjection, generate_invoices, write_landing_files
-from ml_assets.spec import PipelineSpec, parse_spec
+from ml_assets.runner import RunSummary, run_pipeline
+from ml_assets.spec import PipelineSpec, parse_spec, substitute_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SMALL_START = date(2024, 1, 1)
@@ -16,8 +18,9 @@ SMALL_END = date(2024, 6, 30)
 
 def demo_config(home: Path, **overrides: dict) -> dict:
     """The project's pipeline.yaml as a dict, with its outputs and landing files under `home`."""
-    raw = yaml.safe_load((PROJECT_ROOT / "pipeline.yaml").read_text().replace("${ML_ASSETS_LANDING:-data/landing}", "landing")
-                         .replace("${ML_ASSETS_HOME:-data}", "out").replace("${MLFLOW_TRACKING_URI:-}", ""))
+    text = (PROJECT_ROOT / "pipeline.yaml").read_text().replace("${ML_ASSETS_LANDING:-data/landing}", "landing")
+    text = text.replace("${ML_ASSETS_ALERT_WEBHOOK:-}", "")  # tests never post to a real webhook
+    raw = yaml.safe_load(substitute_env(text.replace("${ML_ASSETS_HOME:-data}", "out").replace("${MLFLOW_TRACKING_URI:-}", "")))
     for section, values in overrides.items():
         raw[section] = {**raw.get(section, {}), **values}
     return raw
@@ -42,3 +45,27 @@ def small_spec(tmp_path: Path, landing_dir: Path) -> PipelineSpec:
     """Demo config over the shared landing files, writing into this test's own folder."""
     (tmp_path / "landing").symlink_to(landing_dir)
     return make_spec(tmp_path, training={"window_days": 90, "holdout_days": 14, "min_auc": 0.6})
+
+
+@pytest.fixture(scope="session")
+def graph_run(tmp_path_factory: pytest.TempPathFactory, landing_dir: Path) -> tuple[PipelineSpec, RunSummary]:
+    """One full run of the graph over six months of demo data, shared by the tests that read its outputs."""
+    home = tmp_path_factory.mktemp("graph")
+    (home / "landing").symlink_to(landing_dir)
+    spec = make_spec(home, training={"window_days": 90, "holdout_days": 14, "min_auc": 0.55})
+    with dg.instance_for_test() as instance:
+        summary = run_pipeline(spec, SMALL_START, SMALL_END, instance, progress=lambda _: None)
+        assert len(instance.get_runs()) == 3, "ingest, training and scoring each run once for the whole range"
+    return spec, summary
+
+
+@pytest.fixture(scope="session")
+def ingested_lake(tmp_path_factory: pytest.TempPathFactory, landing_dir: Path) -> Path:
+    """Features of 2024-01-01..2024-03-31 ingested once; training tests copy this lake into their own home."""
+    from ml_assets_tests.training_support import TRAINING, ingest
+
+    home = tmp_path_factory.mktemp("ingested")
+    (home / "landing").symlink_to(landing_dir)
+    spec = make_spec(home, training=TRAINING)
+    ingest(spec)
+    return Path(str(spec.lake_dir))

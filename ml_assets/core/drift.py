@@ -1,10 +1,17 @@
-"""Drift statistics between a reference sample and a current one: PSI, KS, chi-square, Wasserstein,
-and the severity bands built on their effect sizes (at a million rows every p-value is about 0)."""
+"""Drift statistics between a reference and a current sample: PSI, KS, chi-square, Wasserstein,
+and the severity bands built on their effect sizes (at a million rows every p-value is about 0).
+
+The reference side is a `ReferenceProfile` (quantile bin edges and counts, category counts, sorted
+values), built once per model version, so daily drift never touches the training data again.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -13,6 +20,8 @@ from scipy import stats
 SEVERITIES = ("none", "low", "moderate", "high")
 DRIFT_COLUMNS = ["feature", "kind", "psi", "ks_stat", "ks_pvalue", "chi2_stat", "chi2_pvalue",
                  "wasserstein", "ref_rows", "cur_rows", "severity"]
+PARALLEL_MIN_ROWS = 100_000  # below this many rows a thread per column costs more than it saves
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -29,12 +38,67 @@ class Thresholds:
                              "reorder them in the config.")
 
 
+@dataclass(frozen=True)
+class NumericReference:
+    """Reference of a numeric column: interior quantile edges, counts per bin (missing last), and its
+    non-missing values sorted (all of them, or a random sample for KS and Wasserstein)."""
+
+    edges: np.ndarray
+    counts: np.ndarray
+    sorted_values: np.ndarray
+    rows: int
+
+
+@dataclass(frozen=True)
+class CategoricalReference:
+    """Reference of a categorical column: count per category (as text) and count of missing values."""
+
+    counts: dict[str, int]
+    missing: int
+    rows: int
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """Everything drift needs of a reference sample, per column."""
+
+    numeric: dict[str, NumericReference]
+    categorical: dict[str, CategoricalReference]
+
+
 def quantile_bin_edges(reference: np.ndarray, bins: int = 10) -> np.ndarray:
     """Interior cut-points at reference quantiles (unique, NaN dropped)."""
-    values = _sorted_without_nan(reference)
-    if values.size == 0:
-        return np.empty(0)
-    return np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+    return _sorted_quantile_edges(_sorted_without_nan(reference), bins)
+
+
+def numeric_reference(values: np.ndarray, bins: int = 10, max_sorted: int | None = None,
+                      seed: int = 0) -> NumericReference:
+    """Profile of one numeric column; bins and counts use every value, the sorted values are a random
+    sample of at most `max_sorted` (None: all)."""
+    values = np.asarray(values, dtype="float64")
+    finite = _sorted_without_nan(values)
+    edges = _sorted_quantile_edges(finite, bins)
+    counts = _sorted_bin_counts(finite, edges, values.size - finite.size)
+    return NumericReference(edges, counts, _sorted_subsample(finite, max_sorted, seed), int(values.size))
+
+
+def categorical_reference(values: pd.Series) -> CategoricalReference:
+    """Profile of one categorical column: counts of the present categories (keyed as text) and of missing."""
+    counts = values.value_counts(dropna=False, sort=False)
+    missing = counts.index.isna()
+    by_text: dict[str, int] = {}
+    for key, n in counts[~missing & (counts.to_numpy() > 0)].items():
+        by_text[str(key)] = by_text.get(str(key), 0) + int(n)
+    return CategoricalReference(by_text, int(counts[missing].sum()), len(values))
+
+
+def build_profile(frame: pd.DataFrame, numeric: list[str], categorical: list[str], bins: int = 10,
+                  max_sorted: int | None = None, seed: int = 0) -> ReferenceProfile:
+    """Reference profile of the given columns of a frame (columns in parallel threads on large frames)."""
+    numeric_refs = _map_columns(lambda c: numeric_reference(_as_float(frame[c]), bins, max_sorted, seed),
+                                numeric, len(frame))
+    categorical_refs = _map_columns(lambda c: categorical_reference(frame[c]), categorical, len(frame))
+    return ReferenceProfile(dict(zip(numeric, numeric_refs)), dict(zip(categorical, categorical_refs)))
 
 
 def psi_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray, eps: float = 1e-4) -> float:
@@ -55,7 +119,7 @@ def psi_numeric(reference: np.ndarray, current: np.ndarray, edges: np.ndarray) -
 
 def psi_categorical(reference: pd.Series, current: pd.Series) -> float:
     """PSI over categories (union of both sides; unseen categories counted; missing as its own category)."""
-    return psi_from_counts(*_category_counts(reference, current))
+    return psi_from_counts(*_aligned_counts(categorical_reference(reference), categorical_reference(current)))
 
 
 def ks_statistic(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
@@ -64,14 +128,14 @@ def ks_statistic(reference: np.ndarray, current: np.ndarray) -> tuple[float, flo
     ref, cur = _sorted_without_nan(reference), _sorted_without_nan(current)
     if ref.size == 0 or cur.size == 0:
         return float("nan"), float("nan")
-    statistic = _ks_from_merge(*_merged_cdfs(ref, cur))
+    statistic = _ks_and_wasserstein(ref, cur)[0]
     return statistic, _ks_pvalue(statistic, ref.size, cur.size)
 
 
 def chi_square(reference: pd.Series, current: pd.Series) -> tuple[float, float]:
     """Chi-square test of homogeneity on the 2 x k contingency table (scipy.stats.chi2_contingency,
     correction=False); statistic and p-value."""
-    return _chi_square_from_counts(*_category_counts(reference, current))
+    return _chi_square_from_counts(*_aligned_counts(categorical_reference(reference), categorical_reference(current)))
 
 
 def wasserstein(reference: np.ndarray, current: np.ndarray) -> float:
@@ -80,7 +144,7 @@ def wasserstein(reference: np.ndarray, current: np.ndarray) -> float:
     ref, cur = _sorted_without_nan(reference), _sorted_without_nan(current)
     if ref.size == 0 or cur.size == 0:
         return float("nan")
-    return _wasserstein_from_merge(*_merged_cdfs(ref, cur))
+    return _ks_and_wasserstein(ref, cur)[1]
 
 
 def severity(value: float, thresholds: Thresholds) -> str:
@@ -100,35 +164,66 @@ def feature_drift_table(reference: pd.DataFrame, current: pd.DataFrame, numeric:
     """One row per column (DRIFT_COLUMNS): PSI on reference-quantile bins, KS and Wasserstein for numeric
     columns, PSI and chi-square for categorical ones (the other statistics NaN), row counts, and the worst
     of the PSI and KS-statistic severities. An empty side gives NaN statistics and severity 'none'."""
-    rows = [{"feature": column, "kind": "numeric",
-             **_numeric_drift(_as_float(reference[column]), _as_float(current[column]), bins)}
-            for column in numeric]
-    rows += [{"feature": column, "kind": "categorical",
-              **_categorical_drift(reference[column], current[column])} for column in categorical]
+    profile = build_profile(reference, numeric, categorical, bins)
+    return profile_drift_table(profile, current, psi_thresholds, ks_thresholds)
+
+
+def profile_drift_table(profile: ReferenceProfile, current: pd.DataFrame, psi_thresholds: Thresholds,
+                        ks_thresholds: Thresholds, columns: list[str] | None = None) -> pd.DataFrame:
+    """`feature_drift_table` against a stored profile: one row per profiled column (or per name in
+    `columns`), numeric columns first; `current` must hold those columns."""
+    wanted = list(profile.numeric) + list(profile.categorical) if columns is None else columns
+    _require_profiled(profile, wanted)
+    missing = [column for column in wanted if column not in current.columns]
+    if missing:
+        raise KeyError(f"current data lacks the profiled columns {missing}; pass a frame that holds them")
+    numeric = [column for column in wanted if column in profile.numeric]
+    categorical = [column for column in wanted if column in profile.categorical]
+    rows = _map_columns(lambda c: {"feature": c, "kind": "numeric", "ref_rows": profile.numeric[c].rows,
+                                   **_numeric_drift(profile.numeric[c], _as_float(current[c]))},
+                        numeric, len(current))
+    rows += _map_columns(lambda c: {"feature": c, "kind": "categorical", "ref_rows": profile.categorical[c].rows,
+                                    **_categorical_drift(profile.categorical[c], current[c])},
+                         categorical, len(current))
     table = pd.DataFrame(rows, columns=DRIFT_COLUMNS)
-    table["ref_rows"], table["cur_rows"] = len(reference), len(current)
+    table["ref_rows"] = table["ref_rows"].astype("int64")
+    table["cur_rows"] = len(current)
     table["severity"] = [overall_severity([severity(psi, psi_thresholds), severity(ks, ks_thresholds)])
                          for psi, ks in zip(table["psi"], table["ks_stat"])]
     return table
 
 
-def _numeric_drift(reference: np.ndarray, current: np.ndarray, bins: int) -> dict[str, float]:
-    """PSI on reference-quantile bins, KS and Wasserstein of one numeric column (NaN when a side is empty)."""
-    ref, cur = _sorted_without_nan(reference), _sorted_without_nan(current)
-    edges = quantile_bin_edges(ref, bins)
-    psi = psi_from_counts(_sorted_bin_counts(ref, edges, reference.size - ref.size),
-                          _sorted_bin_counts(cur, edges, current.size - cur.size))
+def _require_profiled(profile: ReferenceProfile, columns: list[str]) -> None:
+    """Fail naming the columns a profile does not cover."""
+    unknown = [column for column in columns if column not in profile.numeric and column not in profile.categorical]
+    if unknown:
+        raise KeyError(f"the reference profile has no columns {unknown}; rebuild it (retrain the model) "
+                       "after adding features")
+
+
+def _map_columns(compute: Callable[[str], T], columns: list[str], rows: int) -> list[T]:
+    """`compute` for each column, in a thread per core when the data is large (numpy sorts release the GIL)."""
+    if rows < PARALLEL_MIN_ROWS or len(columns) < 2:
+        return [compute(column) for column in columns]
+    with ThreadPoolExecutor(max_workers=min(len(columns), os.cpu_count() or 1)) as pool:
+        return list(pool.map(compute, columns))
+
+
+def _numeric_drift(reference: NumericReference, current: np.ndarray) -> dict[str, float]:
+    """PSI on the reference bins, KS and Wasserstein against the reference's sorted values (NaN when a side
+    is empty)."""
+    cur = _sorted_without_nan(current)
+    psi = psi_from_counts(reference.counts, _sorted_bin_counts(cur, reference.edges, current.size - cur.size))
+    ref = reference.sorted_values
     if ref.size == 0 or cur.size == 0:
         return {"psi": psi, "ks_stat": np.nan, "ks_pvalue": np.nan, "wasserstein": np.nan}
-    merged = _merged_cdfs(ref, cur)
-    ks = _ks_from_merge(*merged)
-    return {"psi": psi, "ks_stat": ks, "ks_pvalue": _ks_pvalue(ks, ref.size, cur.size),
-            "wasserstein": _wasserstein_from_merge(*merged)}
+    ks, distance = _ks_and_wasserstein(ref, cur)
+    return {"psi": psi, "ks_stat": ks, "ks_pvalue": _ks_pvalue(ks, ref.size, cur.size), "wasserstein": distance}
 
 
-def _categorical_drift(reference: pd.Series, current: pd.Series) -> dict[str, float]:
+def _categorical_drift(reference: CategoricalReference, current: pd.Series) -> dict[str, float]:
     """PSI and chi-square of one categorical column, sharing one count table."""
-    counts = _category_counts(reference, current)
+    counts = _aligned_counts(reference, categorical_reference(current))
     chi2_stat, chi2_pvalue = _chi_square_from_counts(*counts)
     return {"psi": psi_from_counts(*counts), "chi2_stat": chi2_stat, "chi2_pvalue": chi2_pvalue}
 
@@ -141,7 +236,23 @@ def _as_float(values: pd.Series) -> np.ndarray:
 def _sorted_without_nan(values: np.ndarray) -> np.ndarray:
     """Sorted float64 copy of `values` with NaNs dropped."""
     values = np.asarray(values, dtype="float64")
-    return np.sort(values[~np.isnan(values)])
+    missing = np.isnan(values)
+    return np.sort(values[~missing] if missing.any() else values)
+
+
+def _sorted_quantile_edges(sorted_values: np.ndarray, bins: int) -> np.ndarray:
+    """Unique interior quantile cut-points of already sorted, NaN-free values."""
+    if sorted_values.size == 0:
+        return np.empty(0)
+    return np.unique(np.quantile(sorted_values, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+
+
+def _sorted_subsample(sorted_values: np.ndarray, max_rows: int | None, seed: int) -> np.ndarray:
+    """A random subset of at most `max_rows` sorted values, still sorted (all of them when None)."""
+    if max_rows is None or sorted_values.size <= max_rows:
+        return sorted_values
+    keep = np.random.default_rng(seed).choice(sorted_values.size, size=max_rows, replace=False)
+    return sorted_values[np.sort(keep)]
 
 
 def _bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -157,22 +268,15 @@ def _sorted_bin_counts(sorted_values: np.ndarray, edges: np.ndarray, missing: in
     return np.append(np.diff(at_or_below, prepend=0, append=sorted_values.size), missing)
 
 
-def _category_counts(reference: pd.Series, current: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per category over the union of both sides, missing values last; categories absent
-    from both sides are dropped."""
-    table = pd.concat([_present_counts(reference), _present_counts(current)], axis=1).fillna(0)
-    missing = [reference.isna().sum(), current.isna().sum()]
-    counts = np.vstack([table.to_numpy(dtype="float64"), missing])
-    counts = counts[counts.sum(axis=1) > 0]
-    return counts[:, 0], counts[:, 1]
-
-
-def _present_counts(values: pd.Series) -> pd.Series:
-    """Non-zero counts of the non-missing values, indexed by plain objects (categoricals included)."""
-    counts = values.dropna().value_counts()
-    counts = counts[counts > 0]
-    counts.index = counts.index.astype(object)
-    return counts
+def _aligned_counts(reference: CategoricalReference,
+                    current: CategoricalReference) -> tuple[np.ndarray, np.ndarray]:
+    """Counts per category over the union of both sides, missing values last; a bin empty on both
+    sides (no missing values anywhere) is dropped."""
+    categories = list(reference.counts) + [c for c in current.counts if c not in reference.counts]
+    ref = np.array([reference.counts.get(c, 0) for c in categories] + [reference.missing], dtype="float64")
+    cur = np.array([current.counts.get(c, 0) for c in categories] + [current.missing], dtype="float64")
+    filled = (ref + cur) > 0
+    return ref[filled], cur[filled]
 
 
 def _chi_square_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float]:
@@ -183,20 +287,30 @@ def _chi_square_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> t
     return float(result.statistic), float(result.pvalue)
 
 
-def _merged_cdfs(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Both sorted samples merged, with each sample's empirical CDF at every merged position (exact at
-    the last of tied values). A stable argsort of two sorted runs is a linear-time merge."""
+def _ks_and_wasserstein(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
+    """KS statistic and Wasserstein distance of two sorted, non-empty samples, from one merge: the
+    largest CDF gap read at the last of each run of tied values, and the area between the CDFs."""
+    values, gap = _merged_cdf_gaps(ref, cur)
+    np.abs(gap, out=gap)
+    steps = np.diff(values)  # > 0 exactly where the next merged value differs: the last of its ties
+    distance = float(np.dot(gap[:-1], steps))
+    return max(float(np.max(gap[:-1], where=steps > 0, initial=0.0)), float(gap[-1])), distance
+
+
+def _merged_cdf_gaps(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both sorted samples merged, with F_ref - F_cur (empirical CDFs) at every merged position. A stable
+    argsort of two sorted runs is a linear-time merge; arrays are updated in place to spare memory.
+    With s reference values among the first p merged ones, F_ref - F_cur = s (1/n + 1/m) - p/m."""
     combined = np.concatenate([ref, cur])
     order = np.argsort(combined, kind="stable")
-    ref_seen = np.cumsum(order < ref.size)
-    cur_seen = np.arange(1, order.size + 1) - ref_seen
-    return combined[order], ref_seen / ref.size, cur_seen / cur.size
-
-
-def _ks_from_merge(values: np.ndarray, ref_cdf: np.ndarray, cur_cdf: np.ndarray) -> float:
-    """Largest CDF gap, read only at the last of each run of tied values."""
-    last_of_ties = np.append(values[1:] != values[:-1], True)
-    return float(np.max(np.abs(ref_cdf[last_of_ties] - cur_cdf[last_of_ties])))
+    values = combined[order]
+    counter = np.int32 if values.size < 2**31 else np.int64  # an int32 running count is 4x faster here
+    gap = np.cumsum(order < ref.size, dtype=counter) * (1.0 / ref.size + 1.0 / cur.size)
+    del order, combined
+    seen = np.arange(1.0, values.size + 1.0)
+    seen /= cur.size
+    gap -= seen
+    return values, gap
 
 
 def _ks_pvalue(statistic: float, ref_size: int, cur_size: int) -> float:
@@ -214,8 +328,3 @@ def _smirnov_sf(n: float, d: float) -> float:
     v = np.arange(np.floor(n * (1.0 - d)) + 1.0)
     p = d + v / n
     return float(d * np.sum(stats.binom.pmf(v, n, p) / p))
-
-
-def _wasserstein_from_merge(values: np.ndarray, ref_cdf: np.ndarray, cur_cdf: np.ndarray) -> float:
-    """Area between the two CDFs (gaps inside tied values have zero width)."""
-    return float(np.sum(np.abs(ref_cdf[:-1] - cur_cdf[:-1]) * np.diff(values)))

@@ -18,7 +18,7 @@ def normalize_strings(values: pd.Series) -> pd.Series:
     """Lower-case, strip accents and collapse whitespace, so ' Bogotá' and 'BOGOTA' are one value."""
     categories = pd.Series(values.dropna().unique(), dtype=object)
     normalized = {raw: _normalize_one(str(raw)) for raw in categories}
-    return values.map(normalized).astype(object)
+    return values.map(normalized).astype(object).where(values.notna(), None)
 
 
 def _normalize_one(text: str) -> str:
@@ -42,7 +42,8 @@ def time_since(dates: pd.Series, reference_dates: pd.Series, unit: str) -> pd.Se
 def assign_segments(values: pd.Series, dataset: DatasetSpec) -> pd.Series:
     """Segment name of each row from the spec's value groups; rows matching no group get None."""
     lookup = {str(value): name for name, group in dataset.segments.items() for value in group}
-    return values.astype(str).map(lookup).astype(object).where(values.notna(), None)
+    segments = values.astype(str).map(lookup).astype(object)
+    return segments.where(segments.notna() & values.notna(), None)
 
 
 def build_features(raw: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:

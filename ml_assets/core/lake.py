@@ -1,28 +1,61 @@
-"""The parquet lake: one file per partition, hive-style folders, atomic writes."""
+"""The parquet lake: one file per partition, hive-style folders, atomic writes.
+
+Locations are UPath objects, so the lake is a local folder by default and any fsspec URL
+(s3://, gs://, memory://) by configuration.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from upath import UPath
 
 FRAME_FILE = "part.parquet"
 RECORD_FILE = "record.json"
 
 
-def partition_dir(lake: Path, asset: str, dimension: str | None, key: str | None) -> Path:
+def lake_path(location: str | os.PathLike[str]) -> UPath:
+    """A lake location (local path or fsspec URL) as a UPath."""
+    return location if isinstance(location, UPath) else UPath(location)
+
+
+def partition_dir(lake: UPath | Path, asset: str, dimension: str | None, key: str | None) -> UPath:
     """Folder of one partition: <lake>/<asset>/<dimension>=<key> (or <lake>/<asset> unpartitioned)."""
-    base = lake / asset
+    base = lake_path(lake) / asset
     return base if key is None else base / f"{dimension}={key}"
 
 
-def _write_atomic(path: Path, write: Any) -> None:
-    """Write to a temp file beside `path`, then rename: readers see the old file or the new, never half."""
+def _is_local(path: UPath) -> bool:
+    return path.protocol in ("", "file", "local")
+
+
+def _write_atomic(path: UPath, payload: bytes) -> None:
+    """Write beside `path`, then rename: readers see the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if _is_local(path):
+        _write_local_atomic(Path(path.path), lambda tmp: Path(tmp).write_bytes(payload))
+        return
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        temporary.write_bytes(payload)
+        temporary.rename(path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def _write_local_atomic(path: Path, write: Callable[[str], Any]) -> None:
+    """Local files: a temp file in the same folder, then os.replace (atomic on POSIX)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
@@ -33,38 +66,52 @@ def _write_atomic(path: Path, write: Any) -> None:
         raise
 
 
-def write_frame(folder: Path, frame: pd.DataFrame) -> Path:
+def write_frame(folder: UPath | Path, frame: pd.DataFrame) -> UPath:
     """Store a DataFrame as <folder>/part.parquet atomically."""
-    path = folder / FRAME_FILE
-    _write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    path = lake_path(folder) / FRAME_FILE
+    _write_atomic(path, buffer.getvalue())
     return path
 
 
-def write_record(folder: Path, record: dict[str, Any]) -> Path:
+def write_table(folder: UPath | Path, table: pa.Table) -> UPath:
+    """Store an Arrow table as <folder>/part.parquet atomically (read back like a `write_frame` file)."""
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    path = lake_path(folder) / FRAME_FILE
+    _write_atomic(path, buffer.getvalue())
+    return path
+
+
+def write_record(folder: UPath | Path, record: dict[str, Any]) -> UPath:
     """Store a JSON-serializable dict as <folder>/record.json atomically."""
-    path = folder / RECORD_FILE
-    _write_atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2, default=str)))
+    path = lake_path(folder) / RECORD_FILE
+    _write_atomic(path, json.dumps(record, indent=2, default=str).encode())
     return path
 
 
-def read_partition(folder: Path) -> pd.DataFrame | dict[str, Any]:
+def read_partition(folder: UPath | Path) -> pd.DataFrame | dict[str, Any]:
     """Read what a partition folder holds (a frame or a record)."""
+    folder = lake_path(folder)
     if (folder / FRAME_FILE).exists():
-        return pd.read_parquet(folder / FRAME_FILE)
+        with (folder / FRAME_FILE).open("rb") as handle:
+            return pd.read_parquet(handle)
     if (folder / RECORD_FILE).exists():
         return json.loads((folder / RECORD_FILE).read_text())
     raise FileNotFoundError(f"no stored partition at {folder}: materialize it first")
 
 
-def read_frames(folders: list[Path]) -> pd.DataFrame:
+def read_frames(folders: list[UPath] | list[Path]) -> pd.DataFrame:
     """Concatenate the frames of several partitions (in the order given)."""
     frames = [read_partition(folder) for folder in folders]
+    frames = [frame for frame in frames if len(frame)] or frames[:1]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def stored_keys(lake: Path, asset: str, dimension: str) -> list[str]:
+def stored_keys(lake: UPath | Path, asset: str, dimension: str) -> list[str]:
     """Partition keys of an asset that have a stored file, sorted."""
-    base = lake / asset
+    base = lake_path(lake) / asset
     if not base.exists():
         return []
     prefix = f"{dimension}="

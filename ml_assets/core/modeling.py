@@ -11,7 +11,13 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
+from ml_assets.core.drift import ks_statistic
+from ml_assets.core.baseline import baseline_scores, fit_baseline
+from ml_assets.core.calibration import apply_calibration, fit_calibration
+from ml_assets.core.comparison import AucComparison
+from ml_assets.core.cross_validation import cross_validate
 from ml_assets.core.features import category_vocabulary, model_matrix
+from ml_assets.core.tuning import TuningResult, tune_params
 from ml_assets.spec import PipelineSpec
 
 BASE_PARAMS: dict[str, Any] = {"objective": "binary:logistic", "eval_metric": "auc", "tree_method": "hist"}
@@ -26,6 +32,7 @@ class TrainedModel:
     vocabulary: dict[str, list[str]]
     params: dict[str, Any]
     best_iteration: int
+    calibration: dict[str, Any] | None = None
 
 
 def training_window(as_of: date, label_delay_days: int, window_days: int) -> tuple[date, date]:
@@ -50,9 +57,25 @@ def _validation_mask(dates: pd.Series, fraction: float) -> np.ndarray:
 
 def require_two_classes(target: pd.Series, what: str) -> None:
     """Fail with a clear message when a target has fewer than two classes."""
-    classes = sorted(pd.unique(target.dropna()))
+    classes = sorted(value.item() if hasattr(value, "item") else value for value in pd.unique(target.dropna()))
     if len(classes) < 2:
         raise ValueError(f"{what}: the target has only the classes {classes}; widen the training window or check the labels")
+
+
+def booster_params(params: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The full XGBoost params: the project's base (binary logistic, hist, AUC), seed, then `params`."""
+    return {**BASE_PARAMS, "seed": seed, "nthread": 0, **params}
+
+
+def imbalance_params(target: pd.Series, imbalance: str) -> dict[str, float]:
+    """scale_pos_weight = negatives / positives of `target` when imbalance handling is on, else nothing."""
+    if imbalance == "none":
+        return {}
+    positives = float(target.sum())
+    if positives == 0:
+        raise ValueError("imbalance: scale_pos_weight needs positives in the booster's training rows; "
+                         "widen training.window_days or set model.imbalance: none")
+    return {"scale_pos_weight": round((len(target) - positives) / positives, 4)}
 
 
 def train_booster(matrix: pd.DataFrame, target: pd.Series, dates: pd.Series, params: dict[str, Any],
@@ -63,7 +86,7 @@ def train_booster(matrix: pd.DataFrame, target: pd.Series, dates: pd.Series, par
     y = target.to_numpy(dtype="float64")
     train_dm = xgb.DMatrix(matrix[~valid], y[~valid], enable_categorical=True)
     valid_dm = xgb.DMatrix(matrix[valid], y[valid], enable_categorical=True)
-    booster = xgb.train({**BASE_PARAMS, "seed": seed, "nthread": 0, **params}, train_dm,
+    booster = xgb.train(booster_params(params, seed), train_dm,
                         num_boost_round=num_boost_round, evals=[(valid_dm, "validation")],
                         early_stopping_rounds=early_stopping_rounds, verbose_eval=False)
     return booster, int(booster.best_iteration)
@@ -77,11 +100,8 @@ def predict(booster: xgb.Booster, matrix: pd.DataFrame, best_iteration: int | No
 
 def ks_score(target: np.ndarray, score: np.ndarray) -> float:
     """Kolmogorov-Smirnov separation between the score distributions of positives and negatives."""
-    order = np.argsort(score, kind="mergesort")
-    y = target[order]
-    cum_pos = np.cumsum(y) / max(y.sum(), 1)
-    cum_neg = np.cumsum(1 - y) / max((1 - y).sum(), 1)
-    return float(np.max(np.abs(cum_pos - cum_neg)))
+    positive = np.asarray(target) == 1
+    return ks_statistic(np.asarray(score)[positive], np.asarray(score)[~positive])[0]
 
 
 def expected_calibration_error(target: np.ndarray, score: np.ndarray, bins: int = 10) -> float:
@@ -122,20 +142,40 @@ def gain_importance(booster: xgb.Booster) -> pd.Series:
     return pd.Series({name: gains.get(name, 0.0) for name in names}).sort_values(ascending=False)
 
 
-def beats_champion(challenger_auc: float, champion_auc: float | None, min_auc: float, margin: float) -> tuple[bool, str]:
-    """Quality gate: above the floor and, when a champion exists, better by at least `margin`."""
+def beats_champion(challenger_auc: float, comparison: AucComparison | None, min_auc: float) -> tuple[bool, str]:
+    """Quality gate: above the floor and, when a champion exists, an AUC gain above the margin that the
+    paired bootstrap on the same holdout finds significant (p < alpha)."""
     if challenger_auc < min_auc:
         return False, f"holdout AUC {challenger_auc:.4f} is below the floor {min_auc:.4f}"
-    if champion_auc is None:
+    if comparison is None:
         return True, f"first model: holdout AUC {challenger_auc:.4f} passes the floor {min_auc:.4f}"
-    if challenger_auc >= champion_auc + margin:
-        return True, f"holdout AUC {challenger_auc:.4f} beats champion {champion_auc:.4f} by >= {margin}"
-    return False, f"holdout AUC {challenger_auc:.4f} does not beat champion {champion_auc:.4f} by {margin}"
+    c = comparison
+    evidence = (f"gain {c.delta:+.4f}, {1 - 2 * c.alpha:.0%} CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}], "
+                f"p={c.p_value:.3f} for gain <= {c.margin}")
+    if c.p_value < c.alpha:
+        return True, (f"holdout AUC {challenger_auc:.4f} beats champion {c.champion_auc:.4f} by > {c.margin} "
+                      f"({evidence})")
+    return False, (f"holdout AUC {challenger_auc:.4f} does not beat champion {c.champion_auc:.4f} by {c.margin} "
+                   f"with p < {c.alpha} ({evidence})")
+
+
+@dataclass(frozen=True)
+class TrainingRows:
+    """A segment's training part as the booster sees it; `validation` marks the early-stopping slice,
+    which the booster never trains on and which also fits the calibration."""
+
+    frame: pd.DataFrame
+    matrix: pd.DataFrame
+    target: pd.Series
+    dates: pd.Series
+    validation: np.ndarray
 
 
 @dataclass(frozen=True)
 class SegmentFit:
-    """Everything one segment's training produced, before it is logged or registered."""
+    """Everything one segment's training produced, before it is logged or registered.
+
+    `metrics` and `holdout_scores` are calibrated (what scoring serves); `raw_metrics` are the booster's own."""
 
     model: TrainedModel
     holdout: pd.DataFrame
@@ -143,20 +183,86 @@ class SegmentFit:
     metrics: dict[str, float]
     cutpoints: list[float]
     train_rows: int
+    raw_metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    imbalance: dict[str, Any]
+    tuning: TuningResult | None
+    cv: dict[str, Any] | None
+
+
+def training_rows(train: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[str, list[str]],
+                  segment: str) -> TrainingRows:
+    """Model matrix, target and dates of the training part, with the validation slice marked."""
+    ds, fraction = spec.dataset, spec.training.validation_fraction
+    validation = _validation_mask(train[ds.date], fraction)
+    require_two_classes(train.loc[validation, ds.target],
+                        f"segment {segment!r} validation slice (latest {fraction:.0%} of training dates)")
+    return TrainingRows(train, model_matrix(train, spec, vocabulary), train[ds.target], train[ds.date], validation)
+
+
+def validation_auc(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any]) -> float:
+    """AUC on the validation slice of a booster fitted with `params` (the tuning objective)."""
+    booster, best_iteration = train_booster(
+        rows.matrix, rows.target, rows.dates, params, spec.model.num_boost_round, spec.model.early_stopping_rounds,
+        spec.training.validation_fraction, spec.training.seed)
+    scores = predict(booster, rows.matrix[rows.validation], best_iteration)
+    return float(roc_auc_score(rows.target[rows.validation], scores))
+
+
+def segment_params(rows: TrainingRows, spec: PipelineSpec, segment: str) -> tuple[dict[str, Any], TuningResult | None]:
+    """Spec params with the imbalance setting, then the best Optuna trial's params when tuning is on."""
+    params = {**spec.model.params_for(segment), **imbalance_params(rows.target[~rows.validation], spec.model.imbalance)}
+    if not spec.model.tuning.enabled:
+        return params, None
+    tuning = tune_params(lambda trial_params: validation_auc(rows, spec, trial_params), params, spec.model.tuning,
+                         spec.training.seed)
+    return tuning.best_params, tuning
+
+
+def fit_model(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any],
+              vocabulary: dict[str, list[str]]) -> TrainedModel:
+    """XGBoost with early stopping on the validation slice, then the calibration fitted on that slice."""
+    booster, best_iteration = train_booster(
+        rows.matrix, rows.target, rows.dates, params, spec.model.num_boost_round, spec.model.early_stopping_rounds,
+        spec.training.validation_fraction, spec.training.seed)
+    validation_scores = predict(booster, rows.matrix[rows.validation], best_iteration)
+    calibration = fit_calibration(rows.target[rows.validation].to_numpy(), validation_scores, spec.model.calibration)
+    return TrainedModel(booster, spec.feature_columns(), vocabulary, params, best_iteration, calibration)
+
+
+def imbalance_statement(rows: TrainingRows, params: dict[str, Any], imbalance: str) -> dict[str, Any]:
+    """How class imbalance was handled, for the record and the run's params."""
+    return {"method": imbalance, "positive_rate": float(rows.target[~rows.validation].mean()),
+            "scale_pos_weight": params.get("scale_pos_weight"),
+            "baseline_class_weight": "balanced" if imbalance != "none" else None}
+
+
+def baseline_holdout_metrics(rows: TrainingRows, holdout: pd.DataFrame, spec: PipelineSpec) -> dict[str, float]:
+    """Logistic-regression baseline fitted on the booster's own training rows, scored on the same holdout."""
+    fit_rows = ~rows.validation
+    model = fit_baseline(rows.frame[fit_rows], rows.target[fit_rows], spec, spec.model.imbalance != "none",
+                         spec.training.seed)
+    return classification_metrics(holdout[spec.dataset.target].to_numpy(), baseline_scores(model, holdout, spec))
 
 
 def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str) -> SegmentFit:
-    """Time-split a segment's training set, fit XGBoost, and score the held-out days."""
+    """Time-split a segment's training set, fit (and optionally tune) XGBoost, calibrate it, score the held-out
+    days, and report the logistic baseline and the optional k-fold CV beside it."""
     ds, training = spec.dataset, spec.training
     train, holdout = split_by_time(frame, ds.date, training.holdout_days)
     require_two_classes(train[ds.target], f"segment {segment!r} training rows")
     require_two_classes(holdout[ds.target], f"segment {segment!r} holdout ({training.holdout_days} latest days)")
     vocabulary = category_vocabulary(train, spec.features.categorical)
-    params = spec.model.params_for(segment)
-    booster, best_iteration = train_booster(
-        model_matrix(train, spec, vocabulary), train[ds.target], train[ds.date], params,
-        spec.model.num_boost_round, spec.model.early_stopping_rounds, training.validation_fraction, training.seed)
-    model = TrainedModel(booster, spec.feature_columns(), vocabulary, params, best_iteration)
-    scores = predict(booster, model_matrix(holdout, spec, vocabulary), best_iteration)
-    metrics = classification_metrics(holdout[ds.target].to_numpy(), scores)
-    return SegmentFit(model, holdout, scores, metrics, score_cutpoints(scores, spec.clustering.quantiles), len(train))
+    rows = training_rows(train, spec, vocabulary, segment)
+    params, tuning = segment_params(rows, spec, segment)
+    model = fit_model(rows, spec, params, vocabulary)
+    target = holdout[ds.target].to_numpy()
+    raw = predict(model.booster, model_matrix(holdout, spec, vocabulary), model.best_iteration)
+    scores = apply_calibration(raw, model.calibration)
+    cv = (cross_validate(rows.matrix, rows.target, booster_params(params, training.seed), model.best_iteration + 1,
+                         training.cv_folds, training.seed) if training.cv_folds else None)
+    return SegmentFit(
+        model=model, holdout=holdout, holdout_scores=scores, metrics=classification_metrics(target, scores),
+        cutpoints=score_cutpoints(scores, spec.clustering.quantiles), train_rows=len(train),
+        raw_metrics=classification_metrics(target, raw), baseline_metrics=baseline_holdout_metrics(rows, holdout, spec),
+        imbalance=imbalance_statement(rows, params, spec.model.imbalance), tuning=tuning, cv=cv)

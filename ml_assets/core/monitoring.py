@@ -1,20 +1,39 @@
-"""Daily drift of a segment against its model's reference, over a trailing window of days."""
+"""Monitoring of a segment's model: drift against its reference profile over trailing windows of days,
+realized performance once labels mature, and the rules that turn both into retrain requests and alerts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date, timedelta
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
 
+import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from ml_assets.core import drift
+from ml_assets.core.modeling import expected_calibration_error
 from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.spec import PipelineSpec, ThresholdSpec
+
+PERFORMANCE_COLUMNS = ["segment", "model_name", "model_version", "cohort_first", "cohort_last", "rows",
+                       "unlabeled_rows", "positives", "roc_auc", "ece", "default_rate", "mean_score",
+                       "training_roc_auc", "training_ece", "training_default_rate", "judged", "below_floor"]
 
 
 def thresholds(spec_thresholds: ThresholdSpec) -> drift.Thresholds:
     """Core thresholds from a spec section."""
     return drift.Thresholds(spec_thresholds.low, spec_thresholds.moderate, spec_thresholds.high)
+
+
+def reference_profile(features: pd.DataFrame, scores: np.ndarray, spec: PipelineSpec) -> drift.ReferenceProfile:
+    """Reference of a model version: every model feature of its training rows, plus its holdout scores
+    as the `score` column (bins and counts from all rows, sorted values capped at reference_sample_rows)."""
+    cap, bins = spec.drift.reference_sample_rows, spec.drift.bins
+    profile = drift.build_profile(features, spec.features.model_numeric(), spec.features.categorical, bins, cap)
+    score = drift.numeric_reference(np.asarray(scores, dtype="float64"), bins, cap)
+    return drift.ReferenceProfile({**profile.numeric, SCORE_COLUMN: score}, profile.categorical)
 
 
 def trailing_windows(frame: pd.DataFrame, date_column: str, days: list[date],
@@ -26,16 +45,155 @@ def trailing_windows(frame: pd.DataFrame, date_column: str, days: list[date],
         yield day, frame[(dates > end - timedelta(days=window_days)) & (dates <= end)]
 
 
-def segment_drift(reference: pd.DataFrame, current: pd.DataFrame, scores: pd.Series,
+def segment_drift(profile: drift.ReferenceProfile, current: pd.DataFrame, scores: pd.Series,
                   spec: PipelineSpec) -> pd.DataFrame:
     """Drift of every feature and of the score; severity only judged with at least `min_rows` current rows."""
     psi, ks = thresholds(spec.drift.psi), thresholds(spec.drift.ks)
     table = pd.concat([
-        drift.feature_drift_table(reference, current, spec.features.model_numeric(), spec.features.categorical,
-                                  psi, ks, bins=spec.drift.bins),
-        drift.feature_drift_table(reference[[SCORE_COLUMN]].dropna(), scores.to_frame(SCORE_COLUMN),
-                                  [SCORE_COLUMN], [], psi, ks, bins=spec.drift.bins),
+        drift.profile_drift_table(profile, current, psi, ks, columns=spec.feature_columns()),
+        drift.profile_drift_table(profile, scores.to_frame(SCORE_COLUMN), psi, ks, columns=[SCORE_COLUMN]),
     ], ignore_index=True)
     table["judged"] = table["cur_rows"] >= spec.drift.min_rows
     table.loc[~table["judged"], "severity"] = "none"
     return table
+
+
+def at_least(severity: str, level: str) -> bool:
+    """True when `severity` is `level` or worse."""
+    return drift.SEVERITIES.index(severity) >= drift.SEVERITIES.index(level)
+
+
+def evidently_days(verdicts: pd.Series, spec: PipelineSpec) -> list[date]:
+    """Days (from a day-indexed series of worst severities) that get an Evidently HTML report:
+    none, the last day of the run, the last plus every day at or above evidently.min_severity, or all."""
+    option = spec.drift.evidently
+    days = sorted(verdicts.index)
+    if option.days == "none" or not days:
+        return []
+    if option.days == "all":
+        return days
+    drifted = [day for day in days if at_least(verdicts[day], option.min_severity)] if option.days == "drifted" else []
+    return sorted({days[-1], *drifted})
+
+
+def auc_floor(spec: PipelineSpec) -> float:
+    """AUC below which realized performance is flagged: monitoring.performance.min_auc or training.min_auc."""
+    floor = spec.monitoring.performance.min_auc
+    return spec.training.min_auc if floor is None else floor
+
+
+def maturity_cohort(day: date, spec: PipelineSpec) -> tuple[date, date]:
+    """First and last prediction date judged on `day`: the trailing window ending label_delay_days earlier."""
+    last = day - timedelta(days=spec.dataset.label_delay_days)
+    return last - timedelta(days=spec.monitoring.performance.window_days - 1), last
+
+
+def realized_performance(target: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """ROC AUC (NaN unless both classes occur), calibration error, default rate and mean score."""
+    target, scores = np.asarray(target, dtype="float64"), np.asarray(scores, dtype="float64")
+    if target.size == 0:
+        return {"roc_auc": np.nan, "ece": np.nan, "default_rate": np.nan, "mean_score": np.nan}
+    both_classes = 0 < target.sum() < target.size
+    return {"roc_auc": float(roc_auc_score(target, scores)) if both_classes else np.nan,
+            "ece": expected_calibration_error(target, scores), "default_rate": float(target.mean()),
+            "mean_score": float(scores.mean())}
+
+
+def cohort_performance(cohort: pd.DataFrame, segment_column: str, target: str,
+                       training_metrics: dict[tuple[str, str], dict[str, float]], floor: float,
+                       min_rows: int) -> pd.DataFrame:
+    """PERFORMANCE_COLUMNS per segment and model version of a cohort of predictions: realized metrics on
+    the labelled rows next to the version's holdout metrics; judged with at least `min_rows` labelled rows
+    of both classes, below_floor when judged and the realized AUC is under `floor`."""
+    rows = []
+    for (segment, name, version), part in cohort.groupby([segment_column, "model_name", "model_version"], sort=True):
+        labelled = part[part[target].notna()]
+        realized = realized_performance(labelled[target].to_numpy(), labelled[SCORE_COLUMN].to_numpy())
+        trained = training_metrics.get((str(name), str(version)), {})
+        judged = len(labelled) >= min_rows and not np.isnan(realized["roc_auc"])
+        rows.append({"segment": segment, "model_name": name, "model_version": str(version),
+                     "rows": len(labelled), "unlabeled_rows": len(part) - len(labelled),
+                     "positives": int(labelled[target].sum()), **realized,
+                     "training_roc_auc": trained.get("roc_auc", np.nan), "training_ece": trained.get("ece", np.nan),
+                     "training_default_rate": trained.get("positive_rate", np.nan),
+                     "judged": judged, "below_floor": bool(judged and realized["roc_auc"] < floor)})
+    return pd.DataFrame(rows, columns=PERFORMANCE_COLUMNS)
+
+
+@dataclass(frozen=True)
+class RetrainSignal:
+    """One reason to retrain a segment: drift or low realized performance of a model version on a day."""
+
+    segment: str
+    model_version: str
+    day: str
+    reason: str
+
+    @property
+    def run_key(self) -> str:
+        """Identity of the event: the same reason, segment, version and day never triggers twice."""
+        return f"{self.reason}:{self.segment}:v{self.model_version}:{self.day}"
+
+
+def drift_signals(metadata: Mapping[str, Any], min_severity: str) -> list[RetrainSignal]:
+    """Signals of a drift_report materialization: segments whose latest-day verdict reaches `min_severity`."""
+    verdict, versions = metadata.get("verdict") or {}, metadata.get("model_versions") or {}
+    return [RetrainSignal(segment, str(versions.get(segment, "?")), str(metadata.get("verdict_day", "")), "drift")
+            for segment, severity in sorted(verdict.items()) if at_least(severity, min_severity)]
+
+
+def performance_signals(metadata: Mapping[str, Any]) -> list[RetrainSignal]:
+    """Signals of a model_performance materialization: segments whose realized AUC is below the floor."""
+    below, versions = metadata.get("below_floor") or {}, metadata.get("model_versions") or {}
+    return [RetrainSignal(segment, str(versions.get(segment, "?")), str(metadata.get("performance_day", "")),
+                          "performance") for segment, is_below in sorted(below.items()) if is_below]
+
+
+def plan_retraining(signals: list[RetrainSignal], last_requests: Mapping[str, datetime], now: datetime,
+                    cooldown_hours: float) -> tuple[list[RetrainSignal], list[str]]:
+    """At most one request per segment (its latest signal), none while the segment is in cooldown;
+    returns the signals to request and why the others were held back."""
+    latest: dict[str, RetrainSignal] = {}
+    for signal in sorted(signals, key=lambda s: (s.day, s.reason)):
+        latest[signal.segment] = signal
+    chosen, held = [], []
+    for segment, signal in sorted(latest.items()):
+        if in_cooldown(last_requests.get(segment), now, cooldown_hours):
+            held.append(f"{segment}: {signal.reason} on {signal.day} held back, a retrain was requested at "
+                        f"{last_requests[segment].isoformat()} (cooldown {cooldown_hours} h)")
+        else:
+            chosen.append(signal)
+    return chosen, held
+
+
+def in_cooldown(last_request: datetime | None, now: datetime, cooldown_hours: float) -> bool:
+    """True while less than `cooldown_hours` have passed since the last retrain request."""
+    return last_request is not None and now - last_request < timedelta(hours=cooldown_hours)
+
+
+def run_failure_text(pipeline: str, job: str, run_id: str, message: str, steps: list[tuple[str, str]],
+                     max_error_chars: int = 300) -> str:
+    """Alert message for a failed run, with each failed step's error on one line (shortened)."""
+    lines = [f":x: [{pipeline}] run {run_id} of {job} failed: {message}"]
+    for step, error in steps:
+        text = " ".join(line.strip() for line in error.splitlines() if line.strip()) or "no message"
+        lines.append(f"- {step}: {text if len(text) <= max_error_chars else text[:max_error_chars - 3] + '...'}")
+    return "\n".join(lines)
+
+
+def drift_alert_text(pipeline: str, day: str, segment: str, severity: str, worst: pd.DataFrame,
+                     report: str | None) -> str:
+    """Alert message for drift in one segment: severity, day and the worst features by PSI."""
+    features = ", ".join(f"{row.feature} (PSI {row.psi:.3f}, KS {row.ks_stat:.3f})"
+                         for row in worst.itertuples() if not pd.isna(row.psi))
+    lines = [f":warning: [{pipeline}] {severity} drift in segment '{segment}' on {day}",
+             f"worst features: {features or 'none'}"]
+    return "\n".join(lines + ([f"Evidently report: {report}"] if report else []))
+
+
+def performance_alert_text(pipeline: str, day: str, row: pd.Series, floor: float) -> str:
+    """Alert message for realized AUC under the floor."""
+    return (f":warning: [{pipeline}] realized ROC AUC {row['roc_auc']:.3f} of segment '{row['segment']}' "
+            f"({row['model_name']} v{row['model_version']}, predictions {row['cohort_first']}..{row['cohort_last']}, "
+            f"{row['rows']} labelled rows) is below the floor {floor:.3f} (holdout AUC {row['training_roc_auc']:.3f}); "
+            f"judged on {day}")

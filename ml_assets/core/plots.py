@@ -74,3 +74,27 @@ def drift_plot(table: pd.DataFrame, path: Path, title: str, lines: tuple[float, 
         ax.axvline(line, linestyle="--", color="grey")
     ax.set(xlabel="PSI (max over days)", title=title)
     return _save(fig, path)
+
+
+def _value_colors(values: pd.Series) -> np.ndarray:
+    """Feature values as 0..1 ranks for colouring (categories by code); NaN stays NaN."""
+    numeric = values.cat.codes.where(values.notna()) if isinstance(values.dtype, pd.CategoricalDtype) else values
+    return pd.to_numeric(numeric, errors="coerce").rank(pct=True).to_numpy()
+
+
+def shap_summary_plot(contributions: pd.DataFrame, matrix: pd.DataFrame, path: Path, top: int = 12,
+                      max_rows: int = 2000) -> Path:
+    """SHAP summary: one row of dots per feature (largest mean |SHAP| on top), coloured by the feature's value."""
+    shown = contributions.abs().mean().sort_values(ascending=False).head(top).index[::-1]
+    sample = contributions.sample(n=min(len(contributions), max_rows), random_state=0).index
+    rng = np.random.default_rng(0)
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(shown) + 1.2))
+    for row, feature in enumerate(shown):
+        colors = _value_colors(matrix.loc[sample, feature])
+        jitter = row + rng.uniform(-0.3, 0.3, len(sample))
+        ax.scatter(contributions.loc[sample, feature], jitter, c=np.nan_to_num(colors, nan=0.5), cmap="coolwarm",
+                   s=6, alpha=0.6, vmin=0, vmax=1)
+    ax.axvline(0, color="grey", linewidth=0.8)
+    ax.set_yticks(range(len(shown)), shown)
+    ax.set(xlabel="SHAP value (log-odds, before calibration)", title="SHAP summary (blue: low value, red: high)")
+    return _save(fig, path)

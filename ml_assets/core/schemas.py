@@ -11,7 +11,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from ml_assets.core.features import SEGMENT_COLUMN
-from ml_assets.spec import PipelineSpec
+from ml_assets.spec import ColumnRule, PipelineSpec
 
 PANDAS_DTYPES = {"int": "Int64", "float": "float64", "str": "object", "date": "datetime64[ns]", "bool": "boolean"}
 
@@ -43,16 +43,52 @@ def _raw_column(name: str, kind: str, spec: PipelineSpec, start: date, end: date
     if name == ds.target:
         checks.append(pa.Check.isin([0, 1], error="target must be 0 or 1"))
     if name == ds.date:
-        checks.append(pa.Check.in_range(pd.Timestamp(start), pd.Timestamp(end), error=f"date inside {start}..{end}"))
-    return pa.Column(PANDAS_DTYPES[kind], nullable=optional, required=not optional, coerce=True, checks=checks)
+        last_moment = pd.Timestamp(end) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+        checks.append(pa.Check.in_range(pd.Timestamp(start), last_moment, error=f"date inside {start}..{end}"))
+    checks += _rule_checks(ds.rules.get(name))
+    return pa.Column(PANDAS_DTYPES[kind], nullable=optional, coerce=True, checks=checks)
+
+
+def _rule_checks(rule: ColumnRule | None) -> list[pa.Check]:
+    """Blocking checks of a column rule: min, max, allowed values."""
+    if rule is None:
+        return []
+    checks = []
+    if rule.min is not None:
+        checks.append(pa.Check.ge(rule.min, error=f">= {rule.min}"))
+    if rule.max is not None:
+        checks.append(pa.Check.le(rule.max, error=f"<= {rule.max}"))
+    if rule.allowed is not None:
+        checks.append(pa.Check.isin(rule.allowed, error=f"one of {rule.allowed}"))
+    return checks
+
+
+def soft_rule_findings(original_columns: list[str], frame: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
+    """Warnings that do not block: missing optional columns, null rates above the limit, unexpected values."""
+    ds = spec.dataset
+    findings = [(name, "missing optional column", "filled with nulls")
+                for name in ds.optional if name not in original_columns]
+    for name in ds.columns:
+        if name not in frame.columns or not len(frame):
+            continue
+        limit = (ds.rules.get(name) or ColumnRule()).max_null_rate
+        limit = ds.max_null_rate if limit is None else limit
+        rate = float(frame[name].isna().mean())
+        if rate > limit and name in original_columns:
+            findings.append((name, "null rate", f"{rate:.1%} nulls > {limit:.0%}"))
+    for name, rule in ds.rules.items():
+        if rule.expected is not None and name in frame.columns:
+            unseen = sorted(set(frame[name].dropna().astype(str)) - {str(v) for v in rule.expected})
+            if unseen:
+                findings.append((name, "unexpected values", f"{len(unseen)} value(s), e.g. {unseen[:5]}"))
+    return pd.DataFrame(findings, columns=["column", "rule", "detail"])
 
 
 def raw_schema(spec: PipelineSpec, start: date, end: date) -> pa.DataFrameSchema:
     """Contract of raw_data for the partitions start..end."""
     ds = spec.dataset
     columns = {name: _raw_column(name, kind, spec, start, end) for name, kind in ds.columns.items()}
-    unique_id = pa.Check(lambda df: ~df.duplicated([ds.date, ds.id], keep=False), error=f"{ds.id} unique within a date")
-    return pa.DataFrameSchema(columns, checks=[unique_id], add_missing_columns=True, strict=False,
+    return pa.DataFrameSchema(columns, unique=[ds.date, ds.id], add_missing_columns=True, strict=False,
                               name="raw_data")
 
 
@@ -84,15 +120,25 @@ def _no_failures() -> pd.DataFrame:
 
 
 def _failure_table(cases: pd.DataFrame) -> pd.DataFrame:
-    """Failure cases as plain text columns: which column, which rule, the bad value, the row."""
+    """Failure cases as text: column, rule, bad value, row; a column that cannot be coerced reports only that."""
     table = cases.reindex(columns=["column", "check", "failure_case", "index"]).copy()
-    return table.astype({"column": str, "check": str, "failure_case": str}).reset_index(drop=True)
+    table = table.astype({"column": str, "check": str, "failure_case": str})
+    table.loc[table["check"] == "multiple_fields_uniqueness", "check"] = "unique together (one row per id and date)"
+    missing = table["check"].isin(["add_missing_has_default", "column_in_dataframe"])
+    table.loc[missing, "column"] = table.loc[missing, "failure_case"]
+    table.loc[missing, "check"] = "required column is missing (add it, or list it in dataset.optional)"
+    uncoercible = set(table.loc[table["check"].str.startswith("coerce_dtype"), "column"])
+    follow_ups = table["column"].isin(uncoercible) & ~table["check"].str.startswith("coerce_dtype")
+    return table[~follow_ups].reset_index(drop=True)
 
 
 def describe_failures(failures: pd.DataFrame, limit: int = 5) -> str:
     """One line per failing (column, check) with its count and sample values."""
     lines = []
     for (column, check), group in failures.groupby(["column", "check"], sort=False):
+        if check.startswith("required column"):
+            lines.append(f"column {column!r}: {check}")
+            continue
         sample = ", ".join(group["failure_case"].astype(str).head(3))
         lines.append(f"column {column!r} fails {check!r} on {len(group)} row(s), e.g. {sample}")
     return "; ".join(lines[:limit])

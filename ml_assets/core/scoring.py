@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from ml_assets.core.calibration import apply_calibration
 from ml_assets.core.features import SEGMENT_COLUMN, model_matrix
 from ml_assets.core.modeling import predict
 from ml_assets.spec import PipelineSpec
@@ -19,7 +21,10 @@ def passthrough_columns(spec: PipelineSpec) -> list[str]:
     wanted = [spec.clustering.group_column]
     if spec.features.engineered.new_customer:
         wanted.append(spec.features.engineered.new_customer.name)
-    return [column for column in wanted if column]
+    if spec.clustering.arrears:
+        wanted.append(spec.clustering.arrears.column)
+    wanted += [c for c in spec.scoring.report_columns or [] if c in spec.feature_columns()]
+    return list(dict.fromkeys(column for column in wanted if column))
 
 
 def prediction_columns(spec: PipelineSpec) -> list[str]:
@@ -29,17 +34,23 @@ def prediction_columns(spec: PipelineSpec) -> list[str]:
             *passthrough_columns(spec)]
 
 
+def model_scores(booster: xgb.Booster, matrix: pd.DataFrame, meta: dict[str, Any]) -> np.ndarray:
+    """A registered model's probabilities: the booster's, through the calibration stored in its metadata."""
+    return apply_calibration(predict(booster, matrix, meta["best_iteration"]), meta.get("calibration"))
+
+
 def score_rows(rows: pd.DataFrame, booster: xgb.Booster, meta: dict[str, Any], model_name: str,
                model_version: str, spec: PipelineSpec) -> pd.DataFrame:
     """Scores of one segment's rows with the model that made them."""
     matrix = model_matrix(rows, spec, meta["vocabulary"])
     scored = rows[[c for c in prediction_columns(spec) if c in rows.columns]].copy()
-    scored[SCORE_COLUMN] = predict(booster, matrix, meta["best_iteration"])
+    scored[SCORE_COLUMN] = model_scores(booster, matrix, meta)
     scored["model_name"] = model_name
     scored["model_version"] = str(model_version)
     return scored[prediction_columns(spec)]
 
 
 def empty_predictions(spec: PipelineSpec) -> pd.DataFrame:
-    """A predictions table with no rows but the right columns."""
-    return pd.DataFrame({column: pd.Series(dtype=object) for column in prediction_columns(spec)})
+    """A predictions table with no rows but the right columns (typed where the type is known)."""
+    known = {spec.dataset.date: "datetime64[ns]", SCORE_COLUMN: "float64"}
+    return pd.DataFrame({column: pd.Series(dtype=known.get(column, object)) for column in prediction_columns(spec)})

@@ -1,14 +1,19 @@
-"""Reading the raw records of a range of days from daily landing files."""
+"""Reading the raw records of a range of days from landing files or a database.
+
+Every error names the file (or database) and says what to change. A per-day file holding only a
+header line is a day with no records (an empty frame), not an error; a missing or 0-byte file is.
+"""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from collections.abc import Callable
-from pathlib import Path
+from datetime import date, timedelta
+from typing import Any
 
+import fsspec
 import pandas as pd
 
-READERS = {".csv": pd.read_csv, ".gz": pd.read_csv, ".parquet": pd.read_parquet}
+DELIMITERS = [";", "\t", "|"]
 
 
 def days_between(start: date, end: date) -> list[date]:
@@ -16,23 +21,118 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
 
 
-def read_landing_file(path: Path) -> pd.DataFrame:
-    """One landing file (CSV, CSV.gz or Parquet), with errors that name the file and what to do."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: landing file not found; generate it (`ml-assets demo`) or fix dataset.source.path")
-    reader = READERS.get(path.suffix)
-    if reader is None:
-        raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .csv, .csv.gz or .parquet")
+def _file_format(location: str) -> str:
+    """'csv' or 'parquet' from the file name."""
+    name = location.lower()
+    if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+        return "csv"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    raise ValueError(f"{location}: unsupported file type; use .csv, .csv.gz or .parquet")
+
+
+def _check_present(location: str) -> None:
+    """Fail clearly when the file is missing or has 0 bytes."""
+    fs, path = fsspec.core.url_to_fs(location)
+    if not fs.exists(path):
+        raise FileNotFoundError(f"{location}: landing file not found; generate it (`ml-assets demo`) "
+                                "or fix dataset.source.path")
+    if fs.size(path) == 0:
+        raise ValueError(f"{location}: file is empty (0 bytes), probably an interrupted copy; "
+                         "if the day has no records, write just the header line")
+
+
+def _guess_delimiter(frame: pd.DataFrame, delimiter: str) -> str | None:
+    """A likelier delimiter when a CSV parsed into one column whose name contains one."""
+    if frame.shape[1] != 1:
+        return None
+    header = str(frame.columns[0])
+    return next((d for d in DELIMITERS if d != delimiter and d in header), None)
+
+
+def read_landing_file(location: str, delimiter: str = ",", encoding: str = "utf-8") -> pd.DataFrame:
+    """One landing file (CSV, CSV.gz or Parquet, local or fsspec URL), with errors that say what to do."""
+    file_format = _file_format(location)
+    _check_present(location)
     try:
-        return reader(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
+        if file_format == "parquet":
+            return pd.read_parquet(location)
+        frame = pd.read_csv(location, sep=delimiter, encoding=encoding, low_memory=False)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{location}: not readable as {encoding} ({exc.reason} at byte {exc.start}); "
+                         "set dataset.source.encoding to the file's encoding, e.g. latin-1") from None
     except Exception as exc:
-        raise ValueError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); check the file is complete and in the format its name says") from exc
+        raise ValueError(f"{location}: cannot be read ({type(exc).__name__}: {exc}); check that the file is "
+                         "complete and in the format its name says") from None
+    better = _guess_delimiter(frame, delimiter)
+    if better:
+        raise ValueError(f"{location}: parsed as one column {frame.columns[0][:60]!r}; the file seems delimited "
+                         f"by {better!r}: set dataset.source.delimiter: {better!r}")
+    return frame
 
 
-def read_days(path_for_day: Callable[[date], Path], start: date, end: date) -> pd.DataFrame:
-    """Concatenate the landing files of start..end."""
-    frames = [read_landing_file(path_for_day(day)) for day in days_between(start, end)]
-    frames = [frame for frame in frames if not frame.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+def read_daily_files(location_for_day: Callable[[date], str], start: date, end: date,
+                     delimiter: str = ",", encoding: str = "utf-8") -> pd.DataFrame:
+    """Concatenate the per-day landing files of start..end (header-only files add no rows)."""
+    frames = [read_landing_file(location_for_day(day), delimiter, encoding) for day in days_between(start, end)]
+    return _concat(frames)
+
+
+def read_file_range(location: str, date_column: str, start: date, end: date,
+                    delimiter: str = ",", encoding: str = "utf-8") -> pd.DataFrame:
+    """Rows of one landing file dated start..end; rows with unparseable dates are kept so the contract flags them."""
+    frame = read_landing_file(location, delimiter, encoding)
+    if date_column not in frame.columns:
+        return frame
+    dates = pd.to_datetime(frame[date_column], errors="coerce", format="mixed")
+    in_range = (dates >= pd.Timestamp(start)) & (dates < pd.Timestamp(end) + timedelta(days=1))
+    return frame[in_range | dates.isna()].reset_index(drop=True)
+
+
+def read_sql(url: str, query: str, start: date, end: date) -> pd.DataFrame:
+    """Rows returned by `query` with :start and :end bound to the range (DuckDB natively, else SQLAlchemy)."""
+    params: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat()}
+    try:
+        if url.startswith("duckdb:///"):
+            return _read_duckdb(url.removeprefix("duckdb:///"), query, params)
+        return _read_sqlalchemy(url, query, params)
+    except Exception as exc:
+        raise ValueError(f"database {_redact(url)}: query failed ({type(exc).__name__}: {exc}); "
+                         "check dataset.source.query and that the table exists") from None
+
+
+def _read_duckdb(path: str, query: str, params: dict[str, Any]) -> pd.DataFrame:
+    """Query a DuckDB file read-only; :name parameters become DuckDB's $name."""
+    import duckdb
+
+    with duckdb.connect(path, read_only=True) as connection:
+        return connection.execute(query.replace(":start", "$start").replace(":end", "$end"), params).df()
+
+
+def _read_sqlalchemy(url: str, query: str, params: dict[str, Any]) -> pd.DataFrame:
+    """Query any SQLAlchemy database with bound parameters."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return pd.read_sql(sqlalchemy.text(query), connection, params=params)
+    finally:
+        engine.dispose()
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password, for error messages."""
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    return f"{scheme}{sep}{credentials.split(':')[0]}:***@{host}"
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate frames, keeping the columns of header-only ones."""
+    non_empty = [frame for frame in frames if len(frame)]
+    if non_empty:
+        return pd.concat(non_empty, ignore_index=True)
+    return frames[0].iloc[0:0] if frames else pd.DataFrame()

@@ -4,8 +4,9 @@ import dagster as dg
 import pandas as pd
 
 from ml_assets.core import features as feature_core
-from ml_assets.core import schemas, sources
+from ml_assets.core import schemas
 from ml_assets.defs.partitions import daily_partitions, run_dates
+from ml_assets.resources.source import DataSource
 from ml_assets.spec import PipelineSpec
 
 FAILURE_SAMPLE_ROWS = 20
@@ -28,6 +29,18 @@ def contract_check(asset: str, result: schemas.ContractResult) -> dg.AssetCheckR
     )
 
 
+def soft_rules_check(findings: pd.DataFrame) -> dg.AssetCheckResult:
+    """Non-blocking WARN check listing the soft-rule findings."""
+    return dg.AssetCheckResult(
+        check_name="soft_rules",
+        asset_key="raw_data",
+        passed=findings.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"finding_count": len(findings),
+                  "findings": dg.MetadataValue.md(findings.to_markdown(index=False)) if len(findings) else "none"},
+    )
+
+
 def frame_metadata(frame: pd.DataFrame, date_column: str) -> dict[str, dg.MetadataValue]:
     """Row count, dates covered and a preview, for the asset page."""
     dates = pd.to_datetime(frame[date_column]) if len(frame) else pd.Series(dtype="datetime64[ns]")
@@ -47,18 +60,26 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=[dg.AssetCheckSpec("schema", asset="raw_data", blocking=True,
-                                       description="raw records honour the dataset contract")],
+                                       description="raw records honour the dataset contract"),
+                     dg.AssetCheckSpec("soft_rules", asset="raw_data", blocking=False,
+                                       description="null rates, expected values and optional columns (warns only)")],
         group_name="ingest",
         kinds={"pandas", "parquet"},
     )
-    def raw_data(context: dg.AssetExecutionContext):
-        """Records of each day from the landing files, coerced and validated against the spec's columns."""
+    def raw_data(context: dg.AssetExecutionContext, source: DataSource):
+        """Records of each day from the source, coerced and validated against the spec's columns."""
         start, end = run_dates(context)
-        raw = sources.read_days(spec.source_path, start, end)
+        raw = source.read(start, end)
+        if raw.empty and len(raw.columns) == 0:
+            raw = pd.DataFrame(columns=list(spec.dataset.columns))
         result = schemas.enforce(schemas.raw_schema(spec, start, end), raw)
         yield contract_check("raw_data", result)
         if not result.passed:
             raise dg.Failure(f"raw_data {start}..{end} breaks its contract: {schemas.describe_failures(result.failures)}")
+        findings = schemas.soft_rule_findings(list(raw.columns), result.frame, spec)
+        yield soft_rules_check(findings)
+        for row in findings.itertuples():
+            context.log.warning(f"raw_data {row.column}: {row.rule}: {row.detail}")
         yield dg.Output(result.frame, metadata=frame_metadata(result.frame, date_column))
 
     @dg.asset(

@@ -1,73 +1,246 @@
-"""drift_report: daily drift of features and scores against each champion's training reference."""
+"""drift_report and model_performance: daily drift against each champion's reference profile, and the
+realized performance of past predictions once their labels have matured."""
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from ml_assets.core import drift, lake, plots
+from ml_assets.core.evidently_report import write_drift_html
 from ml_assets.core.features import SEGMENT_COLUMN
-from ml_assets.core.monitoring import segment_drift, trailing_windows
+from ml_assets.core.monitoring import (
+    PERFORMANCE_COLUMNS, at_least, auc_floor, cohort_performance, drift_alert_text, evidently_days,
+    maturity_cohort, performance_alert_text, reference_profile, segment_drift, trailing_windows)
 from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.core.sources import days_between
 from ml_assets.defs.partitions import daily_partitions, image_markdown, run_dates
-from ml_assets.resources.mlflow import CHAMPION, ModelRegistry
+from ml_assets.resources.alerts import AlertWebhook
+from ml_assets.resources.mlflow import CHAMPION, LoadedModel, ModelRegistry
 from ml_assets.resources.storage import DATE_DIMENSION
 from ml_assets.spec import PipelineSpec
+
+NO_HIGH_DRIFT = "no_high_drift"
+AUC_ABOVE_FLOOR = "auc_above_floor"
+HTML_FILE = "evidently.html"
+
+
+def stored_rows(asset: str, first: date, last: date, spec: PipelineSpec) -> pd.DataFrame:
+    """Stored daily partitions of `asset` from first to last (days never materialized are skipped)."""
+    folders = [lake.partition_dir(spec.lake_dir, asset, DATE_DIMENSION, day.isoformat())
+               for day in days_between(first, last)]
+    return lake.read_frames([folder for folder in folders if folder.exists()])
 
 
 def with_preceding_days(frame: pd.DataFrame, asset: str, start: date, spec: PipelineSpec) -> pd.DataFrame:
     """`frame` plus the stored rows of the `window_days - 1` days before `start`, for trailing windows."""
-    before = days_between(start - timedelta(days=spec.drift.window_days - 1), start - timedelta(days=1))
-    folders = [lake.partition_dir(spec.lake_dir, asset, DATE_DIMENSION, day.isoformat()) for day in before]
-    stored = [folder for folder in folders if folder.exists()]
-    return pd.concat([lake.read_frames(stored), frame], ignore_index=True) if stored else frame
+    before = stored_rows(asset, start - timedelta(days=spec.drift.window_days - 1), start - timedelta(days=1), spec)
+    return pd.concat([before, frame], ignore_index=True) if len(before) else frame
+
+
+def champion_profile(registry: ModelRegistry, champion: LoadedModel, spec: PipelineSpec,
+                     log: dg.DagsterLogManager) -> drift.ReferenceProfile:
+    """The champion's stored reference profile; for versions trained before profiles were logged, one
+    built from its reference sample (with a warning to retrain)."""
+    profile = registry.reference_profile(champion)
+    if profile is not None:
+        return profile
+    log.warning(f"{champion.name} v{champion.version} has no reference profile: built from its reference sample; "
+                "retrain it to log one")
+    reference = registry.reference(champion)
+    return reference_profile(reference, reference[SCORE_COLUMN].dropna().to_numpy(), spec)
+
+
+def segment_drift_by_day(profile: drift.ReferenceProfile, features: pd.DataFrame, predictions: pd.DataFrame,
+                         days: list[date], spec: PipelineSpec) -> pd.DataFrame:
+    """Drift table of one segment for each day, over the trailing window ending on it."""
+    date_column = spec.dataset.date
+    scores = dict(trailing_windows(predictions, date_column, days, spec.drift.window_days))
+    tables = [segment_drift(profile, rows, scores[day][SCORE_COLUMN], spec).assign(**{date_column: pd.Timestamp(day)})
+              for day, rows in trailing_windows(features, date_column, days, spec.drift.window_days)]
+    return pd.concat(tables, ignore_index=True)
+
+
+def day_verdicts(table: pd.DataFrame, date_column: str) -> pd.Series:
+    """Worst severity per day of one segment's drift table, indexed by date."""
+    return table.groupby(table[date_column].dt.date)["severity"].agg(drift.overall_severity)
+
+
+def report_folder(spec: PipelineSpec, day: date, segment: str) -> Path:
+    """reports/drift_report/date=YYYY-MM-DD/segment=<segment>: the day's table and its Evidently report."""
+    return spec.reports_dir / "drift_report" / f"date={day.isoformat()}" / f"segment={segment}"
+
+
+def write_segment_reports(table: pd.DataFrame, features: pd.DataFrame, predictions: pd.DataFrame,
+                          champion: LoadedModel, registry: ModelRegistry, spec: PipelineSpec) -> dict[date, Path]:
+    """For the days `drift.evidently.days` selects, one segment's drift table of the day and an Evidently
+    HTML report beside it (bounded samples of the reference and of the day's trailing window); returns the
+    HTML paths by day."""
+    date_column, segment = spec.dataset.date, str(table["segment"].iat[0])
+    html_days = evidently_days(day_verdicts(table, date_column), spec)
+    if not html_days:
+        return {}
+    reference = registry.reference(champion)
+    scored = features.merge(predictions[[spec.dataset.id, SCORE_COLUMN]], on=spec.dataset.id, how="left")
+    windows = dict(trailing_windows(scored, date_column, html_days, spec.drift.window_days))
+    numeric = spec.features.model_numeric() + [SCORE_COLUMN]
+    paths = {}
+    for day in html_days:
+        folder = report_folder(spec, day, segment)
+        lake.write_frame(folder, table[table[date_column].dt.date == day].reset_index(drop=True))
+        if len(windows[day]):
+            paths[day] = write_drift_html(reference, windows[day], numeric, spec.features.categorical,
+                                          folder / HTML_FILE, spec.drift.evidently.sample_rows)
+    return paths
+
+
+def send_drift_alerts(table: pd.DataFrame, reports: dict[str, dict[date, Path]], alerts: AlertWebhook,
+                      spec: PipelineSpec) -> list[str]:
+    """One alert per segment whose latest judged day reaches monitoring.alerts.drift_severity; returns
+    the segments alerted."""
+    date_column, alerted = spec.dataset.date, []
+    latest = table[table[date_column] == table[date_column].max()]
+    for segment, rows in latest.groupby("segment"):
+        verdict = drift.overall_severity(rows["severity"])
+        if not at_least(verdict, spec.monitoring.alerts.drift_severity):
+            continue
+        day = rows[date_column].iat[0].date()
+        worst = rows.sort_values("psi", ascending=False).head(5)
+        report = reports.get(str(segment), {}).get(day)
+        alerts.send(drift_alert_text(spec.name, day.isoformat(), str(segment), verdict, worst,
+                                     str(report) if report else None))
+        alerted.append(str(segment))
+    return alerted
+
+
+def drift_check(table: pd.DataFrame, spec: PipelineSpec, alerted: list[str]) -> dg.AssetCheckResult:
+    """Fails when any judged feature of any day reaches 'high'; blocking only with drift.fail_on_drift."""
+    date_column = spec.dataset.date
+    high = table[table["severity"] == "high"] if "severity" in table else table.iloc[0:0]
+    days = {str(seg): sorted(rows[date_column].dt.strftime("%Y-%m-%d").unique().tolist())
+            for seg, rows in high.groupby("segment")}
+    features = {str(seg): sorted(rows["feature"].unique().tolist()) for seg, rows in high.groupby("segment")}
+    severity = dg.AssetCheckSeverity.ERROR if spec.drift.fail_on_drift else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(check_name=NO_HIGH_DRIFT, passed=high.empty, severity=severity, metadata={
+        "high_drift_days": dg.MetadataValue.json(days), "high_drift_features": dg.MetadataValue.json(features),
+        "alerted_segments": dg.MetadataValue.json(alerted)})
 
 
 def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
-    """drift_report over daily partitions."""
+    """drift_report and model_performance over daily partitions."""
     ds = spec.dataset
+    delay, window = ds.label_delay_days, spec.monitoring.performance.window_days
 
     @dg.asset(
         partitions_def=daily_partitions(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=[dg.AssetCheckSpec(NO_HIGH_DRIFT, asset="drift_report", blocking=spec.drift.fail_on_drift,
+                                       description="no judged feature or score at 'high' drift on any day of the run "
+                                                   "(blocking, and so stopping risk_report, with drift.fail_on_drift)")],
         group_name="monitoring",
         kinds={"pandas", "parquet"},
     )
     def drift_report(context: dg.AssetExecutionContext, features: pd.DataFrame, predictions: pd.DataFrame,
-                     model_registry: ModelRegistry) -> dg.Output[pd.DataFrame]:
-        """PSI, KS, chi-square and Wasserstein per feature and on the score, per segment and day."""
+                     model_registry: ModelRegistry, alerts: AlertWebhook):
+        """PSI, KS, chi-square and Wasserstein per feature and on the score, per segment and day, against the
+        champion's reference profile; Evidently HTML reports for the days drift.evidently.days selects."""
         start, end = run_dates(context)
         days = days_between(start, end)
         features = with_preceding_days(features, "features", start, spec)
         predictions = with_preceding_days(predictions, "predictions", start, spec)
-        tables = []
+        tables, reports, versions = [], {}, {}
         for segment in spec.segment_names:
             champion = model_registry.load_alias(spec.registered_model_name(segment), CHAMPION)
             if champion is None:
                 context.log.warning(f"segment {segment!r} has no champion: no reference to compare against")
                 continue
-            reference = model_registry.reference(champion)
+            profile = champion_profile(model_registry, champion, spec, context.log)
             seg_features = features[features[SEGMENT_COLUMN] == segment]
             seg_scores = predictions[predictions[SEGMENT_COLUMN] == segment]
-            score_windows = dict(trailing_windows(seg_scores, ds.date, days, spec.drift.window_days))
-            for day, rows in trailing_windows(seg_features, ds.date, days, spec.drift.window_days):
-                tables.append(segment_drift(reference, rows, score_windows[day][SCORE_COLUMN], spec).assign(
-                    **{ds.date: pd.Timestamp(day), "segment": segment, "model_version": champion.version}))
+            table = segment_drift_by_day(profile, seg_features, seg_scores, days, spec).assign(
+                segment=segment, model_version=champion.version)
+            reports[segment] = write_segment_reports(table, seg_features, seg_scores, champion, model_registry, spec)
+            tables.append(table)
+            versions[segment] = champion.version
         table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
             {ds.date: pd.Series(dtype="datetime64[ns]")})
-        return dg.Output(table, metadata=drift_metadata(table, spec, (start, end)))
+        alerted = send_drift_alerts(table, reports, alerts, spec) if tables else []
+        yield dg.Output(table, metadata=drift_metadata(table, spec, (start, end), reports, versions))
+        yield drift_check(table, spec, alerted)
 
-    return [drift_report]
+    @dg.asset(
+        partitions_def=daily_partitions(spec),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[dg.AssetDep("predictions", partition_mapping=dg.TimeWindowPartitionMapping(
+            start_offset=-(delay + window - 1), end_offset=-delay, allow_nonexistent_upstream_partitions=True))],
+        check_specs=[dg.AssetCheckSpec(AUC_ABOVE_FLOOR, asset="model_performance",
+                                       description="realized ROC AUC of every judged segment at or above the floor "
+                                                   "(warns, never blocks)")],
+        group_name="monitoring",
+        kinds={"pandas", "parquet"},
+    )
+    def model_performance(context: dg.AssetExecutionContext, model_registry: ModelRegistry, alerts: AlertWebhook):
+        """For each day D, per segment and model version: realized ROC AUC, calibration error and default rate
+        of the predictions whose labels matured on D (dated D - label_delay_days, pooled over
+        monitoring.performance.window_days), next to the version's holdout metrics."""
+        start, end = run_dates(context)
+        first, last = maturity_cohort(start, spec)[0], maturity_cohort(end, spec)[1]
+        predictions = stored_rows("predictions", first, last, spec)
+        table = performance_by_day(predictions, days_between(start, end), model_registry, spec)
+        latest = table[table[ds.date] == table[ds.date].max()] if len(table) else table
+        alerted = send_performance_alerts(latest, alerts, spec, end)
+        yield dg.Output(table, metadata=performance_metadata(table, latest, spec, end))
+        below = table[table["below_floor"].astype(bool)]
+        yield dg.AssetCheckResult(
+            check_name=AUC_ABOVE_FLOOR, passed=below.empty, severity=dg.AssetCheckSeverity.WARN, metadata={
+                "floor": auc_floor(spec), "alerted_segments": dg.MetadataValue.json(alerted),
+                "below_floor": dg.MetadataValue.md(below.round(4).to_markdown(index=False) if len(below) else "none")})
+
+    return [drift_report, model_performance]
 
 
-def drift_metadata(table: pd.DataFrame, spec: PipelineSpec, dates: tuple[date, date]) -> dict[str, dg.MetadataValue]:
-    """Verdict per segment, the worst features, and a drift-by-feature plot per segment."""
+def send_performance_alerts(latest: pd.DataFrame, alerts: AlertWebhook, spec: PipelineSpec, day: date) -> list[str]:
+    """One alert per segment and model version of the latest day whose realized AUC is below the floor."""
+    below = latest[latest["below_floor"].astype(bool)] if len(latest) else latest
+    for _, row in below.iterrows():
+        alerts.send(performance_alert_text(spec.name, day.isoformat(), row, auc_floor(spec)))
+    return sorted({str(segment) for segment in below["segment"]}) if len(below) else []
+
+
+def performance_by_day(predictions: pd.DataFrame, days: list[date], registry: ModelRegistry,
+                       spec: PipelineSpec) -> pd.DataFrame:
+    """cohort_performance of each day's matured cohort, dated with the day it was judged on."""
+    ds, performance = spec.dataset, spec.monitoring.performance
+    empty = pd.DataFrame({ds.date: pd.Series(dtype="datetime64[ns]"),
+                          **{column: pd.Series(dtype=object) for column in PERFORMANCE_COLUMNS}})
+    if predictions.empty:
+        return empty
+    versions = predictions[["model_name", "model_version"]].drop_duplicates().itertuples(index=False)
+    training = {(str(n), str(v)): registry.load(str(n), str(v)).meta.get("holdout_metrics", {}) for n, v in versions}
+    dates = pd.to_datetime(predictions[ds.date]).dt.date
+    tables = []
+    for day in days:
+        first, last = maturity_cohort(day, spec)
+        cohort = predictions[(dates >= first) & (dates <= last)]
+        if len(cohort):
+            tables.append(cohort_performance(cohort, SEGMENT_COLUMN, ds.target, training, auc_floor(spec),
+                                             performance.min_rows).assign(
+                **{ds.date: pd.Timestamp(day), "cohort_first": first.isoformat(), "cohort_last": last.isoformat()}))
+    return pd.concat(tables, ignore_index=True) if tables else empty
+
+
+def drift_metadata(table: pd.DataFrame, spec: PipelineSpec, dates: tuple[date, date],
+                   reports: dict[str, dict[date, Path]], versions: dict[str, str]) -> dict[str, dg.MetadataValue]:
+    """Verdict per segment on the latest day (read by retrain_on_drift), the worst features, links to the
+    Evidently reports, and a drift-by-feature plot per segment."""
     if table.empty or "severity" not in table:
         return {"verdict": dg.MetadataValue.json({})}
-    latest = table[table[spec.dataset.date] == table[spec.dataset.date].max()]
+    date_column = spec.dataset.date
+    latest_day = table[date_column].max()
+    latest = table[table[date_column] == latest_day]
     verdict = {seg: drift.overall_severity(rows["severity"]) for seg, rows in latest.groupby("segment")}
-    high_days = {seg: int(rows.loc[rows["severity"] == "high", spec.dataset.date].nunique())
+    high_days = {seg: int(rows.loc[rows["severity"] == "high", date_column].nunique())
                  for seg, rows in table.groupby("segment")}
     worst = (table.sort_values("psi", ascending=False).groupby(["segment", "feature"], as_index=False).first()
              .sort_values("psi", ascending=False).head(15))
@@ -75,10 +248,35 @@ def drift_metadata(table: pd.DataFrame, spec: PipelineSpec, dates: tuple[date, d
     images = {f"{seg} drift": plots.drift_plot(rows, folder / f"{seg}.png", f"{seg}: PSI by feature",
                                                (spec.drift.psi.moderate, spec.drift.psi.high))
               for seg, rows in table.groupby("segment")}
-    shown = ["segment", "feature", spec.dataset.date, "psi", "ks_stat", "wasserstein", "chi2_pvalue", "severity"]
+    shown = ["segment", "feature", date_column, "psi", "ks_stat", "wasserstein", "chi2_pvalue", "severity"]
+    html = {seg: {day.isoformat(): str(path) for day, path in by_day.items()} for seg, by_day in reports.items()}
+    latest_html = {f"evidently_report_{seg}": dg.MetadataValue.path(str(by_day[max(by_day)]))
+                   for seg, by_day in reports.items() if by_day}
     return {
         "verdict": dg.MetadataValue.json(verdict),
+        "verdict_day": latest_day.date().isoformat(),
+        "model_versions": dg.MetadataValue.json(versions),
         "days_with_high_drift": dg.MetadataValue.json(high_days),
         "worst_features": dg.MetadataValue.md(worst[shown].round(4).to_markdown(index=False)),
+        "evidently_reports": dg.MetadataValue.json(html),
+        **latest_html,
         "plots": image_markdown(images),
+    }
+
+
+def performance_metadata(table: pd.DataFrame, latest: pd.DataFrame, spec: PipelineSpec,
+                         end: date) -> dict[str, dg.MetadataValue]:
+    """Latest day's realized metrics per segment, from its largest judged cohort (read by retrain_on_drift)."""
+    judged = latest[latest["judged"].astype(bool)] if len(latest) else latest
+    judged = judged.sort_values("rows").groupby("segment").tail(1)
+    shown = ["segment", "model_version", "cohort_first", "cohort_last", "rows", "roc_auc", "training_roc_auc", "ece",
+             "default_rate", "training_default_rate", "judged", "below_floor"]
+    return {
+        "performance_day": end.isoformat(),
+        "below_floor": dg.MetadataValue.json({str(r.segment): bool(r.below_floor) for r in judged.itertuples()}),
+        "model_versions": dg.MetadataValue.json({str(r.segment): str(r.model_version) for r in judged.itertuples()}),
+        "realized_auc": dg.MetadataValue.json({str(r.segment): round(float(r.roc_auc), 4) for r in judged.itertuples()}),
+        "floor": auc_floor(spec),
+        "latest": dg.MetadataValue.md(latest[shown].round(4).to_markdown(index=False) if len(latest) else "no matured predictions"),
+        "dagster/row_count": len(table),
     }

@@ -10,18 +10,29 @@ import dagster as dg
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.entities import Metric
 from mlflow.models import infer_signature
 
-from ml_assets.core import lake, modeling, plots
+from ml_assets.core import evaluation, lake, modeling, plots
+from ml_assets.core.comparison import AucComparison, compare_auc
 from ml_assets.core.features import SEGMENT_COLUMN, model_matrix
+from ml_assets.core.monitoring import reference_profile
+from ml_assets.core.profile import save_profile
+from ml_assets.core.fingerprint import data_fingerprint, partition_dates
+from ml_assets.core.scoring import model_scores
+from ml_assets.core.similar import reference_contributions
 from ml_assets.core.sources import days_between
 from ml_assets.defs.partitions import image_markdown, segment_partitions
 from ml_assets.resources.mlflow import (
-    CHALLENGER, CHAMPION, META_FILE, PIP_REQUIREMENTS, REFERENCE_FILE, LoadedModel, ModelRegistry)
+    CHALLENGER, CHAMPION, META_FILE, PIP_REQUIREMENTS, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE, LoadedModel,
+    ModelRegistry)
 from ml_assets.resources.storage import DATE_DIMENSION
 from ml_assets.spec import PipelineSpec
 
 REFERENCE_MAX_ROWS = 50_000
+FINGERPRINT_FILE = "data_fingerprint.json"
+EXAMPLE_ROWS = 5
+LIST_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "ks")
 
 
 class TrainingConfig(dg.Config):
@@ -35,11 +46,6 @@ def git_commit(folder: Path) -> str:
     """Commit of the repository holding the config, or 'unknown' outside git."""
     result = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True)
     return result.stdout.strip() if result.returncode == 0 else "unknown"
-
-
-def data_fingerprint(frame: pd.DataFrame) -> str:
-    """Order-independent hash of a frame's rows."""
-    return f"{int(pd.util.hash_pandas_object(frame, index=False).sum()) & 0xFFFFFFFFFFFF:012x}"
 
 
 def matured_feature_days(spec: PipelineSpec, as_of: date) -> list[str]:
@@ -59,15 +65,19 @@ def resolve_as_of(spec: PipelineSpec, as_of: str | None) -> date:
     return date.fromisoformat(stored[-1])
 
 
-def champion_auc_on(registry: ModelRegistry, spec: PipelineSpec, segment: str,
-                    holdout: pd.DataFrame) -> tuple[LoadedModel | None, float | None]:
-    """The current champion and its AUC on the challenger's holdout (same data, fair comparison)."""
+def champion_comparison(registry: ModelRegistry, spec: PipelineSpec, segment: str,
+                        fit: modeling.SegmentFit) -> tuple[LoadedModel | None, AucComparison | None]:
+    """The current champion and the paired bootstrap of challenger vs champion AUC on the challenger's holdout."""
     champion = registry.load_alias(spec.registered_model_name(segment), CHAMPION)
     if champion is None:
         return None, None
-    matrix = model_matrix(holdout, spec, champion.meta["vocabulary"])
-    scores = modeling.predict(champion.booster, matrix, champion.meta["best_iteration"])
-    return champion, modeling.classification_metrics(holdout[spec.dataset.target].to_numpy(), scores)["roc_auc"]
+    champion_scores = model_scores(champion.booster, model_matrix(fit.holdout, spec, champion.meta["vocabulary"]),
+                                   champion.meta)
+    training = spec.training
+    comparison = compare_auc(fit.holdout[spec.dataset.target].to_numpy(), fit.holdout_scores, champion_scores,
+                             margin=training.promotion_margin, alpha=training.gate_alpha,
+                             samples=training.bootstrap_samples, seed=training.seed)
+    return champion, comparison
 
 
 def reference_sample(frame: pd.DataFrame, fit: modeling.SegmentFit, spec: PipelineSpec) -> pd.DataFrame:
@@ -77,30 +87,134 @@ def reference_sample(frame: pd.DataFrame, fit: modeling.SegmentFit, spec: Pipeli
     return sample.join(scores).reset_index(drop=True)
 
 
-def log_segment_run(spec: PipelineSpec, segment: str, frame: pd.DataFrame, fit: modeling.SegmentFit,
-                    window: dict[str, Any], tags: dict[str, str]) -> tuple[str, str]:
-    """Nested MLflow run for one segment: params, metrics, metadata, reference and the registered model."""
+def serving_example(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Model input as MLflow's xgboost pyfunc can serve it: categoricals as their vocabulary codes (NaN if unknown).
+
+    That wrapper builds its DMatrix without enable_categorical, so string or category columns cannot be served;
+    the codes index `vocabulary` in scoring_meta.json, which the project's own scoring applies."""
+    example = matrix.copy()
+    for column in example.select_dtypes("category").columns:
+        example[column] = example[column].cat.codes.astype("float64").where(example[column].notna())
+    return example
+
+
+def split_statement(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
+    """Rows and dates of the time split training_set's frame gets in segment_model."""
+    train, holdout = modeling.split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
+    holdout_dates = partition_dates(holdout, spec.dataset.date)
+    return {"train_rows": len(train), "holdout_rows": len(holdout),
+            "holdout_first": holdout_dates[0] if holdout_dates else None,
+            "validation_fraction": spec.training.validation_fraction, "cv_folds": spec.training.cv_folds}
+
+
+def scoring_meta(fit: modeling.SegmentFit, window: dict[str, Any], segment: str) -> dict[str, Any]:
+    """What scoring needs to reproduce the model's inputs and calibrated scores (JSON, no pickle)."""
     model = fit.model
-    meta = {"feature_names": model.feature_names, "vocabulary": model.vocabulary,
-            "best_iteration": model.best_iteration, "cutpoints": fit.cutpoints,
+    return {"feature_names": model.feature_names, "vocabulary": model.vocabulary,
+            "best_iteration": model.best_iteration, "calibration": model.calibration, "cutpoints": fit.cutpoints,
             "holdout_metrics": fit.metrics, "window": window, "segment": segment}
-    matrix = model_matrix(fit.holdout.head(5), spec, model.vocabulary)
+
+
+def run_params(fit: modeling.SegmentFit, spec: PipelineSpec, window: dict[str, Any]) -> dict[str, Any]:
+    """MLflow params of a segment run: the booster's params and how it was trained."""
+    model = fit.model
+    return {**model.params, "best_iteration": model.best_iteration, "train_rows": fit.train_rows,
+            "window_first": window["first"], "window_last": window["last"], "data_hash": window["fingerprint"],
+            "imbalance": fit.imbalance["method"], "calibration": spec.model.calibration,
+            "calibration_fitted_on": "early-stopping validation slice", "cv_folds": spec.training.cv_folds,
+            "tuning": spec.model.tuning.enabled}
+
+
+def run_metrics(fit: modeling.SegmentFit, comparison: AucComparison | None) -> dict[str, float]:
+    """MLflow metrics of a segment run: holdout (calibrated and raw), baseline, CV, tuning and the gate."""
+    metrics = {f"holdout_{name}": value for name, value in fit.metrics.items()}
+    metrics |= {f"holdout_raw_{name}": fit.raw_metrics[name] for name in ("log_loss", "brier", "ece")}
+    metrics |= {f"baseline_holdout_{name}": value for name, value in fit.baseline_metrics.items()}
+    if fit.cv:
+        metrics |= {f"cv_{name}": value for name, value in fit.cv.items() if name.endswith(("_mean", "_std"))}
+    if fit.tuning:
+        metrics |= {"tuning_best_validation_auc": fit.tuning.best_validation_auc,
+                    "tuning_trials": len(fit.tuning.trials)}
+    if comparison:
+        metrics |= {f"gate_{name}": value for name, value in comparison.as_dict().items()}
+    return metrics
+
+
+def log_booster(spec: PipelineSpec, segment: str, fit: modeling.SegmentFit) -> str:
+    """Log the booster (native ubj, only the trees scoring uses) with signature and input example; register it."""
+    model = fit.model
+    example = serving_example(model_matrix(fit.holdout.head(EXAMPLE_ROWS), spec, model.vocabulary))
+    booster = model.booster[: model.best_iteration + 1]
+    info = mlflow.xgboost.log_model(
+        booster, name="model", model_format="ubj", pip_requirements=PIP_REQUIREMENTS,
+        signature=infer_signature(example, modeling.predict(booster, example)), input_example=example,
+        registered_model_name=spec.registered_model_name(segment))
+    return str(info.registered_model_version)
+
+
+def log_segment_run(spec: PipelineSpec, segment: str, frame: pd.DataFrame, fit: modeling.SegmentFit,
+                    window: dict[str, Any], comparison: AucComparison | None, tags: dict[str, str]) -> tuple[str, str]:
+    """Nested MLflow run for one segment: params, metrics, fingerprint, metadata, reference and the registered model."""
     with mlflow.start_run(run_name=f"{spec.name}-{segment}", nested=True) as run:
-        mlflow.set_tags(tags | {"segment": segment})
-        mlflow.log_params({**model.params, "best_iteration": model.best_iteration, "train_rows": fit.train_rows,
-                           "window_first": window["first"], "window_last": window["last"]})
-        mlflow.log_metrics({f"holdout_{name}": value for name, value in fit.metrics.items()})
-        mlflow.log_dict(meta, META_FILE)
+        mlflow.set_tags(tags | {"segment": segment, "data_hash": window["fingerprint"]})
+        mlflow.log_params(run_params(fit, spec, window))
+        mlflow.log_metrics(run_metrics(fit, comparison))
+        mlflow.log_dict(scoring_meta(fit, window, segment), META_FILE)
+        mlflow.log_dict({**window["data"], "partitions": partition_dates(frame, spec.dataset.date)}, FINGERPRINT_FILE)
+        if fit.tuning:
+            mlflow.log_dict({"best_params": fit.tuning.best_params, "trials": fit.tuning.trials}, "tuning.json")
+        if fit.cv:
+            mlflow.log_dict(fit.cv, "cross_validation.json")
         with tempfile.TemporaryDirectory() as tmp:
             reference_path = Path(tmp) / REFERENCE_FILE
             reference_sample(frame, fit, spec).to_parquet(reference_path, index=False)
             mlflow.log_artifact(str(reference_path))
-        info = mlflow.xgboost.log_model(
-            model.booster, name="model", model_format="ubj", pip_requirements=PIP_REQUIREMENTS,
-            signature=infer_signature(matrix.astype({c: "object" for c in spec.features.categorical}),
-                                      fit.holdout_scores[:5]),
-            registered_model_name=spec.registered_model_name(segment))
-    return run.info.run_id, str(info.registered_model_version)
+            similar_path = Path(tmp) / SIMILAR_FILE  # labeled rows and contributions for similar-customer search
+            reference_contributions(frame, fit.model, spec).to_parquet(similar_path, index=False)
+            mlflow.log_artifact(str(similar_path))
+            profile = reference_profile(frame, fit.holdout_scores, spec)
+            mlflow.log_artifacts(str(save_profile(profile, Path(tmp) / PROFILE_DIR)), artifact_path=PROFILE_DIR)
+        version = log_booster(spec, segment, fit)
+    return run.info.run_id, version
+
+
+def version_tags(record: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
+    """Model-version tags `ml-assets models` lists: run, window, data, key metrics and the gate's verdict."""
+    gate = {"gate_p_value": round(record["gate"]["p_value"], 4)} if record["gate"] else {}
+    return {**tags, "segment": record["segment"], "window_first": record["window"]["first"],
+            "window_last": record["window"]["last"], "data_hash": record["window"]["fingerprint"],
+            **{f"holdout_{name}": round(record["metrics"][name], 4) for name in LIST_METRICS},
+            "baseline_roc_auc": round(record["baseline_metrics"]["roc_auc"], 4),
+            "gate_promoted": record["promoted"], **gate, "gate_reason": record["reason"]}
+
+
+def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, registry: ModelRegistry,
+                  tags: dict[str, str], log: dg.DagsterLogManager) -> dict[str, Any]:
+    """Fit, compare with the champion, log, register and (through the gate) promote one segment's model."""
+    ds = spec.dataset
+    fit = modeling.fit_segment(frame, spec, segment)
+    fingerprint = data_fingerprint(frame, ds.date, ds.target)
+    window = {"first": fingerprint["first"], "last": fingerprint["last"], "fingerprint": fingerprint["hash"],
+              "data": fingerprint}
+    champion, comparison = champion_comparison(registry, spec, segment, fit)
+    promote, reason = modeling.beats_champion(fit.metrics["roc_auc"], comparison, spec.training.min_auc)
+    run_id, version = log_segment_run(spec, segment, frame, fit, window, comparison, tags)
+    name = spec.registered_model_name(segment)
+    record = {"segment": segment, "model_name": name, "version": version, "run_id": run_id, "promoted": promote,
+              "reason": reason, "metrics": fit.metrics, "raw_metrics": fit.raw_metrics,
+              "baseline_metrics": fit.baseline_metrics, "imbalance": fit.imbalance,
+              "calibration": fit.model.calibration, "params": fit.model.params, "window": window,
+              "tuning": {"best_params": fit.tuning.best_params, "best_validation_auc": fit.tuning.best_validation_auc,
+                         "trials": len(fit.tuning.trials)} if fit.tuning else None,
+              "cv": fit.cv, "gate": comparison.as_dict() if comparison else None,
+              "previous_champion": champion.version if champion else None,
+              "previous_champion_auc": comparison.champion_auc if comparison else None}
+    registry.tag_version(name, version, version_tags(record, tags))
+    registry.set_alias(name, CHALLENGER, version)
+    if promote:
+        registry.move_champion(name, version, "gate", reason)
+    log.info(f"{name} v{version}: {reason}; {'promoted to champion' if promote else 'kept as challenger'}")
+    return record
 
 
 def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
@@ -116,7 +230,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         kinds={"pandas", "parquet"},
     )
     def training_set(context: dg.AssetExecutionContext, config: TrainingConfig) -> dg.Output[dict[str, pd.DataFrame]]:
-        """The last `window_days` of features whose labels have matured, per segment."""
+        """The last `window_days` of features whose labels have matured, per segment, with its fingerprint."""
         as_of = resolve_as_of(spec, config.as_of)
         days = matured_feature_days(spec, as_of)
         if not days:
@@ -129,7 +243,8 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         return dg.Output(sets, metadata={
             "as_of": as_of.isoformat(), "window_first": days[0], "window_last": days[-1],
             "partitions_used": len(days), "rows_by_segment": rows,
-            "fingerprint": {seg: data_fingerprint(part) for seg, part in sets.items()},
+            "fingerprint": {seg: data_fingerprint(part, ds.date, ds.target) for seg, part in sets.items() if len(part)},
+            "split": {seg: split_statement(part, spec) for seg, part in sets.items() if len(part)},
             "dagster/row_count": sum(rows.values()),
         })
 
@@ -143,30 +258,12 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         kinds={"xgboost", "mlflow"},
     )
     def segment_model(context: dg.AssetExecutionContext, training_set: dict[str, pd.DataFrame]):
-        """XGBoost per segment, logged and registered in MLflow; champion only through the quality gate."""
-        model_registry: ModelRegistry = context.resources.model_registry
+        """XGBoost per segment (calibrated, beside a logistic baseline), logged and registered in MLflow;
+        champion only through the gate: the floor, then a significant AUC gain over the champion on the same holdout."""
         tags = {"config_hash": spec.config_hash(), "git_commit": git_commit(spec.base_dir),
                 "dagster_run_id": context.run_id, "pipeline": spec.name}
-        records: dict[str, dict[str, Any]] = {}
-        for segment in context.partition_keys:
-            frame = training_set[segment]
-            fit = modeling.fit_segment(frame, spec, segment)
-            window = {"first": str(pd.to_datetime(frame[ds.date]).min().date()),
-                      "last": str(pd.to_datetime(frame[ds.date]).max().date()),
-                      "fingerprint": data_fingerprint(frame)}
-            champion, champion_auc = champion_auc_on(model_registry, spec, segment, fit.holdout)
-            promote, reason = modeling.beats_champion(fit.metrics["roc_auc"], champion_auc,
-                                                      spec.training.min_auc, spec.training.promotion_margin)
-            run_id, version = log_segment_run(spec, segment, frame, fit, window, tags)
-            name = spec.registered_model_name(segment)
-            model_registry.set_alias(name, CHALLENGER, version)
-            if promote:
-                model_registry.set_alias(name, CHAMPION, version)
-            context.log.info(f"{name} v{version}: {reason}; {'promoted to champion' if promote else 'kept as challenger'}")
-            records[segment] = {"model_name": name, "version": version, "run_id": run_id, "promoted": promote,
-                                "reason": reason, "metrics": fit.metrics, "window": window,
-                                "previous_champion": champion.version if champion else None,
-                                "previous_champion_auc": champion_auc}
+        records = {segment: train_segment(spec, segment, training_set[segment], context.resources.model_registry,
+                                          tags, context.log) for segment in context.partition_keys}
         passed = all(r["metrics"]["roc_auc"] >= spec.training.min_auc for r in records.values())
         yield dg.AssetCheckResult(check_name="quality_gate", passed=passed, metadata={
             seg: f"AUC {r['metrics']['roc_auc']:.4f} (floor {spec.training.min_auc}); {r['reason']}"
@@ -174,6 +271,13 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         yield dg.Output(records, metadata={
             "models": dg.MetadataValue.md(_records_table(records)),
             "holdout_auc": {seg: round(r["metrics"]["roc_auc"], 4) for seg, r in records.items()},
+            "baseline_auc": {seg: round(r["baseline_metrics"]["roc_auc"], 4) for seg, r in records.items()},
+            "gate": {seg: r["gate"] for seg, r in records.items()},
+            "imbalance": {seg: r["imbalance"] for seg, r in records.items()},
+            "calibration": {seg: r["calibration"] for seg, r in records.items()},
+            "tuning": {seg: r["tuning"] for seg, r in records.items()},
+            "cv": {seg: {k: v for k, v in r["cv"].items() if k != "per_fold"} if r["cv"] else None
+                   for seg, r in records.items()},
         })
 
     @dg.asset(
@@ -184,42 +288,76 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     )
     def model_evaluation(context: dg.AssetExecutionContext, segment_model: dict[str, dict[str, Any]],
                          training_set: dict[str, pd.DataFrame], model_registry: ModelRegistry):
-        """Holdout metrics and ROC, PR, calibration and importance plots of each new model version."""
-        results, previews = {}, {}
+        """Holdout metrics, decisions at the threshold, lift by decile and plots of each new model version."""
+        results, previews, tables = {}, {}, []
         for segment in context.partition_keys:
             record = segment_model[segment]
-            model = model_registry.load(record["model_name"], record["version"])
-            _, holdout = modeling.split_by_time(training_set[segment], ds.date, spec.training.holdout_days)
-            target = holdout[ds.target].to_numpy(dtype="float64")
-            scores = modeling.predict(model.booster, model_matrix(holdout, spec, model.meta["vocabulary"]),
-                                      model.meta["best_iteration"])
-            metrics = modeling.classification_metrics(target, scores)
-            folder = spec.reports_dir / "model_evaluation" / segment / f"v{record['version']}"
-            images = evaluation_plots(target, scores, metrics, model, folder)
-            for path in images.values():
-                model_registry.client.log_artifact(record["run_id"], str(path), artifact_path="evaluation")
-            results[segment] = {**record, "evaluation": metrics, "plots": {k: str(v) for k, v in images.items()}}
-            previews |= {f"{segment} {title}": path for title, path in images.items()}
-        table = pd.DataFrame({seg: r["evaluation"] for seg, r in results.items()}).T.round(4)
+            result = evaluate_version(spec, record, training_set[segment], model_registry)
+            results[segment] = result
+            previews |= {f"{segment} {title}": Path(path) for title, path in result["plots"].items()}
+            tables.append(f"**{segment} v{record['version']}: lift by decile**\n\n"
+                          f"{pd.DataFrame(result['lift']).round(4).to_markdown(index=False)}\n\n"
+                          f"confusion at {spec.training.decision_threshold}: {result['confusion']}")
+        table = pd.DataFrame({seg: {**r["evaluation"], "baseline_roc_auc": r["baseline_metrics"]["roc_auc"]}
+                              for seg, r in results.items()}).T.round(4)
         return dg.Output(results, metadata={"metrics": dg.MetadataValue.md(table.to_markdown()),
+                                            "lift_and_confusion": dg.MetadataValue.md("\n\n".join(tables)),
                                             "plots": image_markdown(previews)})
 
     return [training_set, segment_model, model_evaluation]
 
 
+def evaluate_version(spec: PipelineSpec, record: dict[str, Any], frame: pd.DataFrame,
+                     registry: ModelRegistry) -> dict[str, Any]:
+    """Score the holdout with the registered version, compute its metrics and plots, and log them to its run."""
+    model = registry.load(record["model_name"], record["version"])
+    _, holdout = modeling.split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
+    target = holdout[spec.dataset.target].to_numpy(dtype="float64")
+    matrix = model_matrix(holdout, spec, model.meta["vocabulary"])
+    scores = model_scores(model.booster, matrix, model.meta)
+    threshold = spec.training.decision_threshold
+    at_threshold = evaluation.threshold_metrics(target, scores, threshold)
+    metrics = modeling.classification_metrics(target, scores) | {"decision_threshold": threshold} | {
+        f"{name}_at_threshold": value for name, value in at_threshold.items()}
+    confusion = evaluation.confusion_counts(target, scores, threshold)
+    lift = evaluation.lift_table(target, scores)
+    shap = evaluation.shap_values(model.booster, matrix, model.meta["best_iteration"])
+    folder = spec.reports_dir / "model_evaluation" / record["segment"] / f"v{record['version']}"
+    images = evaluation_plots(target, scores, metrics, model, matrix, shap, folder)
+    log_evaluation(registry, record["run_id"], metrics, confusion, lift, images)
+    return {**record, "evaluation": metrics, "confusion": confusion, "lift": lift.to_dict(orient="records"),
+            "plots": {title: str(path) for title, path in images.items()}}
+
+
+def log_evaluation(registry: ModelRegistry, run_id: str, metrics: dict[str, float], confusion: dict[str, int],
+                   lift: pd.DataFrame, images: dict[str, Path]) -> None:
+    """Evaluation metrics, confusion matrix, lift table and plots into the segment's MLflow run."""
+    client, now = registry.client, int(pd.Timestamp.now().timestamp() * 1000)
+    client.log_batch(run_id, metrics=[Metric(f"eval_{name}", float(value), now, 0) for name, value in metrics.items()])
+    client.log_dict(run_id, confusion, "evaluation/confusion_matrix.json")
+    client.log_text(run_id, lift.to_csv(index=False), "evaluation/lift_by_decile.csv")
+    for path in images.values():
+        client.log_artifact(run_id, str(path), artifact_path="evaluation")
+
+
 def evaluation_plots(target: np.ndarray, scores: np.ndarray, metrics: dict[str, float], model: LoadedModel,
-                     folder: Path) -> dict[str, Path]:
+                     matrix: pd.DataFrame, shap: pd.DataFrame, folder: Path) -> dict[str, Path]:
     """Write the evaluation PNGs of one model version."""
     return {
         "ROC": plots.roc_plot(target, scores, metrics["roc_auc"], folder / "roc.png"),
         "Precision-recall": plots.pr_plot(target, scores, metrics["pr_auc"], folder / "pr.png"),
         "Calibration": plots.calibration_plot(target, scores, folder / "calibration.png"),
         "Feature importance": plots.importance_plot(modeling.gain_importance(model.booster), folder / "importance.png"),
+        "SHAP summary": plots.shap_summary_plot(shap, matrix, folder / "shap_summary.png"),
     }
 
 
 def _records_table(records: dict[str, dict[str, Any]]) -> str:
-    """Markdown table of the versions a run produced."""
-    rows = [{"segment": seg, "model": r["model_name"], "version": r["version"], "holdout_auc": round(r["metrics"]["roc_auc"], 4),
+    """Markdown table of the versions a run produced, beside their baseline and the gate's verdict."""
+    rows = [{"segment": seg, "model": r["model_name"], "version": r["version"],
+             "holdout_auc": round(r["metrics"]["roc_auc"], 4),
+             "baseline_auc": round(r["baseline_metrics"]["roc_auc"], 4),
+             "ece_raw": round(r["raw_metrics"]["ece"], 4), "ece_calibrated": round(r["metrics"]["ece"], 4),
+             "gate_p_value": round(r["gate"]["p_value"], 4) if r["gate"] else None,
              "champion": r["promoted"], "reason": r["reason"]} for seg, r in records.items()]
     return pd.DataFrame(rows).to_markdown(index=False)

@@ -1,9 +1,12 @@
 """MLflow: dagster-mlflow's tracking resource, and the model registry the scoring assets read from."""
 
+import getpass
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -12,10 +15,17 @@ import dagster as dg
 import mlflow
 import pandas as pd
 import xgboost as xgb
-from dagster_mlflow.resources import CONFIG_SCHEMA, MlFlow
+
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+
+from ml_assets.core.drift import ReferenceProfile
+from ml_assets.core.profile import PROFILE_FILE, load_profile
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)  # dagster-mlflow's resource and hooks are beta
+
+from dagster_mlflow.resources import CONFIG_SCHEMA, MlFlow  # noqa: E402
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep CLI and run logs readable
 
@@ -23,8 +33,17 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 META_FILE = "scoring_meta.json"
 REFERENCE_FILE = "reference.parquet"
+SIMILAR_FILE = "similar_customers.parquet"
+PROFILE_DIR = "reference_profile"
 MODEL_ARTIFACT = "model"
 PIP_REQUIREMENTS = [f"xgboost=={xgb.__version__}"]
+HISTORY_TAG = "champion_history"
+HISTORY_MAX_CHARS = 5000  # registered-model tag values are VARCHAR(5000) in MLflow's SQL stores
+
+
+def is_remote(tracking_uri: str) -> bool:
+    """True for a tracking server reached over HTTP, which keeps artifacts in its own store."""
+    return tracking_uri.startswith(("http://", "https://"))
 
 
 def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> str:
@@ -34,7 +53,7 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> s
     if experiment is not None:
         return experiment.experiment_id
     try:
-        return client.create_experiment(name, artifact_location=artifact_location)
+        return client.create_experiment(name, artifact_location=None if is_remote(tracking_uri) else artifact_location)
     except MlflowException:  # created meanwhile by a parallel step
         return client.get_experiment_by_name(name).experiment_id
 
@@ -93,8 +112,112 @@ class ModelRegistry(dg.ConfigurableResource):
                                                        tracking_uri=self.tracking_uri)
             return pd.read_parquet(path)
 
+    def reference_profile(self, model: LoadedModel) -> ReferenceProfile | None:
+        """The drift reference profile logged with a model version (read once per process), or None for
+        versions trained before profiles were logged."""
+        return _load_profile(self.tracking_uri, model.name, model.version)
+
+    def similar_reference(self, model: LoadedModel) -> pd.DataFrame | None:
+        """The labeled training rows and their contributions logged with a model version for similar-customer
+        search (read once per process; do not modify it), or None for versions trained before it was logged."""
+        return _load_frame(self.tracking_uri, model.name, model.version, SIMILAR_FILE)
+
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(name, alias, str(version))
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a registered model, oldest first (none when the model does not exist)."""
+        found = self.client.search_model_versions(f"name='{name}'")
+        return sorted(found, key=lambda version: int(version.version))
+
+    def aliases(self, name: str) -> dict[str, list[str]]:
+        """Aliases of a registered model by version (search results do not carry them)."""
+        by_version: dict[str, list[str]] = {}
+        for alias, version in self.client.get_registered_model(name).aliases.items():
+            by_version.setdefault(str(version), []).append(alias)
+        return by_version
+
+    def tag_version(self, name: str, version: str, tags: dict[str, Any]) -> None:
+        """Set model-version tags (values become strings)."""
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, str(version), key, str(value))
+
+    def champion_history(self, name: str) -> list[dict[str, str]]:
+        """The champion moves recorded on the registered model, oldest first."""
+        try:
+            tags = self.client.get_registered_model(name).tags
+        except MlflowException:
+            return []
+        return json.loads(tags.get(HISTORY_TAG, "[]"))
+
+    def move_champion(self, name: str, version: str, move: str, reason: str) -> None:
+        """Point `champion` at `version`; record the move, reason and user on the version and in the history."""
+        history = self.champion_history(name)
+        current = self.version_by_alias(name, CHAMPION)
+        if not history and current is not None:  # champion set before the history was kept
+            history = [history_entry(current.version, "unrecorded", "champion before the history was kept")]
+        history.append(history_entry(str(version), move, reason))
+        self.set_alias(name, CHAMPION, str(version))
+        self.tag_version(name, version, {"champion_move": move, "champion_reason": reason,
+                                         "champion_set_by": getpass.getuser(), "champion_set_at": _now()})
+        self.client.set_registered_model_tag(name, HISTORY_TAG, history_json(history))
+
+    def promote(self, name: str, version: str, reason: str) -> None:
+        """Make an existing version champion by hand."""
+        known = [str(v.version) for v in self.versions(name)]
+        if str(version) not in known:
+            raise ValueError(f"{name} has no version {version}; versions: {', '.join(known) or 'none'} "
+                             "(list them with `ml-assets models`)")
+        self.move_champion(name, str(version), "promote", reason)
+
+    def rollback(self, name: str, reason: str) -> str:
+        """Move `champion` back to the version that held it before the current one; returns that version."""
+        current = self.version_by_alias(name, CHAMPION)
+        if current is None:
+            raise ValueError(f"{name} has no champion to roll back; promote a version with `ml-assets promote`")
+        stack = champion_stack(self.champion_history(name))
+        if not stack:
+            raise ValueError(f"{name}: no champion moves are recorded (v{current.version} became champion before "
+                             "the history was kept); set the champion explicitly with `ml-assets promote`")
+        if stack[-1] != str(current.version):
+            raise ValueError(f"{name}@champion is v{current.version} but the recorded history ends at "
+                             f"v{stack[-1]} (moved outside ml-assets?); "
+                             "set the champion explicitly with `ml-assets promote`")
+        if len(stack) < 2:
+            raise ValueError(f"{name}: v{current.version} is the first recorded champion; "
+                             "there is none to roll back to")
+        self.move_champion(name, stack[-2], "rollback", reason)
+        return stack[-2]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def history_entry(version: str, move: str, reason: str) -> dict[str, str]:
+    """One champion move: version, kind of move (gate, promote, rollback), reason, user and time."""
+    return {"version": str(version), "move": move, "reason": reason[:200], "by": getpass.getuser(), "at": _now()}
+
+
+def history_json(history: list[dict[str, str]]) -> str:
+    """The newest moves that fit in one registered-model tag, as JSON."""
+    kept = list(history)
+    while len(kept) > 1 and len(json.dumps(kept)) > HISTORY_MAX_CHARS:
+        kept.pop(0)
+    return json.dumps(kept)
+
+
+def champion_stack(history: list[dict[str, str]]) -> list[str]:
+    """Champion versions in the order they took over, rollbacks undone: the last is the current champion."""
+    stack: list[str] = []
+    for entry in history:
+        version = entry["version"]
+        if entry["move"] == "rollback":
+            while stack and stack[-1] != version:
+                stack.pop()
+        if not stack or stack[-1] != version:
+            stack.append(version)
+    return stack
 
 
 @lru_cache(maxsize=64)
@@ -111,3 +234,29 @@ def _load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
         booster = xgb.Booster()
         booster.load_model(str(next(Path(model_dir).glob("model.*"))))
     return LoadedModel(name=name, version=str(version), booster=booster, meta=meta)
+
+
+@lru_cache(maxsize=16)
+def _load_frame(tracking_uri: str, name: str, version: str, artifact: str) -> pd.DataFrame | None:
+    """Download and read a parquet artifact of a version once per process; None when it was not logged."""
+    run_id = MlflowClient(tracking_uri=tracking_uri).get_model_version(name, version).run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact, dst_path=tmp,
+                                                       tracking_uri=tracking_uri)
+        except (MlflowException, OSError):
+            return None
+        return pd.read_parquet(path)
+
+
+@lru_cache(maxsize=64)
+def _load_profile(tracking_uri: str, name: str, version: str) -> ReferenceProfile | None:
+    """Download and read a version's reference profile once per process (versions are immutable)."""
+    run_id = MlflowClient(tracking_uri=tracking_uri).get_model_version(name, version).run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=PROFILE_DIR, dst_path=tmp,
+                                                         tracking_uri=tracking_uri)
+        except (MlflowException, OSError):
+            return None
+        return load_profile(Path(folder)) if (Path(folder) / PROFILE_FILE).exists() else None

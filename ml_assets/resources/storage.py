@@ -4,11 +4,11 @@ Daily assets are split by their date column, so one run over a range of dates (a
 backfill) still stores one file per day; segment assets return a mapping segment -> value.
 """
 
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pandas as pd
+from upath import UPath
 
 from ml_assets.core import lake
 
@@ -34,13 +34,13 @@ def split_by_date(frame: pd.DataFrame, date_column: str, keys: list[str]) -> dic
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
-    """Parquet (frames) or JSON (records) per partition under `lake_dir`."""
+    """Parquet (frames) or JSON (records) per partition under `lake_dir` (a local path or fsspec URL)."""
 
     lake_dir: str
     date_column: str
 
-    def _folder(self, asset_key: dg.AssetKey, dimension: str | None, key: str | None) -> Path:
-        return lake.partition_dir(Path(self.lake_dir), asset_key.path[-1], dimension, key)
+    def _folder(self, asset_key: dg.AssetKey, dimension: str | None, key: str | None) -> UPath:
+        return lake.partition_dir(lake.lake_path(self.lake_dir), asset_key.path[-1], dimension, key)
 
     def _pieces(self, context: dg.OutputContext, obj: Any) -> dict[str | None, Any]:
         """Split an output into the values of each partition it covers."""

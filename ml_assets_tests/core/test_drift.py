@@ -8,11 +8,16 @@ from scipy import stats
 from ml_assets.core.drift import (
     DRIFT_COLUMNS,
     SEVERITIES,
+    ReferenceProfile,
     Thresholds,
+    build_profile,
+    categorical_reference,
     chi_square,
     feature_drift_table,
     ks_statistic,
+    numeric_reference,
     overall_severity,
+    profile_drift_table,
     psi_categorical,
     psi_from_counts,
     psi_numeric,
@@ -231,3 +236,89 @@ def test_feature_drift_table_accepts_nullable_dtypes_and_no_columns():
     assert row["ks_stat"] == pytest.approx(stats.ks_2samp([1.0, 2.0, 4.0], [1.0, 3.0, 4.0]).statistic)
     empty = feature_drift_table(reference, current, [], [], PSI_THRESHOLDS, KS_THRESHOLDS)
     assert list(empty.columns) == DRIFT_COLUMNS and empty.empty
+
+
+def _evidently_psi(reference: pd.Series, current: pd.Series, numeric: bool) -> float:
+    """Evidently's own PSI stattest (legacy engine, as DataDriftPreset runs it)."""
+    from evidently.legacy.calculations.stattests import psi_stat_test
+    from evidently.legacy.core import ColumnType
+
+    kind = ColumnType.Numerical if numeric else ColumnType.Categorical
+    return float(psi_stat_test(reference, current, kind, threshold=0.1).drift_score)
+
+
+def test_psi_matches_evidently_on_its_sturges_bins():
+    """Evidently bins numeric columns on equal-width Sturges bins over both samples; with those edges
+    (interior ones, continuous data so no value sits on an edge) our PSI is the same number."""
+    rng = np.random.default_rng(5)
+    reference, current = rng.normal(size=5_000), rng.normal(0.3, 1.2, size=4_000)
+    edges = np.histogram_bin_edges(np.concatenate([reference, current]), bins="sturges")[1:-1]
+    expected = _evidently_psi(pd.Series(reference), pd.Series(current), numeric=True)
+    assert psi_numeric(reference, current, edges) == pytest.approx(expected, rel=1e-9)
+
+
+def test_psi_matches_evidently_on_our_quantile_bins():
+    """Our reference-quantile bins given to Evidently as categories (the bin of each value) give our PSI."""
+    rng = np.random.default_rng(6)
+    reference, current = rng.gamma(2.0, size=6_000), rng.gamma(2.4, size=3_000)
+    edges = quantile_bin_edges(reference)
+    as_bins = [pd.Series(np.searchsorted(edges, values, side="left")) for values in (reference, current)]
+    expected = _evidently_psi(*as_bins, numeric=False)
+    assert psi_numeric(reference, current, edges) == pytest.approx(expected, rel=1e-9)
+
+
+def test_categorical_psi_matches_evidently_with_an_unseen_category():
+    reference = pd.Series(["bogota"] * 500 + ["cali"] * 300 + ["medellin"] * 200)
+    current = pd.Series(["bogota"] * 350 + ["cali"] * 350 + ["pasto"] * 100)
+    expected = _evidently_psi(reference, current, numeric=False)
+    assert psi_categorical(reference, current) == pytest.approx(expected, rel=1e-9)
+
+
+def test_profile_drift_table_equals_the_frame_table_when_the_profile_keeps_every_value():
+    reference, current = _frames(rows=3_000)
+    numeric, categorical = ["stable_num", "shifted_num"], ["stable_cat", "shifted_cat"]
+    profile = build_profile(reference, numeric, categorical, bins=10)
+    from_profile = profile_drift_table(profile, current, PSI_THRESHOLDS, KS_THRESHOLDS)
+    from_frames = feature_drift_table(reference, current, numeric, categorical, PSI_THRESHOLDS, KS_THRESHOLDS)
+    pd.testing.assert_frame_equal(from_profile, from_frames)
+
+
+def test_profile_bins_count_every_row_while_the_sorted_sample_is_bounded():
+    rng = np.random.default_rng(8)
+    values = np.append(rng.normal(size=20_000), [np.nan] * 50)
+    reference = numeric_reference(values, bins=10, max_sorted=1_000)
+    assert reference.rows == 20_050 and reference.counts.sum() == 20_050 and reference.counts[-1] == 50
+    assert reference.sorted_values.size == 1_000 and np.all(np.diff(reference.sorted_values) >= 0)
+    assert set(reference.sorted_values) <= set(values)
+    current = rng.normal(0.5, size=3_000)
+    table = profile_drift_table(ReferenceProfile({"x": reference}, {}), pd.DataFrame({"x": current}),
+                                PSI_THRESHOLDS, KS_THRESHOLDS)
+    expected = stats.ks_2samp(reference.sorted_values, current, method="asymp")
+    assert table.loc[0, "ks_stat"] == pytest.approx(expected.statistic, rel=1e-9)
+    assert table.loc[0, "psi"] == pytest.approx(psi_numeric(values, current, reference.edges), rel=1e-12)
+
+
+def test_categorical_reference_keys_categories_as_text():
+    reference = categorical_reference(pd.Series([1, 2, 2, None, "2"], dtype=object))
+    assert reference.counts == {"1": 1, "2": 3} and reference.missing == 1 and reference.rows == 5
+
+
+def test_profile_drift_table_names_what_is_missing():
+    reference, current = _frames(rows=200)
+    profile = build_profile(reference, ["stable_num"], [], bins=5)
+    with pytest.raises(KeyError, match=r"no columns \['amount'\].*retrain"):
+        profile_drift_table(profile, current, PSI_THRESHOLDS, KS_THRESHOLDS, columns=["amount"])
+    with pytest.raises(KeyError, match=r"lacks the profiled columns \['stable_num'\]"):
+        profile_drift_table(profile, current.drop(columns="stable_num"), PSI_THRESHOLDS, KS_THRESHOLDS)
+
+
+def test_large_frames_give_the_same_table_in_parallel_as_in_one_thread(monkeypatch):
+    rng = np.random.default_rng(9)
+    rows = 120_000
+    reference = pd.DataFrame({f"x{i}": rng.normal(size=rows) for i in range(3)} | {"c": rng.choice(["a", "b"], rows)})
+    current = pd.DataFrame({f"x{i}": rng.normal(0.1 * i, size=rows) for i in range(3)} | {"c": rng.choice(["a", "b"], rows)})
+    columns = (["x0", "x1", "x2"], ["c"])
+    parallel = feature_drift_table(reference, current, *columns, PSI_THRESHOLDS, KS_THRESHOLDS)
+    monkeypatch.setattr("ml_assets.core.drift.PARALLEL_MIN_ROWS", 10**9)
+    pd.testing.assert_frame_equal(parallel, feature_drift_table(reference, current, *columns, PSI_THRESHOLDS,
+                                                                KS_THRESHOLDS))

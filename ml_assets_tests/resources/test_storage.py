@@ -68,3 +68,16 @@ def test_failed_run_keeps_the_last_good_partition(tmp_path: Path) -> None:
     assert not result.success
     assert (tmp_path / "numbers" / "date=2024-03-01" / "part.parquet").read_bytes() == before
     assert not list((tmp_path / "numbers" / "date=2024-03-01").glob(".*"))
+
+
+def test_lake_on_an_fsspec_url() -> None:
+    """The same IO manager stores partitions on an object-store-like filesystem (fsspec memory://)."""
+    defs = build_defs(Path("unused"), {"2024-03-01": 1, "2024-03-02": 2})
+    defs = dg.Definitions(assets=defs.assets, jobs=defs.jobs,
+                          resources={"io_manager": LakeIOManager(lake_dir="memory://lake-test", date_column="day")})
+    with dg.instance_for_test() as instance:
+        assert defs.resolve_job_def("both").execute_in_process(instance=instance, tags=RANGE).success
+    remote = lake.lake_path("memory://lake-test")
+    assert lake.stored_keys(remote, "numbers", "date") == ["2024-03-01", "2024-03-02", "2024-03-03"]
+    assert len(lake.read_partition(lake.partition_dir(remote, "numbers", "date", "2024-03-02"))) == 2
+    assert not [p for p in (remote / "numbers" / "date=2024-03-02").iterdir() if p.name.startswith(".")]

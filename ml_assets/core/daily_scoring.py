@@ -1,0 +1,47 @@
+"""One segment's daily scoring step: calibrated scores from its model, reason codes and similar past customers.
+
+The predictions asset and benchmarks/scoring.py both call `score_segment`, so the benchmark measures what runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import xgboost as xgb
+
+from ml_assets.core.explain import reason_frame
+from ml_assets.core.features import SEGMENT_COLUMN
+from ml_assets.core.scoring import SCORE_COLUMN, empty_predictions, score_rows
+from ml_assets.core.similar import SIMILAR_COLUMNS, SimilarIndex, similar_frame
+from ml_assets.spec import PipelineSpec
+
+CONSTANT_TEXT_COLUMNS = [SEGMENT_COLUMN, "model_name", "model_version"]
+
+
+def explanation_columns(spec: PipelineSpec) -> list[str]:
+    """Columns `score_segment` adds beside the scores: reason codes, then similar past customers."""
+    return spec.scoring.reason_columns() + SIMILAR_COLUMNS
+
+
+def score_segment(rows: pd.DataFrame, booster: xgb.Booster, meta: dict[str, Any], model_name: str,
+                  model_version: str, spec: PipelineSpec, index: SimilarIndex | None) -> pd.DataFrame:
+    """One segment's rows scored by its model, with reason codes and (for the top rows of each day, when an
+    index is given) similar past customers."""
+    scored = score_rows(rows, booster, meta, model_name, model_version, spec).reset_index(drop=True)
+    for column in CONSTANT_TEXT_COLUMNS:  # one value per segment: Arrow strings, cheap to group and store
+        scored[column] = constant_text(str(scored[column].iat[0]), len(scored)) if len(scored) else scored[column]
+    scores = scored[SCORE_COLUMN].to_numpy(dtype="float64")
+    reasons = reason_frame(rows, scores, booster, meta, spec, f"{model_name} v{model_version}")
+    return pd.concat([scored, reasons, similar_frame(rows, scores, booster, meta, spec, index)], axis=1)
+
+
+def constant_text(value: str, length: int) -> pd.arrays.ArrowExtensionArray:
+    """A text column holding `value` on every row."""
+    return pd.arrays.ArrowExtensionArray(pa.repeat(pa.scalar(value, pa.string()), length))
+
+
+def empty_scores(spec: PipelineSpec) -> pd.DataFrame:
+    """A scored table with no rows but every column `score_segment` returns."""
+    return empty_predictions(spec).assign(**{column: None for column in explanation_columns(spec)})

@@ -1,0 +1,87 @@
+"""`ml-assets models`, `promote` and `rollback`: each segment's registered versions, and moving the champion by hand."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from ml_assets.spec import PipelineSpec, suggest_name
+
+if TYPE_CHECKING:  # MLflow and Dagster load only when a registry command runs, keeping the other commands quick
+    from mlflow.entities.model_registry import ModelVersion
+
+    from ml_assets.resources.mlflow import ModelRegistry
+
+REGISTRY_COMMANDS = ("models", "promote", "rollback")
+LISTED_TAGS = {"holdout_roc_auc": "auc", "baseline_roc_auc": "baseline_auc", "holdout_ece": "ece",
+               "gate_p_value": "gate_p"}
+
+
+def add_registry_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """Register the sub-commands through cli.py's `command` helper (which adds --config)."""
+    models = command("models", "list every registered version per segment: metrics, aliases, window, Dagster run")
+    models.add_argument("--segment", help="only this segment")
+    promote = command("promote", "make a version the champion of its segment by hand")
+    promote.add_argument("--segment", required=True)
+    promote.add_argument("--version", required=True)
+    promote.add_argument("--reason", required=True, help="why; recorded as a tag on the version and in the history")
+    rollback = command("rollback", "move the champion back to the version that held it before")
+    rollback.add_argument("--segment", required=True)
+    rollback.add_argument("--reason", required=True, help="why; recorded as a tag on the version and in the history")
+
+
+def run_registry_command(spec: PipelineSpec, args: argparse.Namespace) -> None:
+    """Run models, promote or rollback against the pipeline's MLflow registry."""
+    from ml_assets.resources.mlflow import CHAMPION, ModelRegistry
+
+    registry = ModelRegistry(tracking_uri=spec.tracking_uri)
+    if args.command == "models":
+        segments = [checked_segment(spec, args.segment)] if args.segment else spec.segment_names
+        print(models_report(spec, registry, segments))
+    elif args.command == "promote":
+        name = spec.registered_model_name(checked_segment(spec, args.segment))
+        registry.promote(name, args.version, args.reason)
+        print(f"{name}@{CHAMPION} -> v{args.version} (reason: {args.reason})")
+    elif args.command == "rollback":
+        name = spec.registered_model_name(checked_segment(spec, args.segment))
+        version = registry.rollback(name, args.reason)
+        print(f"{name}@{CHAMPION} rolled back to v{version} (reason: {args.reason})")
+
+
+def checked_segment(spec: PipelineSpec, segment: str) -> str:
+    """The segment when the config has it, else an error naming the closest one."""
+    if segment not in spec.segment_names:
+        raise ValueError(f"--segment: {segment!r} is not a segment of {spec.name}"
+                         f"{suggest_name(segment, spec.segment_names)}")
+    return segment
+
+
+def version_row(version: ModelVersion, aliases: list[str]) -> dict[str, str]:
+    """One listed line: version, aliases, creation time, key metrics, training window, Dagster run, last move."""
+    tags = version.tags
+    created = datetime.fromtimestamp(version.creation_timestamp / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+    move = f"{tags['champion_move']}: {tags['champion_reason']}" if "champion_move" in tags else ""
+    return {"version": str(version.version), "aliases": ", ".join(sorted(aliases)) or "-", "created": created,
+            **{label: tags.get(tag, "-") for tag, label in LISTED_TAGS.items()},
+            "window": f"{tags['window_first']}..{tags['window_last']}" if "window_first" in tags else "-",
+            "dagster_run": tags.get("dagster_run_id", "-"), "champion_move": move}
+
+
+def models_report(spec: PipelineSpec, registry: ModelRegistry, segments: list[str]) -> str:
+    """Per segment, a table of every registered version, newest first."""
+    import pandas as pd
+
+    parts = []
+    for segment in segments:
+        name = spec.registered_model_name(segment)
+        versions = registry.versions(name)
+        if not versions:
+            parts.append(f"{name}: no versions yet (train with `ml-assets run`)")
+            continue
+        aliases = registry.aliases(name)
+        rows = [version_row(v, aliases.get(str(v.version), [])) for v in reversed(versions)]
+        table = pd.DataFrame(rows).to_markdown(index=False)
+        parts.append(f"{name} (segment {segment}, {spec.tracking_uri})\n{table}")
+    return "\n\n".join(parts)

@@ -1,0 +1,34 @@
+"""Fixtures of the core tests: a small fitted model for the scoring explanations."""
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from ml_assets.core.features import SEGMENT_COLUMN, build_features
+from ml_assets.core.modeling import SegmentFit, fit_segment
+from ml_assets.core.synthetic import generate_invoices
+from ml_assets.spec import PipelineSpec
+from ml_assets_tests.conftest import make_spec
+
+
+@pytest.fixture(scope="session")
+def domestic_fit(tmp_path_factory: pytest.TempPathFactory) -> tuple[PipelineSpec, pd.DataFrame, SegmentFit]:
+    """The demo config, three months of domestic features (1,500 customers) and a model fitted on them."""
+    spec = make_spec(tmp_path_factory.mktemp("explain"), training={"window_days": 60, "holdout_days": 14})
+    features = build_features(generate_invoices(1500, date(2024, 1, 1), date(2024, 3, 31), seed=5), spec)
+    frame = features[features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
+    return spec, frame, fit_segment(frame, spec, "domestic")
+
+
+def scoring_meta(fit: SegmentFit) -> dict:
+    """The scoring metadata segment_model logs, from a fit."""
+    model = fit.model
+    return {"vocabulary": model.vocabulary, "best_iteration": model.best_iteration,
+            "calibration": model.calibration, "cutpoints": fit.cutpoints}
+
+
+def with_scoring(spec: PipelineSpec, **scoring: dict) -> PipelineSpec:
+    """The spec with some scoring sections replaced."""
+    return spec.model_copy(update={"scoring": spec.scoring.model_copy(update={
+        name: getattr(spec.scoring, name).model_copy(update=values) for name, values in scoring.items()})})

@@ -1,0 +1,74 @@
+"""Similar past customers: top rows per day, the contribution-space index and the readable neighbour list."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+from ml_assets.core.features import model_matrix
+from ml_assets.core.similar import (
+    CONTRIBUTION_PREFIX, build_index, describe_neighbours, reference_contributions, similar_frame, top_rows_per_day)
+from ml_assets_tests.core.conftest import scoring_meta, with_scoring
+
+
+def test_top_rows_per_day_takes_the_highest_scores_of_each_day():
+    scores = np.array([0.1, 0.9, 0.5, 0.7, 0.7, 0.2, 0.3])
+    days = pd.Series(pd.to_datetime(["2024-01-02", "2024-01-01", "2024-01-02", "2024-01-02", "2024-01-02",
+                                     "2024-01-01", "2024-01-03"]))
+    assert top_rows_per_day(scores, days, 2).tolist() == [1, 3, 4, 5, 6]  # day 3 has one row; ties: earlier row
+    assert top_rows_per_day(scores, days, 1).tolist() == [1, 3, 6]
+
+
+def test_describe_neighbours_lists_ids_dates_outcomes_and_their_rate(domestic_fit):
+    spec = domestic_fit[0]
+    keys = pd.DataFrame({"invoice_id": [11, 12, 13], "invoice_date": pd.to_datetime(["2024-01-05"] * 3),
+                         "defaulted": [1, 0, 1]})
+    texts, rates = describe_neighbours(keys, np.array([[0, 1], [2, 0]]), spec)
+    assert texts == ["11 (2024-01-05): defaulted=1; 12 (2024-01-05): defaulted=0",
+                     "13 (2024-01-05): defaulted=1; 11 (2024-01-05): defaulted=1"]
+    assert rates.tolist() == [0.5, 1.0]
+
+
+@pytest.fixture(scope="module")
+def reference(domestic_fit) -> pd.DataFrame:
+    spec, frame, fit = domestic_fit
+    return reference_contributions(frame, fit.model, with_scoring(spec, similar_customers={"index_rows": 500}))
+
+
+def test_reference_holds_labeled_rows_and_their_contributions(domestic_fit, reference):
+    spec, frame, _ = domestic_fit
+    ds = spec.dataset
+    assert len(reference) == 500
+    assert list(reference.columns[:3]) == [ds.id, ds.date, ds.target]
+    assert [c.removeprefix(CONTRIBUTION_PREFIX) for c in reference.columns[3:]] == spec.feature_columns()
+    assert set(reference[ds.id]) <= set(frame[ds.id]) and reference[ds.target].isin([0, 1]).all()
+
+
+def test_similar_frame_finds_the_row_itself_among_the_labeled_rows(domestic_fit, reference):
+    spec, frame, fit = domestic_fit
+    spec = with_scoring(spec, similar_customers={"top_n": 2, "k": 3})
+    rows = frame[frame[spec.dataset.id].isin(reference[spec.dataset.id])].head(60).reset_index(drop=True)
+    matrix = model_matrix(rows, spec, fit.model.vocabulary)
+    scores = np.asarray(fit.model.booster.predict(xgb.DMatrix(matrix, enable_categorical=True)), dtype="float64")
+    similar = similar_frame(rows, scores, fit.model.booster, scoring_meta(fit), spec, build_index(reference, spec))
+    chosen = similar["similar_customers"].notna().to_numpy()
+    expected = top_rows_per_day(scores, rows[spec.dataset.date], 2)
+    assert np.flatnonzero(chosen).tolist() == expected.tolist()
+    for row, text in zip(rows[chosen].itertuples(), similar.loc[chosen, "similar_customers"]):
+        neighbours = text.split("; ")
+        assert len(neighbours) == 3
+        assert neighbours[0].startswith(f"{row.invoice_id} ("), "a labeled row is its own nearest neighbour"
+    assert similar.loc[chosen, "similar_default_rate"].between(0, 1).all()
+    assert similar.loc[~chosen, "similar_default_rate"].isna().all()
+
+
+def test_similar_frame_without_index_or_with_other_features(domestic_fit, reference):
+    spec, frame, fit = domestic_fit
+    rows = frame.head(20).reset_index(drop=True)
+    scores = np.linspace(0, 1, len(rows))
+    assert similar_frame(rows, scores, fit.model.booster, scoring_meta(fit), spec, None).isna().all().all()
+    other = build_index(reference.rename(columns={f"{CONTRIBUTION_PREFIX}amount": f"{CONTRIBUTION_PREFIX}price"}), spec)
+    with pytest.raises(ValueError, match="retrain the segment"):
+        similar_frame(rows, scores, fit.model.booster, scoring_meta(fit), spec, other)

@@ -1,0 +1,158 @@
+"""Monitoring end to end on demo data with drift injected from June: drift_report, its Evidently report and
+alert, model_performance, the retrain_on_drift sensor driving a real training run, fail_on_drift, and the
+run failure alert; all on a real Dagster instance (instance_for_test) and a real HTTP webhook."""
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from mlflow.tracking import MlflowClient
+
+from ml_assets.core import lake
+from ml_assets.definitions import INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
+from ml_assets.defs.monitoring import AUC_ABOVE_FLOOR, NO_HIGH_DRIFT
+from ml_assets.defs.sensors import TRIGGER_TAG, build_failure_alert_sensor
+from ml_assets.resources.alerts import AlertWebhook
+from ml_assets.runner import RANGE_END_TAG, RANGE_START_TAG
+from ml_assets.spec import PipelineSpec
+from ml_assets_tests.conftest import SMALL_END, make_spec
+from ml_assets_tests.webhook import WebhookServer
+
+TRAINING = {"window_days": 45, "holdout_days": 14, "min_auc": 0.55}
+# Only the days the tests need: the training window (labels matured by June 30), the predictions whose
+# labels mature on June 30 (April 3..16), and the last week of June with its price shock.
+INGEST_RANGES = [("2024-03-03", "2024-04-16"), ("2024-06-24", "2024-06-30")]
+SCORING_RANGES = [("2024-04-03", "2024-04-16"), ("2024-06-24", "2024-06-30")]
+
+
+@pytest.fixture(scope="module")
+def webhook() -> WebhookServer:
+    with WebhookServer() as server:
+        yield server
+
+
+def run_job(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, first: str, last: str,
+            **kwargs: object) -> dg.ExecuteInProcessResult:
+    """One run of a job over the partition range first..last."""
+    return defs.resolve_job_def(job).execute_in_process(
+        instance=instance, raise_on_error=False, tags={RANGE_START_TAG: first, RANGE_END_TAG: last}, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory: pytest.TempPathFactory, landing_dir: Path,
+              webhook: WebhookServer) -> tuple[PipelineSpec, dict[str, dict], dg.DagsterInstance]:
+    """Ingest, train and score the days above on one instance that stays open for the sensor tests;
+    returns the spec, the last materialization metadata per asset, and the instance."""
+    home = tmp_path_factory.mktemp("monitoring")
+    (home / "landing").symlink_to(landing_dir)
+    spec = make_spec(home, training=TRAINING, monitoring={"alerts": {"webhook_url": webhook.url}})
+    defs = build_definitions(spec)
+    with dg.instance_for_test() as instance:
+        for first, last in INGEST_RANGES:
+            assert run_job(defs, INGEST_JOB, instance, first, last).success
+        run_job(defs, TRAINING_JOB, instance, spec.segment_names[0], spec.segment_names[-1],
+                run_config={"ops": {"training_set": {"config": {"as_of": SMALL_END.isoformat()}}}})
+        for first, last in SCORING_RANGES:
+            result = run_job(defs, SCORING_JOB, instance, first, last)
+            assert result.success, result.get_step_failure_events()
+        metadata = {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
+                    for e in result.get_asset_materialization_events()}
+        yield spec, metadata, instance
+
+
+def sensor_tick(spec: PipelineSpec, instance: dg.DagsterInstance, cursor: str | None = None) -> dg.SensorResult:
+    """One evaluation of retrain_on_drift through Dagster's own tick machinery."""
+    defs = build_definitions(spec)
+    sensor = defs.resolve_sensor_def("retrain_on_drift")
+    return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
+
+
+def test_drift_report_detects_the_shock_with_an_evidently_report_and_an_alert(monitored, webhook) -> None:
+    spec, metadata, _ = monitored
+    metadata = metadata["drift_report"]
+    assert metadata["verdict"]["domestic"] == "high" and metadata["verdict_day"] == "2024-06-30"
+    html = Path(metadata["evidently_report_domestic"])
+    assert html.parent == spec.reports_dir / "drift_report" / "date=2024-06-30" / "segment=domestic"
+    assert (html.parent / "part.parquet").exists() and "<html" in html.read_text()[:2000].lower()
+    assert set(metadata["evidently_reports"]["domestic"]) == {"2024-06-30"}, "drift.evidently.days: last"
+    [drift_alert] = [m["text"] for m in webhook.messages if "drift in segment 'domestic' on 2024-06-30" in m["text"]]
+    assert "amount (PSI" in drift_alert and str(html) in drift_alert
+
+
+def test_model_performance_compares_matured_predictions_with_training(monitored) -> None:
+    spec, metadata, _ = monitored
+    table = lake.read_partition(lake.partition_dir(spec.lake_dir, "model_performance", "date", "2024-06-30"))
+    domestic = table.set_index("segment").loc["domestic"]
+    assert (domestic["cohort_first"], domestic["cohort_last"]) == ("2024-04-03", "2024-04-16")
+    assert domestic["judged"] and domestic["roc_auc"] > spec.training.min_auc and not domestic["below_floor"]
+    assert 0 < domestic["default_rate"] < 0.5 and domestic["training_roc_auc"] > 0.5
+    assert metadata["model_performance"]["below_floor"] == {"domestic": False}
+    early = lake.read_partition(lake.partition_dir(spec.lake_dir, "model_performance", "date", "2024-04-16"))
+    assert early.empty, "predictions of April have not matured by April 16"
+
+
+def test_retrain_on_drift_trains_a_new_version_once(monitored) -> None:
+    spec, _, instance = monitored
+    tick = sensor_tick(spec, instance)
+    assert [(r.partition_key, r.tags[TRIGGER_TAG]) for r in tick.run_requests] == [("domestic", "drift")]
+    request = tick.run_requests[0]
+    assert request.run_key == "drift:domestic:v1:2024-06-30"
+    again = sensor_tick(spec, instance, tick.cursor)
+    assert again.run_requests == [] and "no new drift" in again.skip_message, "one drift event, one run"
+
+    result = build_definitions(spec).resolve_job_def(TRAINING_JOB).execute_in_process(
+        instance=instance, partition_key=request.partition_key, tags=request.tags, raise_on_error=False)
+    name = spec.registered_model_name("domestic")
+    client = MlflowClient(tracking_uri=spec.tracking_uri)
+    assert sorted(str(v.version) for v in client.search_model_versions(f"name='{name}'")) == ["1", "2"]
+    record = lake.read_partition(lake.partition_dir(spec.lake_dir, "segment_model", "segment", "domestic"))
+    assert record["version"] == "2" and record["reason"]
+    champion = str(client.get_model_version_by_alias(name, "champion").version)
+    assert champion == ("2" if record["promoted"] else "1"), "the gate decides promotion"
+    crashes = [e for e in result.get_step_failure_events()
+               if e.event_specific_data.error.cls_name != "DagsterAssetCheckFailedError"]
+    assert crashes == [], "the run may only stop at the quality gate"
+
+
+def test_cooldown_holds_back_a_segment_retrained_recently(monitored) -> None:
+    spec, _, instance = monitored
+    recent = json.dumps({"after": {}, "requested": {"domestic": datetime.now(UTC).isoformat()}})
+    tick = sensor_tick(spec, instance, recent)
+    assert tick.run_requests == [] and "domestic" in tick.skip_message and "cooldown" in tick.skip_message
+
+
+def test_fail_on_drift_blocks_the_days_risk_report_and_low_auc_only_warns(monitored, webhook) -> None:
+    base, _, instance = monitored
+    spec = make_spec(base.base_dir, training=TRAINING, drift={"fail_on_drift": True, "evidently": {"days": "none"}},
+                     monitoring={"performance": {"min_auc": 0.99}, "alerts": {"webhook_url": webhook.url}})
+    result = build_definitions(spec).resolve_job_def(SCORING_JOB).execute_in_process(
+        instance=instance, raise_on_error=False, tags={RANGE_START_TAG: "2024-06-29", RANGE_END_TAG: "2024-06-30"})
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not checks[NO_HIGH_DRIFT].passed and checks[NO_HIGH_DRIFT].severity == dg.AssetCheckSeverity.ERROR
+    assert not checks[AUC_ABOVE_FLOOR].passed and checks[AUC_ABOVE_FLOOR].severity == dg.AssetCheckSeverity.WARN
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"drift_report", "model_performance", "predictions"} <= materialized
+    assert "risk_report" not in materialized, "a failed blocking check stops the downstream report"
+    assert any("below the floor 0.990" in m["text"] for m in webhook.messages)
+
+
+def test_failed_runs_are_posted_to_the_webhook(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path)
+
+    @dg.op
+    def load_landing_file() -> None:
+        raise ValueError("landing file invoices_2024-07-01.csv is missing")
+
+    job = dg.GraphDefinition(name="ingest_job", node_defs=[load_landing_file]).to_job()
+    with dg.instance_for_test() as instance, WebhookServer() as server:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="alert_on_run_failure", dagster_instance=instance, dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(), resources={"alerts": AlertWebhook(webhook_url=server.url)},
+        ).for_run_failure()
+        build_failure_alert_sensor(spec)(context)
+    [message] = server.messages
+    assert f"run {result.run_id} of ingest_job failed" in message["text"]
+    assert "- load_landing_file: ValueError: landing file invoices_2024-07-01.csv is missing" in message["text"]

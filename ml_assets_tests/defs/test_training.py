@@ -1,0 +1,154 @@
+"""The training job end to end on a real SQLite MLflow store: what it logs, registers and refuses to promote."""
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from ml_assets.core import lake
+from ml_assets.core.fingerprint import data_fingerprint
+from ml_assets.core.scoring import model_scores
+from ml_assets.defs.training import FINGERPRINT_FILE
+from ml_assets.resources.mlflow import HISTORY_TAG, ModelRegistry
+from ml_assets.spec import PipelineSpec
+from ml_assets_tests.training_support import (
+    INGEST_FIRST, INGEST_LAST, TRAINING, shuffle_training_labels, spec_with_lake, train)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, landing_dir: Path, ingested_lake: Path):
+    """Both segments trained once on 2024-01-01..2024-03-31."""
+    spec = spec_with_lake(tmp_path_factory.mktemp("trained"), landing_dir, ingested_lake)
+    result = train(spec)
+    assert result.success
+    return spec, result
+
+
+def record_of(spec: PipelineSpec, asset: str, segment: str) -> dict:
+    return lake.read_partition(lake.partition_dir(spec.lake_dir, asset, "segment", segment))
+
+
+def test_version_tags_name_the_run_window_and_metrics(trained) -> None:
+    spec, result = trained
+    client = MlflowClient(tracking_uri=spec.tracking_uri)
+    for segment in spec.segment_names:
+        name = spec.registered_model_name(segment)
+        tags = client.get_model_version(name, "1").tags
+        assert tags["dagster_run_id"] == result.run_id
+        assert (tags["window_first"], tags["window_last"]) == (INGEST_FIRST.isoformat(), INGEST_LAST.isoformat())
+        record = record_of(spec, "segment_model", segment)
+        assert float(tags["holdout_roc_auc"]) == pytest.approx(record["metrics"]["roc_auc"], abs=1e-4)
+        assert float(tags["baseline_roc_auc"]) == pytest.approx(record["baseline_metrics"]["roc_auc"], abs=1e-4)
+        assert tags["champion_move"] == "gate" and tags["champion_reason"].startswith("first model")
+        history = json.loads(client.get_registered_model(name).tags[HISTORY_TAG])
+        assert [(h["version"], h["move"]) for h in history] == [("1", "gate")]
+
+
+def test_data_fingerprint_is_logged(trained) -> None:
+    spec, _ = trained
+    client = MlflowClient(tracking_uri=spec.tracking_uri)
+    frame = lake.read_partition(lake.partition_dir(spec.lake_dir, "training_set", "segment", "domestic"))
+    expected = data_fingerprint(frame, spec.dataset.date, spec.dataset.target)
+    run_id = record_of(spec, "segment_model", "domestic")["run_id"]
+    logged = mlflow.artifacts.load_dict(f"{client.get_run(run_id).info.artifact_uri}/{FINGERPRINT_FILE}")
+    assert {k: logged[k] for k in expected} == expected
+    assert logged["partitions_used"] == 91 and len(logged["partitions"]) == 91
+    assert client.get_run(run_id).data.params["data_hash"] == expected["hash"]
+
+
+def test_model_has_signature_and_an_input_example_that_serves(trained) -> None:
+    """The categorical column is served as its vocabulary code, so MLflow's pyfunc can score the example."""
+    spec, _ = trained
+    name = spec.registered_model_name("domestic")
+    model_uri = f"models:/{name}/1"
+    previous_uri = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(spec.tracking_uri)
+    try:
+        info = mlflow.models.get_model_info(model_uri)
+        example = mlflow.models.Model.load(model_uri).load_input_example(mlflow.artifacts.download_artifacts(model_uri))
+        served = mlflow.pyfunc.load_model(model_uri).predict(example)
+    finally:
+        mlflow.set_tracking_uri(previous_uri)
+    assert [c["name"] for c in info.signature.inputs.to_dict()] == spec.feature_columns()
+    assert info.saved_input_example_info["type"] == "dataframe"
+    assert list(example.columns) == spec.feature_columns() and example["region"].dtype == "float64"
+    loaded = ModelRegistry(tracking_uri=spec.tracking_uri).load(name, "1")
+    raw = model_scores(loaded.booster, example, {**loaded.meta, "calibration": None})
+    np.testing.assert_allclose(served, raw, rtol=1e-6)
+    calibration = record_of(spec, "segment_model", "domestic")["calibration"]
+    assert calibration["method"] == "sigmoid" and loaded.meta["calibration"] == calibration
+
+
+def test_registered_model_reproduces_the_holdout_metrics(trained) -> None:
+    spec, _ = trained
+    for segment in spec.segment_names:
+        record = record_of(spec, "model_evaluation", segment)
+        assert record["evaluation"]["roc_auc"] == pytest.approx(record["metrics"]["roc_auc"])
+        assert record["evaluation"]["ece"] == pytest.approx(record["metrics"]["ece"])
+        assert record["raw_metrics"]["roc_auc"] == pytest.approx(record["metrics"]["roc_auc"])
+
+
+def test_evaluation_reports_threshold_lift_confusion_and_shap(trained) -> None:
+    spec, _ = trained
+    record = record_of(spec, "model_evaluation", "domestic")
+    evaluation, confusion, lift = record["evaluation"], record["confusion"], pd.DataFrame(record["lift"])
+    assert sum(confusion.values()) == evaluation["rows"]
+    flagged = confusion["tp"] + confusion["fp"]
+    assert evaluation["precision_at_threshold"] == pytest.approx(confusion["tp"] / flagged if flagged else 0.0)
+    assert evaluation["recall_at_threshold"] == pytest.approx(confusion["tp"] / (confusion["tp"] + confusion["fn"]))
+    assert evaluation["decision_threshold"] == spec.training.decision_threshold == 0.3
+    assert lift["decile"].tolist() == list(range(1, 11)) and lift["rows"].sum() == evaluation["rows"]
+    assert lift.loc[0, "lift"] > 2 > lift.loc[9, "lift"], "the top decile holds far more defaults than the bottom"
+    assert lift["cumulative_gain"].iloc[-1] == pytest.approx(1.0)
+    assert Path(record["plots"]["SHAP summary"]).read_bytes()[:4] == b"\x89PNG"
+    client = MlflowClient(tracking_uri=spec.tracking_uri)
+    artifacts = {a.path for a in client.list_artifacts(record["run_id"], "evaluation")}
+    expected = {"shap_summary.png", "lift_by_decile.csv", "confusion_matrix.json", "roc.png", "calibration.png"}
+    assert {f"evaluation/{name}" for name in expected} <= artifacts
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.85])
+def test_challenger_trained_on_shuffled_labels_is_not_promoted(tmp_path: Path, landing_dir: Path,
+                                                               ingested_lake: Path, fraction: float) -> None:
+    """All labels shuffled: the floor and the gate both refuse. 85% shuffled: the challenger passes the floor
+    (its quality check succeeds) and only the paired bootstrap against the champion keeps it out."""
+    spec = spec_with_lake(tmp_path, landing_dir, ingested_lake, training={**TRAINING, "min_auc": 0.6})
+    assert train(spec, "domestic", "domestic").success
+    assert shuffle_training_labels(spec, fraction) > 4000
+    second = train(spec, "domestic", "domestic")
+    client = MlflowClient(tracking_uri=spec.tracking_uri)
+    name = spec.registered_model_name("domestic")
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == "2"
+    record = record_of(spec, "segment_model", "domestic")
+    gate = record["gate"]
+    print(f"\n{fraction:.0%} shuffled: AUC {gate['challenger_auc']:.4f} vs champion {gate['champion_auc']:.4f}, "
+          f"gain {gate['delta']:+.4f}, CI [{gate['ci_low']:+.4f}, {gate['ci_high']:+.4f}], p={gate['p_value']:.4f}")
+    assert record["promoted"] is False and record["previous_champion"] == "1"
+    assert gate["challenger_auc"] == pytest.approx(record["metrics"]["roc_auc"]), "compared on the challenger's holdout"
+    assert gate["delta"] < -0.1 and gate["ci_high"] < 0 and gate["p_value"] > 0.99
+    tags = client.get_model_version(name, "2").tags
+    assert tags["gate_promoted"] == "False" and float(tags["gate_p_value"]) == pytest.approx(gate["p_value"])
+    if fraction < 1:
+        assert second.success, "above the floor: the blocking quality check passes"
+        assert record["reason"].startswith(f"holdout AUC {record['metrics']['roc_auc']:.4f} does not beat champion")
+
+
+def test_tuning_and_cross_validation_are_logged(tmp_path: Path, landing_dir: Path, ingested_lake: Path) -> None:
+    search = {"max_depth": {"low": 2, "high": 6, "integer": True}, "eta": {"low": 0.03, "high": 0.3, "log": True}}
+    spec = spec_with_lake(tmp_path, landing_dir, ingested_lake, training={**TRAINING, "cv_folds": 3},
+                          model={"tuning": {"enabled": True, "n_trials": 3, "search_space": search}})
+    assert train(spec, "domestic", "domestic").success
+    record = record_of(spec, "segment_model", "domestic")
+    run = MlflowClient(tracking_uri=spec.tracking_uri).get_run(record["run_id"])
+    assert run.data.metrics["tuning_trials"] == 3 == record["tuning"]["trials"]
+    assert run.data.metrics["tuning_best_validation_auc"] == pytest.approx(record["tuning"]["best_validation_auc"])
+    tuning = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/tuning.json")
+    assert len(tuning["trials"]) == 3 and tuning["best_params"] == record["params"]
+    assert run.data.params["max_depth"] == str(record["params"]["max_depth"])
+    assert record["cv"]["folds"] == 3 and run.data.metrics["cv_roc_auc_mean"] == pytest.approx(record["cv"]["roc_auc_mean"])
+    assert 0.6 < record["cv"]["roc_auc_mean"] < 1

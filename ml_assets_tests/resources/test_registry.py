@@ -1,0 +1,76 @@
+"""Champion moves in the MLflow registry: the recorded history and what rollback goes back to."""
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from ml_assets.resources.mlflow import (
+    CHAMPION, HISTORY_MAX_CHARS, HISTORY_TAG, ModelRegistry, champion_stack, history_json, is_remote)
+
+
+def moves(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"version": version, "move": move} for version, move in pairs]
+
+
+def test_champion_stack_undoes_rollbacks():
+    assert champion_stack(moves(("1", "gate"), ("2", "gate"), ("3", "promote"))) == ["1", "2", "3"]
+    assert champion_stack(moves(("1", "gate"), ("2", "gate"), ("3", "gate"), ("2", "rollback"))) == ["1", "2"]
+    history = moves(("1", "gate"), ("2", "gate"), ("3", "gate"), ("2", "rollback"), ("1", "rollback"))
+    assert champion_stack(history) == ["1"]
+    assert champion_stack(moves(("1", "gate"), ("1", "promote"))) == ["1"], "promoting the champion again is no move"
+    assert champion_stack(moves(("4", "rollback"))) == ["4"], "a rollback to a trimmed-away version still counts"
+
+
+def test_history_json_keeps_the_newest_moves_that_fit():
+    history = [{"version": str(i), "move": "gate", "reason": "x" * 150} for i in range(100)]
+    kept = json.loads(history_json(history))
+    assert len(json.dumps(kept)) <= HISTORY_MAX_CHARS
+    assert kept[-1]["version"] == "99" and len(kept) < 100
+
+
+def test_is_remote():
+    assert is_remote("http://127.0.0.1:5000") and is_remote("https://mlflow.example.com")
+    assert not is_remote("sqlite:////tmp/mlflow.db")
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> ModelRegistry:
+    """A SQLite registry holding model 'm' with three versions (no artifacts needed to move aliases)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    client.create_registered_model("m")
+    for _ in range(3):
+        client.create_model_version("m", source=str(tmp_path))
+    return ModelRegistry(tracking_uri=uri)
+
+
+def test_gate_promotions_then_rollbacks_walk_back_through_champions(registry: ModelRegistry):
+    for version in ("1", "2", "3"):
+        registry.move_champion("m", version, "gate", f"beats v{int(version) - 1}")
+    assert registry.rollback("m", "v3 misbehaves") == "2"
+    assert registry.rollback("m", "v2 too") == "1"
+    assert str(registry.version_by_alias("m", CHAMPION).version) == "1"
+    with pytest.raises(ValueError, match="v1 is the first recorded champion"):
+        registry.rollback("m", "once more")
+    assert [h["move"] for h in registry.champion_history("m")] == ["gate", "gate", "gate", "rollback", "rollback"]
+
+
+def test_a_champion_set_before_the_history_is_kept_becomes_its_first_entry(registry: ModelRegistry):
+    registry.set_alias("m", CHAMPION, "1")
+    with pytest.raises(ValueError, match="no champion moves are recorded.*ml-assets promote"):
+        registry.rollback("m", "why")
+    registry.promote("m", "3", "manual")
+    assert registry.rollback("m", "back") == "1"
+    assert [(h["version"], h["move"]) for h in registry.champion_history("m")] == [
+        ("1", "unrecorded"), ("3", "promote"), ("1", "rollback")]
+
+
+def test_rollback_refuses_when_the_alias_was_moved_outside(registry: ModelRegistry):
+    registry.move_champion("m", "1", "gate", "first")
+    registry.move_champion("m", "2", "gate", "better")
+    registry.set_alias("m", CHAMPION, "3")
+    with pytest.raises(ValueError, match="champion is v3 but the recorded history ends at v2"):
+        registry.rollback("m", "x")
+    assert registry.client.get_registered_model("m").tags[HISTORY_TAG]

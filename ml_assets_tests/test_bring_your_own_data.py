@@ -1,0 +1,57 @@
+"""Any table from a config alone: `ml-assets init` on real hotel bookings, then the whole graph with `run`."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from ml_assets.cli import main
+from ml_assets.core import lake
+from ml_assets.spec import load_spec
+
+HOTELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "hotel_bookings.csv.gz"
+LEAKS = ["reservation_status", "reservation_status_date"]
+
+
+@pytest.fixture(scope="module")
+def hotel_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """init + run over three months of arrivals; returns the config path."""
+    if not HOTELS.exists():
+        pytest.skip(f"{HOTELS} is not on this machine")
+    folder = tmp_path_factory.mktemp("hotels")
+    config = folder / "hotels.yaml"
+    init = ["init", "--data", str(HOTELS), "--id", "booking_id", "--date", "arrival_date", "--target",
+            "is_canceled", "--segment", "hotel", "--output", str(config)]
+    assert main(init + [arg for column in LEAKS for arg in ("--exclude", column)]) == 0
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DAGSTER_HOME", str(folder))
+        assert main(["run", "--config", str(config), "--start", "2016-01-01", "--end", "2016-03-31"]) == 0
+    return config
+
+
+def test_init_infers_schema_and_leaves_out_the_leaks(hotel_run: Path) -> None:
+    config = yaml.safe_load(hotel_run.read_text())
+    columns = config["dataset"]["columns"]
+    assert not set(LEAKS) & set(columns)
+    assert columns["lead_time"] == "int" and columns["adr"] == "float" and columns["country"] == "str"
+    assert set(config["dataset"]["optional"]) == {"children", "country", "agent", "company"}
+    assert config["dataset"]["segments"] == {"city_hotel": ["City Hotel"], "resort_hotel": ["Resort Hotel"]}
+    assert "deposit_type" in config["features"]["categorical"] and "lead_time" in config["features"]["numeric"]
+
+
+def test_whole_graph_runs_on_the_hotel_table(hotel_run: Path) -> None:
+    spec = load_spec(hotel_run)
+    assert len(lake.stored_keys(spec.lake_dir, "predictions", "date")) == 91
+    client = MlflowClient(tracking_uri=spec.tracking_uri)
+    for segment in ("city_hotel", "resort_hotel"):
+        champion = client.get_model_version_by_alias(f"hotel_bookings-{segment}", "champion")
+        auc = client.get_run(champion.run_id).data.metrics["holdout_roc_auc"]
+        assert auc > 0.8, (segment, auc)
+    predictions = lake.read_frames([lake.partition_dir(spec.lake_dir, "predictions", "date", key)
+                                    for key in lake.stored_keys(spec.lake_dir, "predictions", "date")])
+    raw = pd.read_csv(HOTELS, usecols=["arrival_date"])
+    assert len(predictions) == int(raw["arrival_date"].between("2016-01-01", "2016-03-31").sum())
+    drift = lake.read_partition(lake.partition_dir(spec.lake_dir, "drift_report", "date", "2016-03-31"))
+    assert {"lead_time", "deposit_type", "score"} <= set(drift["feature"])

@@ -1,0 +1,34 @@
+"""Config of training: tuning ranges, imbalance, CV folds, the gate; bad values fail with the field path."""
+
+from pathlib import Path
+
+import pytest
+
+from ml_assets.spec import ConfigError
+from ml_assets_tests.conftest import make_spec
+
+
+def test_defaults_keep_the_demo_fast_and_calibrated(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path)
+    assert spec.model.tuning.enabled is False and spec.training.cv_folds == 0
+    assert spec.model.calibration == "sigmoid" and spec.model.imbalance == "none"
+    assert spec.training.gate_alpha == 0.05 and spec.training.bootstrap_samples == 1000
+    assert {"max_depth", "eta"} <= set(spec.model.tuning.search_space)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"model": {"tuning": {"search_space": {"eta": {"low": 0.3, "high": 0.1}}}}},
+     "model.tuning.search_space.eta: low (0.3) must be smaller than high (0.1)"),
+    ({"model": {"tuning": {"search_space": {"lambda": {"low": 0, "high": 1, "log": True}}}}},
+     "model.tuning.search_space.lambda: a log-scale range needs low > 0, got 0.0"),
+    ({"model": {"imbalance": "scale_pos_weight", "segment_params": {"industrial": {"scale_pos_weight": 9}}}},
+     "scale_pos_weight is set in segment_params.industrial and imbalance is 'scale_pos_weight'"),
+    ({"model": {"calibration": "platt"}}, "model.calibration: Input should be 'none', 'sigmoid' or 'isotonic'"),
+    ({"training": {"cv_folds": 1}}, "training: cv_folds must be 0 (off) or at least 2"),
+    ({"training": {"gate_alpha": 0.6}}, "training.gate_alpha: Input should be less than 0.5"),
+    ({"model": {"tuning": {"n_trail": 5}}}, "model.tuning.n_trail: unknown field (value 5); did you mean 'n_trials'?"),
+])
+def test_bad_training_config_names_the_field(tmp_path: Path, overrides: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        make_spec(tmp_path, **overrides)
+    assert message in str(error.value)
