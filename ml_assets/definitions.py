@@ -11,6 +11,7 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 from dagster_mlflow import end_mlflow_on_run_finished  # noqa: E402
 
+from ml_assets.defs.automation import DAILY_CHAIN, build_schedules
 from ml_assets.defs.ingest import build_ingest_assets
 from ml_assets.defs.monitoring import build_monitoring_assets
 from ml_assets.defs.partitions import daily_partitions, segment_partitions
@@ -18,6 +19,7 @@ from ml_assets.defs.scoring import build_scoring_assets
 from ml_assets.defs.sensors import build_monitoring_sensors
 from ml_assets.defs.training import build_training_assets
 from ml_assets.resources.alerts import AlertWebhook
+from ml_assets.resources.dask import DaskCluster
 from ml_assets.resources.mlflow import ModelRegistry, mlflow_tracking
 from ml_assets.resources.source import DataSource
 from ml_assets.resources.storage import LakeIOManager
@@ -27,6 +29,7 @@ CONFIG_ENV = "ML_ASSETS_CONFIG"
 INGEST_JOB = "ingest_job"
 TRAINING_JOB = "training_job"
 SCORING_JOB = "scoring_job"
+DAILY_JOB = "daily_job"
 
 
 def build_resources(spec: PipelineSpec) -> dict[str, object]:
@@ -43,11 +46,12 @@ def build_resources(spec: PipelineSpec) -> dict[str, object]:
         "alerts": AlertWebhook(webhook_url=spec.monitoring.alerts.webhook_url,
                                timeout_seconds=spec.monitoring.alerts.timeout_seconds,
                                retries=spec.monitoring.alerts.retries),
+        "dask": DaskCluster.from_spec(spec),
     }
 
 
 def build_jobs(spec: PipelineSpec) -> list:
-    """Ingest and scoring over dates; training over segments (ends its MLflow run when done)."""
+    """Ingest, scoring and the whole daily chain over dates; training over segments (ends its MLflow run when done)."""
     return [
         dg.define_asset_job(INGEST_JOB, selection=["raw_data", "features"], partitions_def=daily_partitions(spec)),
         dg.define_asset_job(TRAINING_JOB, selection=["training_set", "segment_model", "model_evaluation"],
@@ -55,6 +59,8 @@ def build_jobs(spec: PipelineSpec) -> list:
         dg.define_asset_job(SCORING_JOB, selection=["predictions", "risk_clusters", "risk_report", "drift_report",
                                                         "model_performance"],
                             partitions_def=daily_partitions(spec)),
+        dg.define_asset_job(DAILY_JOB, selection=list(DAILY_CHAIN), partitions_def=daily_partitions(spec),
+                            description="The whole daily chain, ingest to monitoring: one run per day or per range"),
     ]
 
 
@@ -63,7 +69,8 @@ def build_definitions(spec: PipelineSpec) -> dg.Definitions:
     assets = [*build_ingest_assets(spec), *build_training_assets(spec), *build_scoring_assets(spec),
               *build_monitoring_assets(spec)]
     return dg.Definitions(assets=assets, jobs=build_jobs(spec), resources=build_resources(spec),
-                          sensors=build_monitoring_sensors(spec, TRAINING_JOB), executor=dg.in_process_executor)
+                          sensors=build_monitoring_sensors(spec, TRAINING_JOB),
+                          schedules=build_schedules(spec, DAILY_JOB, TRAINING_JOB), executor=dg.in_process_executor)
 
 
 def default_config_path() -> Path:

@@ -10,10 +10,9 @@ import dagster as dg
 from dagster._utils.error import SerializableErrorInfo
 
 from ml_assets.definitions import INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
+from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.spec import PipelineSpec
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 CHECK_FAILED = "DagsterAssetCheckFailedError"
 
 

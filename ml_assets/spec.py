@@ -232,6 +232,9 @@ class TrainingSpec(StrictModel):
     bootstrap_samples: int = Field(default=1000, ge=100, description="paired bootstrap resamples of the gate")
     gate_alpha: float = Field(default=0.05, gt=0, lt=0.5,
                               description="the challenger must beat the champion by the margin with p below this")
+    distributed_min_rows: int | None = Field(
+        default=None, ge=1, description="a segment with at least this many training rows trains with xgboost.dask "
+                                        "on the `dask` cluster; empty: every segment trains in the run's process")
 
     @model_validator(mode="after")
     def _holdout_inside_window(self) -> TrainingSpec:
@@ -409,6 +412,41 @@ class MonitoringSpec(StrictModel):
     alerts: AlertsSpec = Field(default_factory=AlertsSpec)
 
 
+CRON_FIELD = re.compile(r"^[0-9*/,\-A-Za-z?LW#]+$")
+
+
+class ScheduleSpec(StrictModel):
+    """A cron schedule (UTC) and whether Dagster starts it running."""
+
+    cron: str
+    status: Literal["running", "stopped"]
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) != 5 or not all(CRON_FIELD.match(field) for field in fields):
+            raise ValueError(f"cron {value!r} is not a cron expression of 5 fields "
+                             "(minute hour day-of-month month day-of-week), e.g. '0 6 * * *'")
+        return value
+
+
+class AutomationSpec(StrictModel):
+    """Schedules (run by the Dagster daemon): the daily chain for each new day, training on its own cadence."""
+
+    daily: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec(cron="0 6 * * *", status="running"))
+    training: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec(cron="0 3 * * 0", status="stopped"))
+
+
+class DaskSpec(StrictModel):
+    """The Dask cluster of distributed training: a scheduler address, or a LocalCluster of this shape."""
+
+    scheduler_address: str | None = Field(default=None, description="e.g. tcp://scheduler:8786; empty: LocalCluster")
+    n_workers: int = Field(default=2, ge=1)
+    threads_per_worker: int = Field(default=1, ge=1)
+    processes: bool = Field(default=True, description="LocalCluster workers as processes (false: threads)")
+
+
 class StorageSpec(StrictModel):
     """Where generated files go, relative to the config file unless absolute."""
 
@@ -436,6 +474,8 @@ class PipelineSpec(StrictModel):
     scoring: ScoringSpec = Field(default_factory=ScoringSpec)
     drift: DriftSpec = Field(default_factory=DriftSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    automation: AutomationSpec = Field(default_factory=AutomationSpec)
+    dask: DaskSpec = Field(default_factory=DaskSpec)
     storage: StorageSpec = Field(default_factory=StorageSpec)
     mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
     base_dir: Path = Field(default=Path("."), exclude=True, description="folder of the config file")

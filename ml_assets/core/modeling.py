@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -219,10 +220,16 @@ def segment_params(rows: TrainingRows, spec: PipelineSpec, segment: str) -> tupl
     return tuning.best_params, tuning
 
 
+BoosterTrainer = Callable[[TrainingRows, dict[str, Any]], tuple[xgb.Booster, int]]
+"""Fits the booster of a segment's training rows with early stopping on their validation slice, elsewhere than
+in this process (core.distributed.dask_trainer: on a Dask cluster); returns it and its best iteration."""
+
+
 def fit_model(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any],
-              vocabulary: dict[str, list[str]]) -> TrainedModel:
-    """XGBoost with early stopping on the validation slice, then the calibration fitted on that slice."""
-    booster, best_iteration = train_booster(
+              vocabulary: dict[str, list[str]], trainer: BoosterTrainer | None = None) -> TrainedModel:
+    """XGBoost with early stopping on the validation slice (here, or by `trainer`), then the calibration fitted
+    on that slice."""
+    booster, best_iteration = trainer(rows, params) if trainer else train_booster(
         rows.matrix, rows.target, rows.dates, params, spec.model.num_boost_round, spec.model.early_stopping_rounds,
         spec.training.validation_fraction, spec.training.seed)
     validation_scores = predict(booster, rows.matrix[rows.validation], best_iteration)
@@ -245,9 +252,11 @@ def baseline_holdout_metrics(rows: TrainingRows, holdout: pd.DataFrame, spec: Pi
     return classification_metrics(holdout[spec.dataset.target].to_numpy(), baseline_scores(model, holdout, spec))
 
 
-def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str) -> SegmentFit:
+def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,
+                trainer: BoosterTrainer | None = None) -> SegmentFit:
     """Time-split a segment's training set, fit (and optionally tune) XGBoost, calibrate it, score the held-out
-    days, and report the logistic baseline and the optional k-fold CV beside it."""
+    days, and report the logistic baseline and the optional k-fold CV beside it. `trainer` fits the booster
+    elsewhere (e.g. on a Dask cluster); everything else runs here."""
     ds, training = spec.dataset, spec.training
     train, holdout = split_by_time(frame, ds.date, training.holdout_days)
     require_two_classes(train[ds.target], f"segment {segment!r} training rows")
@@ -255,7 +264,7 @@ def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str) -> Segmen
     vocabulary = category_vocabulary(train, spec.features.categorical)
     rows = training_rows(train, spec, vocabulary, segment)
     params, tuning = segment_params(rows, spec, segment)
-    model = fit_model(rows, spec, params, vocabulary)
+    model = fit_model(rows, spec, params, vocabulary, trainer)
     target = holdout[ds.target].to_numpy()
     raw = predict(model.booster, model_matrix(holdout, spec, vocabulary), model.best_iteration)
     scores = apply_calibration(raw, model.calibration)

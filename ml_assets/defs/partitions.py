@@ -8,6 +8,9 @@ import dagster as dg
 
 from ml_assets.spec import PipelineSpec
 
+RANGE_START_TAG = "dagster/asset_partition_range_start"  # a run over a range of partitions (a single-run backfill)
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
 
 def daily_partitions(spec: PipelineSpec) -> dg.DailyPartitionsDefinition:
     """One partition per record date from the spec's start date."""

@@ -26,6 +26,7 @@ from ml_assets.defs.partitions import image_markdown, segment_partitions
 from ml_assets.resources.mlflow import (
     CHALLENGER, CHAMPION, META_FILE, PIP_REQUIREMENTS, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE, LoadedModel,
     ModelRegistry)
+from ml_assets.resources.dask import DaskCluster
 from ml_assets.resources.storage import DATE_DIMENSION
 from ml_assets.spec import PipelineSpec
 
@@ -120,7 +121,8 @@ def run_params(fit: modeling.SegmentFit, spec: PipelineSpec, window: dict[str, A
     model = fit.model
     return {**model.params, "best_iteration": model.best_iteration, "train_rows": fit.train_rows,
             "window_first": window["first"], "window_last": window["last"], "data_hash": window["fingerprint"],
-            "imbalance": fit.imbalance["method"], "calibration": spec.model.calibration,
+            "imbalance": fit.imbalance["method"], "train_positive_rate": round(fit.imbalance["positive_rate"], 4),
+            "calibration": spec.model.calibration,
             "calibration_fitted_on": "early-stopping validation slice", "cv_folds": spec.training.cv_folds,
             "tuning": spec.model.tuning.enabled}
 
@@ -189,10 +191,12 @@ def version_tags(record: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]
 
 
 def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, registry: ModelRegistry,
-                  tags: dict[str, str], log: dg.DagsterLogManager) -> dict[str, Any]:
+                  tags: dict[str, str], log: dg.DagsterLogManager, dask: DaskCluster) -> dict[str, Any]:
     """Fit, compare with the champion, log, register and (through the gate) promote one segment's model."""
     ds = spec.dataset
-    fit = modeling.fit_segment(frame, spec, segment)
+    # distributed training: at training.distributed_min_rows rows or more, the booster trains on the Dask cluster
+    with dask.trainer(spec, segment, len(frame), log) as trainer:
+        fit = modeling.fit_segment(frame, spec, segment, trainer)
     fingerprint = data_fingerprint(frame, ds.date, ds.target)
     window = {"first": fingerprint["first"], "last": fingerprint["last"], "fingerprint": fingerprint["hash"],
               "data": fingerprint}
@@ -207,6 +211,7 @@ def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, registr
               "tuning": {"best_params": fit.tuning.best_params, "best_validation_auc": fit.tuning.best_validation_auc,
                          "trials": len(fit.tuning.trials)} if fit.tuning else None,
               "cv": fit.cv, "gate": comparison.as_dict() if comparison else None,
+              "trained_with": "xgboost.dask" if trainer else "xgboost",
               "previous_champion": champion.version if champion else None,
               "previous_champion_auc": comparison.champion_auc if comparison else None}
     registry.tag_version(name, version, version_tags(record, tags))
@@ -251,7 +256,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=segments,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        required_resource_keys={"mlflow", "model_registry"},
+        required_resource_keys={"mlflow", "model_registry", "dask"},
         check_specs=[dg.AssetCheckSpec("quality_gate", asset="segment_model", blocking=True,
                                        description="holdout AUC at or above training.min_auc")],
         group_name="training",
@@ -263,7 +268,8 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         tags = {"config_hash": spec.config_hash(), "git_commit": git_commit(spec.base_dir),
                 "dagster_run_id": context.run_id, "pipeline": spec.name}
         records = {segment: train_segment(spec, segment, training_set[segment], context.resources.model_registry,
-                                          tags, context.log) for segment in context.partition_keys}
+                                          tags, context.log, context.resources.dask)
+                   for segment in context.partition_keys}
         passed = all(r["metrics"]["roc_auc"] >= spec.training.min_auc for r in records.values())
         yield dg.AssetCheckResult(check_name="quality_gate", passed=passed, metadata={
             seg: f"AUC {r['metrics']['roc_auc']:.4f} (floor {spec.training.min_auc}); {r['reason']}"

@@ -181,7 +181,8 @@ def test_build_features_resets_index(spec):
 
 def test_build_features_keeps_non_normalized_categoricals_as_text(tmp_path):
     spec = make_spec(tmp_path, features={"engineered": {"normalize_strings": []},
-                                         "categorical": ["region", "estrato"], "numeric": ["amount"]})
+                                         "categorical": ["region", "estrato"], "numeric": ["amount"]},
+                     clustering={"arrears": None}, scoring={"report_columns": None})  # they name other features
     out = build_features(raw_frame(), spec)
     assert out["region"].iloc[:2].tolist() == [" Bogotá", "MEDELLIN "]
     assert out["region"].iloc[2] is None

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
+import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -48,7 +49,7 @@ def monitored(tmp_path_factory: pytest.TempPathFactory, landing_dir: Path,
     home = tmp_path_factory.mktemp("monitoring")
     (home / "landing").symlink_to(landing_dir)
     spec = make_spec(home, training=TRAINING, monitoring={"alerts": {"webhook_url": webhook.url}})
-    defs = build_definitions(spec)
+    defs, previous_uri = build_definitions(spec), mlflow.get_tracking_uri()
     with dg.instance_for_test() as instance:
         for first, last in INGEST_RANGES:
             assert run_job(defs, INGEST_JOB, instance, first, last).success
@@ -60,6 +61,7 @@ def monitored(tmp_path_factory: pytest.TempPathFactory, landing_dir: Path,
         metadata = {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
                     for e in result.get_asset_materialization_events()}
         yield spec, metadata, instance
+    mlflow.set_tracking_uri(previous_uri)  # dagster-mlflow set the process-wide URI to this module's store
 
 
 def sensor_tick(spec: PipelineSpec, instance: dg.DagsterInstance, cursor: str | None = None) -> dg.SensorResult:

@@ -4,6 +4,7 @@ predictions when a segment has no champion or rows fall outside the segments."""
 from pathlib import Path
 
 import dagster as dg
+import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
@@ -66,11 +67,16 @@ def spec_with_one_champion(graph: PipelineSpec, home: Path) -> PipelineSpec:
     config["name"] = "partial"
     config["mlflow"] = {"tracking_uri": graph.tracking_uri, "experiment": "partial"}
     spec = parse_spec(config, base_dir=home)
-    client = MlflowClient(tracking_uri=graph.tracking_uri)
+    client, name = MlflowClient(tracking_uri=graph.tracking_uri), spec.registered_model_name("domestic")
     source = client.get_model_version(graph.registered_model_name("domestic"), "1")
-    client.create_registered_model(spec.registered_model_name("domestic"))
-    copy = client.create_model_version(spec.registered_model_name("domestic"), source.source, run_id=source.run_id)
-    client.set_registered_model_alias(spec.registered_model_name("domestic"), "champion", copy.version)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(graph.tracking_uri)  # MLflow resolves a models:/ source with the global tracking URI
+    try:
+        client.create_registered_model(name)
+        copy = client.create_model_version(name, source.source, run_id=source.run_id)
+    finally:
+        mlflow.set_tracking_uri(previous)
+    client.set_registered_model_alias(name, "champion", copy.version)
     return spec
 
 

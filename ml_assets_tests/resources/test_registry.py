@@ -35,42 +35,51 @@ def test_is_remote():
     assert not is_remote("sqlite:////tmp/mlflow.db")
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One SQLite registry for the module (creating its tables takes seconds)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('registry') / 'mlflow.db'}"
+
+
 @pytest.fixture
-def registry(tmp_path: Path) -> ModelRegistry:
-    """A SQLite registry holding model 'm' with three versions (no artifacts needed to move aliases)."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(tracking_uri=uri)
-    client.create_registered_model("m")
+def model(store: str, request: pytest.FixtureRequest, tmp_path: Path) -> tuple[ModelRegistry, str]:
+    """A registered model of this test with three versions (no artifacts needed to move aliases)."""
+    name = request.node.name
+    client = MlflowClient(tracking_uri=store)
+    client.create_registered_model(name)
     for _ in range(3):
-        client.create_model_version("m", source=str(tmp_path))
-    return ModelRegistry(tracking_uri=uri)
+        client.create_model_version(name, source=str(tmp_path))
+    return ModelRegistry(tracking_uri=store), name
 
 
-def test_gate_promotions_then_rollbacks_walk_back_through_champions(registry: ModelRegistry):
+def test_gate_promotions_then_rollbacks_walk_back_through_champions(model: tuple[ModelRegistry, str]):
+    registry, name = model
     for version in ("1", "2", "3"):
-        registry.move_champion("m", version, "gate", f"beats v{int(version) - 1}")
-    assert registry.rollback("m", "v3 misbehaves") == "2"
-    assert registry.rollback("m", "v2 too") == "1"
-    assert str(registry.version_by_alias("m", CHAMPION).version) == "1"
+        registry.move_champion(name, version, "gate", f"beats v{int(version) - 1}")
+    assert registry.rollback(name, "v3 misbehaves") == "2"
+    assert registry.rollback(name, "v2 too") == "1"
+    assert str(registry.version_by_alias(name, CHAMPION).version) == "1"
     with pytest.raises(ValueError, match="v1 is the first recorded champion"):
-        registry.rollback("m", "once more")
-    assert [h["move"] for h in registry.champion_history("m")] == ["gate", "gate", "gate", "rollback", "rollback"]
+        registry.rollback(name, "once more")
+    assert [h["move"] for h in registry.champion_history(name)] == ["gate", "gate", "gate", "rollback", "rollback"]
 
 
-def test_a_champion_set_before_the_history_is_kept_becomes_its_first_entry(registry: ModelRegistry):
-    registry.set_alias("m", CHAMPION, "1")
+def test_a_champion_set_before_the_history_is_kept_becomes_its_first_entry(model: tuple[ModelRegistry, str]):
+    registry, name = model
+    registry.set_alias(name, CHAMPION, "1")
     with pytest.raises(ValueError, match="no champion moves are recorded.*ml-assets promote"):
-        registry.rollback("m", "why")
-    registry.promote("m", "3", "manual")
-    assert registry.rollback("m", "back") == "1"
-    assert [(h["version"], h["move"]) for h in registry.champion_history("m")] == [
+        registry.rollback(name, "why")
+    registry.promote(name, "3", "manual")
+    assert registry.rollback(name, "back") == "1"
+    assert [(h["version"], h["move"]) for h in registry.champion_history(name)] == [
         ("1", "unrecorded"), ("3", "promote"), ("1", "rollback")]
 
 
-def test_rollback_refuses_when_the_alias_was_moved_outside(registry: ModelRegistry):
-    registry.move_champion("m", "1", "gate", "first")
-    registry.move_champion("m", "2", "gate", "better")
-    registry.set_alias("m", CHAMPION, "3")
+def test_rollback_refuses_when_the_alias_was_moved_outside(model: tuple[ModelRegistry, str]):
+    registry, name = model
+    registry.move_champion(name, "1", "gate", "first")
+    registry.move_champion(name, "2", "gate", "better")
+    registry.set_alias(name, CHAMPION, "3")
     with pytest.raises(ValueError, match="champion is v3 but the recorded history ends at v2"):
-        registry.rollback("m", "x")
-    assert registry.client.get_registered_model("m").tags[HISTORY_TAG]
+        registry.rollback(name, "x")
+    assert json.loads(registry.client.get_registered_model(name).tags[HISTORY_TAG])[-1]["version"] == "2"

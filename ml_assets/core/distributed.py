@@ -1,0 +1,84 @@
+"""Segment training on a Dask cluster: the booster of a segment too large for one machine is fitted with
+xgboost.dask, its rows read by the workers, with dask.dataframe, from the feature partitions of the lake.
+
+The trainer fits exactly the rows and the early-stopping slice the local trainer would (the training part's
+days, the segment's rows, the latest `training.validation_fraction` of dates for early stopping), so the rest
+of `modeling.fit_segment` (calibration, holdout metrics, baseline) is unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask.dataframe as dd
+import pandas as pd
+import xgboost as xgb
+from distributed import Client
+from xgboost import dask as xgb_dask
+
+from ml_assets.core import lake
+from ml_assets.core.features import SEGMENT_COLUMN, model_matrix
+from ml_assets.core.modeling import BoosterTrainer, TrainingRows, booster_params
+from ml_assets.spec import PipelineSpec
+
+FEATURES_ASSET = "features"
+DATE_DIMENSION = "date"
+
+
+def training_days(dates: pd.Series) -> list[str]:
+    """Distinct dates of the training rows as partition keys (YYYY-MM-DD), sorted."""
+    return sorted(pd.to_datetime(dates).dt.strftime("%Y-%m-%d").unique().tolist())
+
+
+def feature_files(spec: PipelineSpec, days: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """Parquet files of the features partitions of `days` (paths or fsspec URLs) and their storage options."""
+    folders = [lake.partition_dir(spec.lake_dir, FEATURES_ASSET, DATE_DIMENSION, day) for day in days]
+    missing = [str(folder) for folder in folders if not (folder / lake.FRAME_FILE).exists()]
+    if missing:
+        raise FileNotFoundError(f"distributed training reads features from the lake, but {len(missing)} day(s) are "
+                                f"not stored, e.g. {missing[0]}: materialize features for those days first")
+    return [str(folder / lake.FRAME_FILE) for folder in folders], dict(spec.lake_dir.storage_options)
+
+
+def read_segment_rows(files: list[str], storage_options: dict[str, Any], spec: PipelineSpec,
+                      segment: str) -> dd.DataFrame:
+    """The segment's rows of the given feature files, one Dask partition per file, only the columns training uses."""
+    ds = spec.dataset
+    columns = [ds.date, ds.target, SEGMENT_COLUMN, *spec.feature_columns()]
+    frame = dd.read_parquet(files, columns=columns, storage_options=storage_options)
+    return frame[frame[SEGMENT_COLUMN] == segment]
+
+
+def dask_matrix(client: Client, rows: dd.DataFrame, spec: PipelineSpec,
+                vocabulary: dict[str, list[str]]) -> xgb_dask.DaskDMatrix:
+    """The model matrix (categoricals on the training vocabulary) and target of `rows`, on the workers."""
+    matrix = rows.map_partitions(model_matrix, spec, vocabulary)
+    target = rows[spec.dataset.target].astype("float64")
+    return xgb_dask.DaskDMatrix(client, matrix, target, enable_categorical=True)
+
+
+def fit_booster(client: Client, rows: dd.DataFrame, spec: PipelineSpec, params: dict[str, Any],
+                vocabulary: dict[str, list[str]], validation_first: pd.Timestamp) -> tuple[xgb.Booster, int]:
+    """xgboost.dask training with early stopping on the rows dated `validation_first` or later."""
+    rows = client.persist(rows)
+    validation = rows[spec.dataset.date] >= validation_first
+    output = xgb_dask.train(
+        client, booster_params(params, spec.training.seed), dask_matrix(client, rows[~validation], spec, vocabulary),
+        num_boost_round=spec.model.num_boost_round, early_stopping_rounds=spec.model.early_stopping_rounds,
+        evals=[(dask_matrix(client, rows[validation], spec, vocabulary), "validation")], verbose_eval=False)
+    booster = output["booster"]
+    return booster, int(booster.best_iteration)
+
+
+def dask_trainer(client: Client, spec: PipelineSpec, segment: str) -> BoosterTrainer:
+    """A trainer for `modeling.fit_segment` that fits the segment's booster on the cluster of `client`, from the
+    lake's feature partitions of the same days, rows and early-stopping slice as the local trainer."""
+
+    def train(rows: TrainingRows, params: dict[str, Any]) -> tuple[xgb.Booster, int]:
+        files, storage_options = feature_files(spec, training_days(rows.dates))
+        vocabulary = {column: list(rows.matrix[column].cat.categories) for column in spec.features.categorical}
+        validation_first = pd.Timestamp(pd.to_datetime(rows.dates[rows.validation]).min())
+        return fit_booster(client, read_segment_rows(files, storage_options, spec, segment), spec, params,
+                           vocabulary, validation_first)
+
+    return train
