@@ -13,13 +13,9 @@ CLUSTER_COLUMNS = ["risk_category", "group", "in_arrears", "risk_cluster"]
 MODEL_KEYS = ["model_name", "model_version"]
 
 
-def risk_category(scores: np.ndarray, cutpoints: list[float], labels: list[str]) -> np.ndarray:
-    """Label of each score: scores at or above cut-point i fall into labels[i + 1]."""
-    return np.asarray(labels, dtype=object)[category_index(scores, cutpoints)]
-
-
 def category_index(scores: np.ndarray, cutpoints: list[float]) -> np.ndarray:
-    """Position of each score's category: the number of cut-points at or below it."""
+    """Position of each score's category in the labels: the number of cut-points at or below it, so scores at
+    or above cut-point i fall into category i + 1."""
     return np.searchsorted(np.asarray(cutpoints, dtype="float64"), np.asarray(scores, dtype="float64"), side="right")
 
 

@@ -21,6 +21,7 @@ SEVERITIES = ("none", "low", "moderate", "high")
 DRIFT_COLUMNS = ["feature", "kind", "psi", "ks_stat", "ks_pvalue", "chi2_stat", "chi2_pvalue",
                  "wasserstein", "ref_rows", "cur_rows", "severity"]
 PARALLEL_MIN_ROWS = 100_000  # below this many rows a thread per column costs more than it saves
+DISCRETE_SHARE = 16  # KS/Wasserstein from distinct values when there are at most 1/16 as many as rows
 T = TypeVar("T")
 
 
@@ -288,13 +289,30 @@ def _chi_square_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> t
 
 
 def _ks_and_wasserstein(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
-    """KS statistic and Wasserstein distance of two sorted, non-empty samples, from one merge: the
-    largest CDF gap read at the last of each run of tied values, and the area between the CDFs."""
+    """KS statistic and Wasserstein distance of two sorted, non-empty samples: the largest CDF gap read at
+    the last of each run of tied values, and the area between the CDFs. Few distinct values (counts,
+    codes, ratings): from the CDFs at each distinct value; otherwise from one merge of the samples."""
+    if _distinct_count(ref) + _distinct_count(cur) <= (ref.size + cur.size) // DISCRETE_SHARE:
+        return _ks_and_wasserstein_discrete(ref, cur)
     values, gap = _merged_cdf_gaps(ref, cur)
     np.abs(gap, out=gap)
     steps = np.diff(values)  # > 0 exactly where the next merged value differs: the last of its ties
     distance = float(np.dot(gap[:-1], steps))
     return max(float(np.max(gap[:-1], where=steps > 0, initial=0.0)), float(gap[-1])), distance
+
+
+def _distinct_count(sorted_values: np.ndarray) -> int:
+    """Number of distinct values of a sorted array."""
+    return int(np.count_nonzero(sorted_values[1:] != sorted_values[:-1])) + 1
+
+
+def _ks_and_wasserstein_discrete(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
+    """KS and Wasserstein from both empirical CDFs at every distinct value of either sample (binary
+    searches of the few distinct values, instead of a merge of every row)."""
+    support = np.union1d(ref[np.append(ref[1:] != ref[:-1], True)], cur[np.append(cur[1:] != cur[:-1], True)])
+    gap = np.abs(np.searchsorted(ref, support, side="right") / ref.size
+                 - np.searchsorted(cur, support, side="right") / cur.size)
+    return float(gap.max()), float(np.dot(gap[:-1], np.diff(support)))
 
 
 def _merged_cdf_gaps(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

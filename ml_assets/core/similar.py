@@ -81,15 +81,13 @@ def similar_frame(rows: pd.DataFrame, scores: np.ndarray, booster: xgb.Booster, 
     training rows of the scoring.similar_customers.top_n highest scores per day, null for the other rows."""
     top_n = spec.scoring.similar_customers.top_n if index is not None else 0
     chosen = top_rows_per_day(scores, rows[spec.dataset.date], top_n) if top_n else np.zeros(0, dtype="int64")
-    texts, rates = [], np.zeros(0)
+    texts, rates = np.full(len(rows), None, dtype=object), np.full(len(rows), np.nan)
     if len(chosen):
         matrix = model_matrix(rows.iloc[chosen], spec, meta["vocabulary"])
         if list(matrix.columns) != index.features:
             raise ValueError(f"the similar-customer index was logged for features {index.features} but the model "
                              f"scores {list(matrix.columns)}; retrain the segment")
         query = contributions(booster, matrix, meta["best_iteration"], approximate=False)
-        texts, rates = describe_neighbours(index.keys, index.search.kneighbors(query, return_distance=False), spec)
-    out = pd.DataFrame({"similar_customers": pd.Series(None, index=range(len(rows)), dtype=object),
-                        "similar_default_rate": np.full(len(rows), np.nan)})
-    out.iloc[chosen, 0], out.iloc[chosen, 1] = texts, rates
-    return out
+        texts[chosen], rates[chosen] = describe_neighbours(
+            index.keys, index.search.kneighbors(query, return_distance=False), spec)
+    return pd.DataFrame({"similar_customers": texts, "similar_default_rate": rates})

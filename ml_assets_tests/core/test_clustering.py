@@ -6,12 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_assets.core.clustering import assign_clusters, cluster_table, cutpoints_for, group_label, risk_category
+from ml_assets.core.clustering import assign_clusters, category_index, cluster_table, cutpoints_for, group_label
 from ml_assets.spec import ArrearsRule
 from ml_assets_tests.conftest import make_spec
 
 CUTS = [0.2, 0.5, 0.8]
-LABELS = ["low", "medium", "high", "very_high"]
 
 
 @pytest.fixture
@@ -19,14 +18,13 @@ def clustering(tmp_path):
     return make_spec(tmp_path).clustering
 
 
-def test_risk_category_boundaries_go_to_the_higher_label():
+def test_category_boundaries_go_to_the_higher_category():
     scores = np.array([0.0, 0.1999, 0.2, 0.3, 0.5, 0.7999, 0.8, 1.0])
-    result = risk_category(scores, CUTS, LABELS)
-    assert result.tolist() == ["low", "low", "medium", "medium", "high", "high", "very_high", "very_high"]
+    assert category_index(scores, CUTS).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
 
 
-def test_risk_category_accepts_lists_and_single_cut():
-    assert risk_category([0.49, 0.5, 0.51], [0.5], ["safe", "risky"]).tolist() == ["safe", "risky", "risky"]
+def test_category_index_accepts_lists_and_single_cut():
+    assert category_index([0.49, 0.5, 0.51], [0.5]).tolist() == [0, 1, 1]
 
 
 def test_group_label_matches_float_values_to_integer_config(clustering):

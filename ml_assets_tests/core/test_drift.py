@@ -322,3 +322,14 @@ def test_large_frames_give_the_same_table_in_parallel_as_in_one_thread(monkeypat
     monkeypatch.setattr("ml_assets.core.drift.PARALLEL_MIN_ROWS", 10**9)
     pd.testing.assert_frame_equal(parallel, feature_drift_table(reference, current, *columns, PSI_THRESHOLDS,
                                                                 KS_THRESHOLDS))
+
+
+@pytest.mark.parametrize("share", [1, 10**9], ids=["distinct_values", "merge"])
+@pytest.mark.parametrize("case", ["ties", "different_sizes"])
+def test_both_ks_and_wasserstein_paths_match_scipy(monkeypatch, share, case):
+    """Few distinct values take the distinct-value path, others the merge; force each on each kind of data."""
+    monkeypatch.setattr("ml_assets.core.drift.DISCRETE_SHARE", share)
+    reference, current = _samples(case)
+    assert ks_statistic(reference, current)[0] == pytest.approx(
+        stats.ks_2samp(reference, current, method="asymp").statistic, rel=1e-9, abs=1e-12)
+    assert wasserstein(reference, current) == pytest.approx(stats.wasserstein_distance(reference, current), rel=1e-9)

@@ -32,8 +32,9 @@ TRAIN_FIRST, TRAIN_LAST, AS_OF = "2024-01-01", "2024-03-31", "2024-06-14"  # lab
 CUSTOMERS = 1000  # ~32 invoices a day: the cost under test is per partition, not per row
 OVERRIDES = {"training": {"window_days": 91, "holdout_days": 14, "min_auc": 0.5},
              "drift": {"evidently": {"days": "none"}}}
-SYNC_LAUNCHER = {"run_launcher": {"module": "dagster._core.launcher.sync_in_memory_run_launcher",
-                                  "class": "SyncInMemoryRunLauncher"}}
+LAUNCH_IN_PROCESS = {  # submitted runs start at once (no queue daemon) and execute in this process
+    "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
+    "run_launcher": {"module": "dagster._core.launcher.sync_in_memory_run_launcher", "class": "SyncInMemoryRunLauncher"}}
 
 
 @pytest.fixture
@@ -77,13 +78,16 @@ def submit_backfill(context: WorkspaceProcessContext, instance: dg.DagsterInstan
 
 def test_a_year_backfill_from_the_ui_is_one_run(year_spec: PipelineSpec) -> None:
     keys = [day.isoformat() for day in YEAR]
-    with dg.instance_for_test(overrides=SYNC_LAUNCHER) as instance:
+    with dg.instance_for_test(overrides=LAUNCH_IN_PROCESS) as instance:
         train_champions(year_spec, instance)
         with code_location(instance) as context:
             backfill_id = submit_backfill(context, instance, keys)
             for _ in range(3):  # request the runs (launched synchronously here), then see them finish
                 t=time.time()
+                import cProfile, pstats
+                pr = cProfile.Profile(); pr.enable()
                 print(list(execute_backfill_iteration(context, logging.getLogger("backfill"))), time.time()-t)
+                pr.disable(); pstats.Stats(pr).sort_stats("cumulative").print_stats(40)
                 print(instance.get_backfill(backfill_id).status, [(r.status, r.tags) for r in instance.get_runs()])
         runs = instance.get_runs(filters=dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill_id}))
         assert instance.get_backfill(backfill_id).status == BulkActionStatus.COMPLETED_SUCCESS
