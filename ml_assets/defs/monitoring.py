@@ -277,6 +277,7 @@ def performance_metadata(table: pd.DataFrame, latest: pd.DataFrame, spec: Pipeli
         "model_versions": dg.MetadataValue.json({str(r.segment): str(r.model_version) for r in judged.itertuples()}),
         "realized_auc": dg.MetadataValue.json({str(r.segment): round(float(r.roc_auc), 4) for r in judged.itertuples()}),
         "floor": auc_floor(spec),
-        "latest": dg.MetadataValue.md(latest[shown].round(4).to_markdown(index=False) if len(latest) else "no matured predictions"),
+        "latest": dg.MetadataValue.md(latest[shown].round(4).to_markdown(index=False) if len(latest)
+                                      else "no matured predictions"),
         "dagster/row_count": len(table),
     }

@@ -59,8 +59,9 @@ def highest_risk_preview(table: pd.DataFrame, spec: PipelineSpec) -> str:
     """Markdown of the run's highest scores with their reason codes and similar past customers."""
     columns = [spec.dataset.id, spec.dataset.date, SEGMENT_COLUMN, SCORE_COLUMN, "risk_cluster",
                *spec.scoring.reason_columns(), "similar_default_rate", "similar_customers"]
-    top = table.nlargest(SAMPLE_ROWS, SCORE_COLUMN)[columns]
-    return top.to_markdown(index=False) if len(top) else "no scored rows"
+    if table.empty:
+        return "no scored rows"
+    return table.nlargest(SAMPLE_ROWS, SCORE_COLUMN)[columns].to_markdown(index=False)
 
 
 def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:

@@ -2,6 +2,7 @@
 dialog does, and launched by the backfill daemon's iteration, on a real (SQLite) instance."""
 
 import logging
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -32,6 +33,9 @@ TRAIN_FIRST, TRAIN_LAST, AS_OF = "2024-01-01", "2024-03-31", "2024-06-14"  # lab
 CUSTOMERS = 1000  # ~32 invoices a day: the cost under test is per partition, not per row
 OVERRIDES = {"training": {"window_days": 91, "holdout_days": 14, "min_auc": 0.5},
              "drift": {"evidently": {"days": "none"}}}
+# model_performance is left out: a backfill maps predictions' days D to the days D+75..D+88 whose labels mature
+# then, so the UI's dialog gives it a run of its own over that later range (see README, Automation)
+CHAIN = [asset for asset in DAILY_CHAIN if asset != "model_performance"]
 LAUNCH_IN_PROCESS = {  # submitted runs start at once (no queue daemon) and execute in this process
     "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
     "run_launcher": {"module": "dagster._core.launcher.sync_in_memory_run_launcher", "class": "SyncInMemoryRunLauncher"}}
@@ -47,15 +51,22 @@ def year_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PipelineSpec:
     return make_spec(tmp_path, **OVERRIDES)
 
 
+def instance_storage() -> tempfile.TemporaryDirectory:
+    """Where the test instance's SQLite files go: memory-backed /dev/shm when there is one (the same storage
+    classes and code path; only the disk's commit latency, ~2 ms per event under load, is taken out)."""
+    return tempfile.TemporaryDirectory(dir="/dev/shm" if Path("/dev/shm").is_dir() else None)
+
+
 def train_champions(spec: PipelineSpec, instance: dg.DagsterInstance) -> None:
-    """Ingest Jan-Mar and train every segment on it, so the daily chain has champions to score with."""
+    """Ingest Jan-Mar and train every segment on it (no evaluation plots), so the daily chain has champions."""
     defs = build_definitions(spec)
-    for job, first, last, config in [(INGEST_JOB, TRAIN_FIRST, TRAIN_LAST, {}),
-                                     (TRAINING_JOB, spec.segment_names[0], spec.segment_names[-1],
-                                      {"ops": {"training_set": {"config": {"as_of": AS_OF}}}})]:
-        result = defs.resolve_job_def(job).execute_in_process(
-            instance=instance, run_config=config, tags={RANGE_START_TAG: first, RANGE_END_TAG: last})
-        assert result.success, job
+    ingest = defs.resolve_job_def(INGEST_JOB).execute_in_process(
+        instance=instance, tags={RANGE_START_TAG: TRAIN_FIRST, RANGE_END_TAG: TRAIN_LAST})
+    training = defs.resolve_job_def(TRAINING_JOB).execute_in_process(
+        instance=instance, asset_selection=[dg.AssetKey("training_set"), dg.AssetKey("segment_model")],
+        run_config={"ops": {"training_set": {"config": {"as_of": AS_OF}}}},
+        tags={RANGE_START_TAG: spec.segment_names[0], RANGE_END_TAG: spec.segment_names[-1]})
+    assert ingest.success and training.success
 
 
 def code_location(instance: dg.DagsterInstance) -> WorkspaceProcessContext:
@@ -69,7 +80,7 @@ def submit_backfill(context: WorkspaceProcessContext, instance: dg.DagsterInstan
     """What the UI's backfill dialog does for the daily chain over `partitions`: add an asset backfill."""
     backfill = PartitionBackfill.from_asset_partitions(
         backfill_id=make_new_backfill_id(), asset_graph=context.create_request_context().asset_graph,
-        partition_names=partitions, asset_selection=[dg.AssetKey(asset) for asset in DAILY_CHAIN],
+        partition_names=partitions, asset_selection=[dg.AssetKey(asset) for asset in CHAIN],
         backfill_timestamp=time.time(), tags={}, dynamic_partitions_store=instance,
         all_partitions=False, title=None, description=None, run_config=None)
     instance.add_backfill(backfill)
@@ -78,22 +89,17 @@ def submit_backfill(context: WorkspaceProcessContext, instance: dg.DagsterInstan
 
 def test_a_year_backfill_from_the_ui_is_one_run(year_spec: PipelineSpec) -> None:
     keys = [day.isoformat() for day in YEAR]
-    with dg.instance_for_test(overrides=LAUNCH_IN_PROCESS) as instance:
+    with instance_storage() as storage, dg.instance_for_test(overrides=LAUNCH_IN_PROCESS, temp_dir=storage) as instance:
         train_champions(year_spec, instance)
         with code_location(instance) as context:
             backfill_id = submit_backfill(context, instance, keys)
             for _ in range(3):  # request the runs (launched synchronously here), then see them finish
-                t=time.time()
-                import cProfile, pstats
-                pr = cProfile.Profile(); pr.enable()
-                print(list(execute_backfill_iteration(context, logging.getLogger("backfill"))), time.time()-t)
-                pr.disable(); pstats.Stats(pr).sort_stats("cumulative").print_stats(40)
-                print(instance.get_backfill(backfill_id).status, [(r.status, r.tags) for r in instance.get_runs()])
+                list(execute_backfill_iteration(context, logging.getLogger("backfill")))
         runs = instance.get_runs(filters=dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill_id}))
         assert instance.get_backfill(backfill_id).status == BulkActionStatus.COMPLETED_SUCCESS
         assert len(runs) == 1, [run.tags for run in runs]
         assert runs[0].status == dg.DagsterRunStatus.SUCCESS
         assert (runs[0].tags[RANGE_START_TAG], runs[0].tags[RANGE_END_TAG]) == (keys[0], keys[-1])
-        for asset in DAILY_CHAIN:
+        for asset in CHAIN:
             assert instance.get_materialized_partitions(dg.AssetKey(asset)) == set(keys), asset
             assert lake.stored_keys(year_spec.lake_dir, asset, "date") == keys, asset

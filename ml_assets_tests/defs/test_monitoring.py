@@ -3,7 +3,7 @@ alert, model_performance, the retrain_on_drift sensor driving a real training ru
 run failure alert; all on a real Dagster instance (instance_for_test) and a real HTTP webhook."""
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
