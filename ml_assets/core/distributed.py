@@ -23,6 +23,7 @@ from ml_assets.spec import PipelineSpec
 
 FEATURES_ASSET = "features"
 DATE_DIMENSION = "date"
+TARGET = "__target__"
 
 
 def training_days(dates: pd.Series) -> list[str]:
@@ -49,23 +50,26 @@ def read_segment_rows(files: list[str], storage_options: dict[str, Any], spec: P
     return frame[frame[SEGMENT_COLUMN] == segment]
 
 
+def matrix_and_target(rows: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[str, list[str]]) -> pd.DataFrame:
+    """One partition's model matrix (categoricals on the training vocabulary) with the target beside it."""
+    return model_matrix(rows, spec, vocabulary).assign(**{TARGET: rows[spec.dataset.target].astype("float64")})
+
+
 def dask_matrix(client: Client, rows: dd.DataFrame, spec: PipelineSpec,
                 vocabulary: dict[str, list[str]]) -> xgb_dask.DaskDMatrix:
-    """The model matrix (categoricals on the training vocabulary) and target of `rows`, on the workers."""
-    matrix = rows.map_partitions(model_matrix, spec, vocabulary)
-    target = rows[spec.dataset.target].astype("float64")
-    return xgb_dask.DaskDMatrix(client, matrix, target, enable_categorical=True)
+    """The model matrix and target of `rows` on the workers: built in one pass and persisted, so both keep the
+    same partitions (read separately, Dask would fuse the narrow target column's files into fewer)."""
+    data = client.persist(rows.map_partitions(matrix_and_target, spec, vocabulary))
+    return xgb_dask.DaskDMatrix(client, data.drop(columns=TARGET), data[TARGET], enable_categorical=True)
 
 
-def fit_booster(client: Client, rows: dd.DataFrame, spec: PipelineSpec, params: dict[str, Any],
-                vocabulary: dict[str, list[str]], validation_first: pd.Timestamp) -> tuple[xgb.Booster, int]:
-    """xgboost.dask training with early stopping on the rows dated `validation_first` or later."""
-    rows = client.persist(rows)
-    validation = rows[spec.dataset.date] >= validation_first
+def fit_booster(client: Client, fit_rows: dd.DataFrame, validation_rows: dd.DataFrame, spec: PipelineSpec,
+                params: dict[str, Any], vocabulary: dict[str, list[str]]) -> tuple[xgb.Booster, int]:
+    """xgboost.dask training on `fit_rows` with early stopping on `validation_rows`."""
     output = xgb_dask.train(
-        client, booster_params(params, spec.training.seed), dask_matrix(client, rows[~validation], spec, vocabulary),
+        client, booster_params(params, spec.training.seed), dask_matrix(client, fit_rows, spec, vocabulary),
         num_boost_round=spec.model.num_boost_round, early_stopping_rounds=spec.model.early_stopping_rounds,
-        evals=[(dask_matrix(client, rows[validation], spec, vocabulary), "validation")], verbose_eval=False)
+        evals=[(dask_matrix(client, validation_rows, spec, vocabulary), "validation")], verbose_eval=False)
     booster = output["booster"]
     return booster, int(booster.best_iteration)
 
@@ -74,11 +78,13 @@ def dask_trainer(client: Client, spec: PipelineSpec, segment: str) -> BoosterTra
     """A trainer for `modeling.fit_segment` that fits the segment's booster on the cluster of `client`, from the
     lake's feature partitions of the same days, rows and early-stopping slice as the local trainer."""
 
+    def segment_rows(days: list[str]) -> dd.DataFrame:
+        return read_segment_rows(*feature_files(spec, days), spec, segment)
+
     def train(rows: TrainingRows, params: dict[str, Any]) -> tuple[xgb.Booster, int]:
-        files, storage_options = feature_files(spec, training_days(rows.dates))
+        days, validation_days = training_days(rows.dates), set(training_days(rows.dates[rows.validation]))
         vocabulary = {column: list(rows.matrix[column].cat.categories) for column in spec.features.categorical}
-        validation_first = pd.Timestamp(pd.to_datetime(rows.dates[rows.validation]).min())
-        return fit_booster(client, read_segment_rows(files, storage_options, spec, segment), spec, params,
-                           vocabulary, validation_first)
+        return fit_booster(client, segment_rows([day for day in days if day not in validation_days]),
+                           segment_rows(sorted(validation_days)), spec, params, vocabulary)
 
     return train

@@ -36,7 +36,9 @@ def stored_rows(asset: str, first: date, last: date, spec: PipelineSpec) -> pd.D
 def with_preceding_days(frame: pd.DataFrame, asset: str, start: date, spec: PipelineSpec) -> pd.DataFrame:
     """`frame` plus the stored rows of the `window_days - 1` days before `start`, for trailing windows."""
     before = stored_rows(asset, start - timedelta(days=spec.drift.window_days - 1), start - timedelta(days=1), spec)
-    return pd.concat([before, frame], ignore_index=True) if len(before) else frame
+    if before.empty or frame.empty:  # concatenating an empty frame would blur the dtypes
+        return frame if before.empty else before
+    return pd.concat([before, frame], ignore_index=True)
 
 
 def champion_profile(registry: ModelRegistry, champion: LoadedModel, spec: PipelineSpec,
