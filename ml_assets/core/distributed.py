@@ -57,9 +57,9 @@ def matrix_and_target(rows: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[s
 
 def dask_matrix(client: Client, rows: dd.DataFrame, spec: PipelineSpec,
                 vocabulary: dict[str, list[str]]) -> xgb_dask.DaskDMatrix:
-    """The model matrix and target of `rows` on the workers: built in one pass and persisted, so both keep the
-    same partitions (read separately, Dask would fuse the narrow target column's files into fewer)."""
-    data = client.persist(rows.map_partitions(matrix_and_target, spec, vocabulary))
+    """The model matrix and target of `rows` on the workers, from one pass over each partition, so both have the
+    same partitions (selected separately from the files, Dask would fuse the target column's files into fewer)."""
+    data = rows.map_partitions(matrix_and_target, spec, vocabulary)
     return xgb_dask.DaskDMatrix(client, data.drop(columns=TARGET), data[TARGET], enable_categorical=True)
 
 

@@ -220,6 +220,14 @@ def champion_stack(history: list[dict[str, str]]) -> list[str]:
     return stack
 
 
+def _model_artifact_uri(client: MlflowClient, model_version: ModelVersion) -> str:
+    """Where a version's model files live. MLflow 3 sources read `models:/m-...`, which MLflow resolves
+    against the process-wide tracking URI; resolving it with our client keeps loading tied to our store."""
+    if model_version.source.startswith("models:/"):
+        return client.get_logged_model(model_version.source.removeprefix("models:/")).artifact_location
+    return model_version.source
+
+
 @lru_cache(maxsize=64)
 def _load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
     """Load a version once per process: registered versions are immutable."""
@@ -229,8 +237,8 @@ def _load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
         meta_path = mlflow.artifacts.download_artifacts(run_id=model_version.run_id, artifact_path=META_FILE,
                                                         dst_path=tmp, tracking_uri=tracking_uri)
         meta = json.loads(Path(meta_path).read_text())
-        model_dir = mlflow.artifacts.download_artifacts(artifact_uri=model_version.source, dst_path=tmp,
-                                                        tracking_uri=tracking_uri)
+        model_dir = mlflow.artifacts.download_artifacts(artifact_uri=_model_artifact_uri(client, model_version),
+                                                        dst_path=tmp, tracking_uri=tracking_uri)
         booster = xgb.Booster()
         booster.load_model(str(next(Path(model_dir).glob("model.*"))))
     return LoadedModel(name=name, version=str(version), booster=booster, meta=meta)

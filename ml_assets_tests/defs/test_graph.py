@@ -161,3 +161,20 @@ def test_retraining_same_data_keeps_the_champion(graph_run: tuple[PipelineSpec, 
     record = lake.read_partition(lake.partition_dir(spec.lake_dir, "segment_model", "segment", "domestic"))
     assert record["promoted"] is False and "does not beat champion" in record["reason"]
     assert abs(record["gate"]["delta"]) < 1e-3 and record["gate"]["p_value"] > 0.5, record["gate"]
+
+
+def test_models_load_from_our_store_whatever_the_global_tracking_uri(graph_run, tmp_path: Path) -> None:
+    """A fresh process (or one whose global MLflow URI points elsewhere) still loads from the spec's store."""
+    import mlflow
+
+    from ml_assets.resources.mlflow import ModelRegistry, _load_version
+
+    spec, _ = graph_run
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    _load_version.cache_clear()
+    try:
+        champion = ModelRegistry(tracking_uri=spec.tracking_uri).load_alias(spec.registered_model_name("domestic"))
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert champion is not None and champion.booster.num_boosted_rounds() > 0
