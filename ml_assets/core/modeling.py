@@ -21,7 +21,8 @@ from ml_assets.core.features import category_vocabulary, model_matrix
 from ml_assets.core.tuning import TuningResult, tune_params
 from ml_assets.spec import PipelineSpec
 
-BASE_PARAMS: dict[str, Any] = {"objective": "binary:logistic", "eval_metric": "auc", "tree_method": "hist"}
+# Early stopping on log loss: the product is a probability, and AUC stops ranking-only models after a few trees.
+BASE_PARAMS: dict[str, Any] = {"objective": "binary:logistic", "eval_metric": "logloss", "tree_method": "hist"}
 
 
 @dataclass(frozen=True)

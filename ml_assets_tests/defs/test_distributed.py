@@ -17,12 +17,15 @@ from ml_assets.spec import PipelineSpec
 from ml_assets_tests.training_support import AS_OF, spec_with_lake
 
 TWO_THREAD_WORKERS = {"n_workers": 2, "threads_per_worker": 1, "processes": False}
+# no row or column subsampling: each Dask worker would draw its own sample of its rows, so the two models would
+# differ by their random draws (correlation ~0.96 here) rather than by the distributed algorithm
+WHOLE_SAMPLE = {"max_depth": 4, "eta": 0.08, "subsample": 1.0, "colsample_bytree": 1.0, "min_child_weight": 5}
 
 
 @pytest.fixture
 def dask_spec(tmp_path: Path, landing_dir: Path, ingested_lake: Path) -> PipelineSpec:
     """Every segment trains on Dask (threshold 1 row), on a LocalCluster of two one-thread workers."""
-    return spec_with_lake(tmp_path, landing_dir, ingested_lake, dask=TWO_THREAD_WORKERS,
+    return spec_with_lake(tmp_path, landing_dir, ingested_lake, dask=TWO_THREAD_WORKERS, model={"params": WHOLE_SAMPLE},
                           training={"window_days": 91, "holdout_days": 14, "min_auc": 0.6, "distributed_min_rows": 1})
 
 

@@ -1,0 +1,262 @@
+"""Backfill benchmark: --days days of the daily chain through Dagster as ONE run on a persistent SQLite instance,
+against the same functions in a bare loop in the same process.
+
+Dagster: the daily chain (raw_data -> features -> predictions -> risk_clusters -> risk_report -> drift_report,
+`daily_job`'s assets but model_performance) over the whole range in one run: `dagster.execute_job` with the range
+tags (what a launched single-run backfill executes), on a SQLite instance in a temporary DAGSTER_HOME. The lake
+IO manager writes one parquet file per day and asset, and reads the upstream days back for each asset.
+Bare: a loop over the same six steps calling the functions the assets call, on the same range, each step's frame
+kept in memory for the next, writing the same one parquet file per day and asset (and the same report files);
+no Dagster. Overhead per partition-asset = (Dagster - bare) / (days x 6).
+
+Data: about --rows invoices a day (31.6 customers per daily row: each customer is invoiced once a month) from
+2024-01-01, as daily CSV landing files (pipeline.yaml's format). Models: trained first, not timed, on 10,000
+customers' invoices of Jan-Mar 2024 with pipeline.yaml's settings. Both paths run with pipeline.yaml's settings
+except drift.evidently.days: none (an Evidently HTML report costs a fixed ~15 s per run, not orchestration).
+The champion models, their profiles and similar-customer data are loaded once before timing (both paths share
+the registry's cache). The Dagster run comes first, then the bare loop, each writing its own lake.
+
+    .venv/bin/python benchmarks/backfill.py [--days 365] [--rows 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import yaml
+
+from ml_assets.core import clustering, lake, reporting, schemas, similar
+from ml_assets.core.daily_scoring import score_segment
+from ml_assets.core.features import SEGMENT_COLUMN, build_features
+from ml_assets.core.scoring import SCORE_COLUMN
+from ml_assets.core.sources import days_between
+from ml_assets.core.synthetic import generate_invoices, write_landing_files
+from ml_assets.definitions import CONFIG_ENV, DAILY_JOB, INGEST_JOB, TRAINING_JOB, build_definitions
+from ml_assets.defs.monitoring import champion_profile, segment_drift_by_day, with_preceding_days
+from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
+from ml_assets.resources.mlflow import CHAMPION, LoadedModel, ModelRegistry
+from ml_assets.resources.source import DataSource
+from ml_assets.resources.storage import DATE_DIMENSION, split_by_date
+from ml_assets.spec import PipelineSpec, load_spec, substitute_env
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+START = date(2024, 1, 1)
+CHAIN = ["raw_data", "features", "predictions", "risk_clusters", "risk_report", "drift_report"]
+CUSTOMERS_PER_DAILY_ROW = 31.6
+TRAIN_CUSTOMERS, TRAIN_LAST, TRAIN_AS_OF = 10_000, date(2024, 3, 31), date(2024, 6, 14)
+LOG = logging.getLogger("benchmarks.backfill")
+
+
+def write_config(home: Path, landing: Path) -> Path:
+    """pipeline.yaml with outputs under `home`, landing files in `landing` and no Evidently reports."""
+    os.environ |= {"ML_ASSETS_HOME": str(home), "ML_ASSETS_LANDING": str(landing)}
+    raw = yaml.safe_load(substitute_env((PROJECT_ROOT / "pipeline.yaml").read_text()))
+    raw["drift"]["evidently"]["days"] = "none"
+    path = home / f"pipeline_{landing.name}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def train_champions(home: Path) -> None:
+    """Champion models of every segment from a small, separate landing folder (not timed)."""
+    landing = home / "landing_training"
+    write_landing_files(generate_invoices(TRAIN_CUSTOMERS, START, TRAIN_LAST, seed=1), landing)
+    defs = build_definitions(load_spec(write_config(home, landing)))
+    with dg.DagsterInstance.ephemeral() as instance:
+        for job, first, last, config in [
+                (INGEST_JOB, START.isoformat(), TRAIN_LAST.isoformat(), {}),
+                (TRAINING_JOB, "domestic", "industrial", {"ops": {"training_set": {"config": {
+                    "as_of": TRAIN_AS_OF.isoformat()}}}})]:
+            result = defs.resolve_job_def(job).execute_in_process(
+                instance=instance, run_config=config, tags={RANGE_START_TAG: first, RANGE_END_TAG: last})
+            assert result.success, job
+
+
+def daily_job() -> dg.JobDefinition:
+    """The daily job of the config $ML_ASSETS_CONFIG points at (reconstructable: execute_job reloads it)."""
+    return build_definitions(load_spec(os.environ[CONFIG_ENV])).resolve_job_def(DAILY_JOB)
+
+
+def run_dagster(instance: dg.DagsterInstance, first: date, last: date) -> tuple[float, dict[str, float]]:
+    """The daily chain over first..last in one run; wall seconds and seconds per step."""
+    started = time.perf_counter()
+    with dg.execute_job(dg.reconstructable(daily_job), instance=instance,
+                        asset_selection=[dg.AssetKey(asset) for asset in CHAIN],
+                        tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}) as result:
+        assert result.success, [event.message for event in result.get_step_failure_events()]
+        run_id = result.run_id
+    seconds = time.perf_counter() - started
+    steps = {stats.step_key: stats.end_time - stats.start_time for stats in instance.get_run_step_stats(run_id)}
+    return seconds, steps
+
+
+def store(spec: PipelineSpec, asset: str, frame: pd.DataFrame, keys: list[str]) -> None:
+    """One parquet file per day, as the lake IO manager stores a daily asset."""
+    for key, part in split_by_date(frame, spec.dataset.date, keys).items():
+        lake.write_frame(lake.partition_dir(spec.lake_dir, asset, DATE_DIMENSION, key), part)
+
+
+def champions(spec: PipelineSpec, registry: ModelRegistry) -> dict[str, LoadedModel]:
+    """The champion of every segment (cached by the registry after the first load)."""
+    return {segment: registry.load_alias(spec.registered_model_name(segment), CHAMPION)
+            for segment in spec.segment_names}
+
+
+def bare_raw_data(spec: PipelineSpec, first: date, last: date) -> pd.DataFrame:
+    """raw_data's work: read the landing files, enforce the contract, find soft-rule breaks."""
+    raw = DataSource.from_spec(spec).read(first, last)
+    result = schemas.enforce(schemas.raw_schema(spec, first, last), raw)
+    assert result.passed
+    schemas.soft_rule_findings(list(raw.columns), result.frame, spec)
+    return result.frame
+
+
+def bare_features(spec: PipelineSpec, raw: pd.DataFrame) -> pd.DataFrame:
+    """features' work: engineer the features and enforce their contract."""
+    result = schemas.enforce(schemas.features_schema(spec), build_features(raw, spec))
+    assert result.passed
+    return result.frame
+
+
+def bare_predictions(spec: PipelineSpec, features: pd.DataFrame, registry: ModelRegistry) -> pd.DataFrame:
+    """predictions' work: each segment's rows scored by its champion, with reasons and similar customers."""
+    models = champions(spec, registry)
+    scored = [score_segment(rows, models[seg].booster, models[seg].meta, spec.registered_model_name(seg),
+                            models[seg].version, spec,
+                            similar.build_index(registry.similar_reference(models[seg]), spec))
+              for seg, rows in features.groupby(SEGMENT_COLUMN, sort=False)]
+    return pd.concat(scored, ignore_index=True)
+
+
+def bare_risk_clusters(spec: PipelineSpec, predictions: pd.DataFrame, registry: ModelRegistry) -> pd.DataFrame:
+    """risk_clusters' work: the clusters from the cut-points stored with each scoring model version."""
+    versions = predictions[["model_name", "model_version"]].drop_duplicates().itertuples(index=False)
+    stored = {(str(n), str(v)): registry.load(str(n), str(v)).meta["cutpoints"] for n, v in versions}
+    return clustering.cluster_table(predictions, stored, spec)
+
+
+def bare_risk_report(spec: PipelineSpec, clusters: pd.DataFrame, first: date, last: date) -> pd.DataFrame:
+    """risk_report's work: report files per date and segment, the daily summary and the run's BENCHMARK file."""
+    ds = spec.dataset
+    as_of = pd.Timestamp(lake.stored_keys(spec.lake_dir, "features", DATE_DIMENSION)[-1])
+    matured = reporting.labels_matured(clusters[ds.date], ds.label_delay_days, as_of)
+    reporting.write_report_files(clusters, spec.reports_dir / "risk_report", spec)
+    summary = reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
+    benchmark = reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured)
+    lake.write_frame(spec.reports_dir / "benchmark" / f"{first}_{last}", benchmark)
+    return summary
+
+
+def bare_drift_report(spec: PipelineSpec, features: pd.DataFrame, predictions: pd.DataFrame,
+                      registry: ModelRegistry, first: date, last: date) -> pd.DataFrame:
+    """drift_report's work: each segment's drift table per day against its champion's reference profile."""
+    features = with_preceding_days(features, "features", first, spec)
+    predictions = with_preceding_days(predictions, "predictions", first, spec)
+    tables = []
+    for segment, champion in champions(spec, registry).items():
+        profile = champion_profile(registry, champion, spec, LOG)
+        tables.append(segment_drift_by_day(profile, features[features[SEGMENT_COLUMN] == segment],
+                                           predictions[predictions[SEGMENT_COLUMN] == segment],
+                                           days_between(first, last), spec).assign(
+            segment=segment, model_version=champion.version))
+    return pd.concat(tables, ignore_index=True)
+
+
+def run_bare(spec: PipelineSpec, first: date, last: date) -> tuple[float, dict[str, float]]:
+    """The six steps in a loop, each storing one file per day; wall seconds and seconds per step."""
+    registry, keys = ModelRegistry(tracking_uri=spec.tracking_uri), [d.isoformat() for d in days_between(first, last)]
+    frames: dict[str, pd.DataFrame] = {}
+    steps: dict[str, Callable[[], pd.DataFrame]] = {
+        "raw_data": lambda: bare_raw_data(spec, first, last),
+        "features": lambda: bare_features(spec, frames["raw_data"]),
+        "predictions": lambda: bare_predictions(spec, frames["features"], registry),
+        "risk_clusters": lambda: bare_risk_clusters(spec, frames["predictions"], registry),
+        "risk_report": lambda: bare_risk_report(spec, frames["risk_clusters"], first, last),
+        "drift_report": lambda: bare_drift_report(spec, frames["features"], frames["predictions"], registry,
+                                                  first, last),
+    }
+    seconds = {}
+    for asset, step in steps.items():
+        started = time.perf_counter()
+        frames[asset] = step()
+        store(spec, asset, frames[asset], keys)
+        seconds[asset] = time.perf_counter() - started
+    return sum(seconds.values()), seconds
+
+
+def warm_up(spec: PipelineSpec) -> None:
+    """Load every champion, its profile and similar-customer data once, so neither path pays the first load."""
+    registry = ModelRegistry(tracking_uri=spec.tracking_uri)
+    for champion in champions(spec, registry).values():
+        champion_profile(registry, champion, spec, LOG)
+        registry.similar_reference(champion)
+
+
+def machine() -> str:
+    """CPU model and the cores this process may use."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+                 platform.processor() or platform.machine())
+    return f"{model}, {len(os.sched_getaffinity(0))} cores"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--rows", type=int, default=50_000, help="invoices per day (about)")
+    args = parser.parse_args()
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    first, last = START, START + timedelta(days=args.days - 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        train_champions(home)
+        started = time.perf_counter()
+        invoices = generate_invoices(round(args.rows * CUSTOMERS_PER_DAILY_ROW), first, last, seed=0)
+        rows = len(invoices)
+        write_landing_files(invoices, home / "landing")
+        del invoices
+        print(f"generated {rows:,} invoices ({rows / args.days:,.0f} a day) in {time.perf_counter() - started:.0f} s")
+        os.environ[CONFIG_ENV] = str(write_config(home, home / "landing"))
+        os.environ["DAGSTER_HOME"] = str(home / "dagster_home")
+        (home / "dagster_home").mkdir()
+        (home / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        spec = load_spec(os.environ[CONFIG_ENV])
+        warm_up(spec)
+        with dg.DagsterInstance.get() as instance:
+            dagster_s, dagster_steps = run_dagster(instance, first, last)
+            runs = len(instance.get_runs())
+        bare_spec = spec.model_copy(update={"storage": spec.storage.model_copy(update={
+            "lake": str(home / "bare" / "lake"), "reports": str(home / "bare" / "reports")})})
+        bare_s, bare_steps = run_bare(bare_spec, first, last)
+    partition_assets = args.days * len(CHAIN)
+    overhead_ms = (dagster_s - bare_s) / partition_assets * 1000
+    result = {"benchmark": "backfill", "days": args.days, "rows": rows, "rows_per_day": round(rows / args.days),
+              "assets": len(CHAIN), "runs": runs, "dagster_s": round(dagster_s, 2), "bare_s": round(bare_s, 2),
+              "ratio": round(dagster_s / bare_s, 3), "overhead_ms_per_partition_asset": round(overhead_ms, 1),
+              "dagster_steps_s": {k: round(v, 2) for k, v in dagster_steps.items()},
+              "bare_steps_s": {k: round(v, 2) for k, v in bare_steps.items()},
+              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "machine": machine()}
+    print(f"daily chain, {args.days} days x ~{result['rows_per_day']:,} rows ({rows:,} rows), {len(CHAIN)} assets, "
+          f"on {result['machine']}")
+    print(f"  Dagster, one run ({runs} run in the instance), persistent SQLite: {dagster_s:8.1f} s")
+    print(f"  bare loop over the same functions:                      {bare_s:8.1f} s")
+    print(f"  ratio {result['ratio']} (target <= 1.5); overhead {overhead_ms:.1f} ms per partition-asset (target < 50)")
+    for asset in CHAIN:
+        print(f"    {asset:14s} Dagster {dagster_steps.get(asset, float('nan')):7.1f} s   bare {bare_steps[asset]:7.1f} s")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
