@@ -201,6 +201,8 @@ class ModelSpec(StrictModel):
         default="none", description="scale_pos_weight: negatives / positives of the rows the booster trains on")
     calibration: Literal["none", "sigmoid", "isotonic"] = Field(
         default="sigmoid", description="fitted on the early-stopping validation slice, applied at scoring time")
+    baseline: bool = Field(default=True, description="fit a logistic-regression baseline on the booster's training "
+                                                     "rows and report its holdout metrics beside the booster's")
     tuning: TuningSpec = Field(default_factory=TuningSpec)
 
     @model_validator(mode="after")

@@ -18,17 +18,13 @@ from xgboost import dask as xgb_dask
 
 from ml_assets.core import lake
 from ml_assets.core.features import SEGMENT_COLUMN, model_matrix
+from ml_assets.core.fingerprint import partition_dates
 from ml_assets.core.modeling import BoosterTrainer, TrainingRows, booster_params
 from ml_assets.spec import PipelineSpec
 
 FEATURES_ASSET = "features"
 DATE_DIMENSION = "date"
 TARGET = "__target__"
-
-
-def training_days(dates: pd.Series) -> list[str]:
-    """Distinct dates of the training rows as partition keys (YYYY-MM-DD), sorted."""
-    return sorted(pd.to_datetime(dates).dt.strftime("%Y-%m-%d").unique().tolist())
 
 
 def feature_files(spec: PipelineSpec, days: list[str]) -> tuple[list[str], dict[str, Any]]:
@@ -82,7 +78,8 @@ def dask_trainer(client: Client, spec: PipelineSpec, segment: str) -> BoosterTra
         return read_segment_rows(*feature_files(spec, days), spec, segment)
 
     def train(rows: TrainingRows, params: dict[str, Any]) -> tuple[xgb.Booster, int]:
-        days, validation_days = training_days(rows.dates), set(training_days(rows.dates[rows.validation]))
+        days = partition_dates(rows.frame, spec.dataset.date)
+        validation_days = set(partition_dates(rows.frame[rows.validation], spec.dataset.date))
         vocabulary = {column: list(rows.matrix[column].cat.categories) for column in spec.features.categorical}
         return fit_booster(client, segment_rows([day for day in days if day not in validation_days]),
                            segment_rows(sorted(validation_days)), spec, params, vocabulary)

@@ -274,5 +274,6 @@ def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,
     return SegmentFit(
         model=model, holdout=holdout, holdout_scores=scores, metrics=classification_metrics(target, scores),
         cutpoints=score_cutpoints(scores, spec.clustering.quantiles), train_rows=len(train),
-        raw_metrics=classification_metrics(target, raw), baseline_metrics=baseline_holdout_metrics(rows, holdout, spec),
+        raw_metrics=classification_metrics(target, raw),
+        baseline_metrics=baseline_holdout_metrics(rows, holdout, spec) if spec.model.baseline else {},
         imbalance=imbalance_statement(rows, params, spec.model.imbalance), tuning=tuning, cv=cv)

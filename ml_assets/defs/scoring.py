@@ -103,7 +103,8 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             "dagster/row_count": len(table),
             "unscored_rows_by_segment": unscored,
             "rows_outside_segments": len(outside),
-            "models": sorted({f"{n} v{v}" for n, v in zip(table["model_name"], table["model_version"])}),
+            "models": sorted({f"{n} v{v}" for n, v in table[["model_name", "model_version"]].drop_duplicates()
+                              .itertuples(index=False)}),
             "mean_score": float(table[SCORE_COLUMN].mean()) if len(table) else float("nan"),
             "reason_codes": f"{spec.scoring.reason_codes.method} contributions for "
                             f"{spec.scoring.reason_codes.categories or 'every category'}",

@@ -171,13 +171,19 @@ def log_segment_run(spec: PipelineSpec, segment: str, frame: pd.DataFrame, fit: 
             reference_path = Path(tmp) / REFERENCE_FILE
             reference_sample(frame, fit, spec).to_parquet(reference_path, index=False)
             mlflow.log_artifact(str(reference_path))
-            similar_path = Path(tmp) / SIMILAR_FILE  # labeled rows and contributions for similar-customer search
-            reference_contributions(frame, fit.model, spec).to_parquet(similar_path, index=False)
-            mlflow.log_artifact(str(similar_path))
+            if spec.scoring.similar_customers.top_n:  # labeled rows and contributions for similar-customer search
+                similar_path = Path(tmp) / SIMILAR_FILE
+                reference_contributions(frame, fit.model, spec).to_parquet(similar_path, index=False)
+                mlflow.log_artifact(str(similar_path))
             profile = reference_profile(frame, fit.holdout_scores, spec)
             mlflow.log_artifacts(str(save_profile(profile, Path(tmp) / PROFILE_DIR)), artifact_path=PROFILE_DIR)
         version = log_booster(spec, segment, fit)
     return run.info.run_id, version
+
+
+def baseline_auc(record: dict[str, Any]) -> float | None:
+    """The logistic baseline's holdout AUC in a model record (rounded); None when model.baseline is off."""
+    return round(record["baseline_metrics"]["roc_auc"], 4) if record["baseline_metrics"] else None
 
 
 def version_tags(record: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
@@ -186,7 +192,7 @@ def version_tags(record: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]
     return {**tags, "segment": record["segment"], "window_first": record["window"]["first"],
             "window_last": record["window"]["last"], "data_hash": record["window"]["fingerprint"],
             **{f"holdout_{name}": round(record["metrics"][name], 4) for name in LIST_METRICS},
-            "baseline_roc_auc": round(record["baseline_metrics"]["roc_auc"], 4),
+            **({"baseline_roc_auc": baseline_auc(record)} if record["baseline_metrics"] else {}),
             "gate_promoted": record["promoted"], **gate, "gate_reason": record["reason"]}
 
 
@@ -277,7 +283,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         yield dg.Output(records, metadata={
             "models": dg.MetadataValue.md(_records_table(records)),
             "holdout_auc": {seg: round(r["metrics"]["roc_auc"], 4) for seg, r in records.items()},
-            "baseline_auc": {seg: round(r["baseline_metrics"]["roc_auc"], 4) for seg, r in records.items()},
+            "baseline_auc": {seg: baseline_auc(r) for seg, r in records.items()},
             "gate": {seg: r["gate"] for seg, r in records.items()},
             "imbalance": {seg: r["imbalance"] for seg, r in records.items()},
             "calibration": {seg: r["calibration"] for seg, r in records.items()},
@@ -304,7 +310,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             tables.append(f"**{segment} v{record['version']}: lift by decile**\n\n"
                           f"{pd.DataFrame(result['lift']).round(4).to_markdown(index=False)}\n\n"
                           f"confusion at {spec.training.decision_threshold}: {result['confusion']}")
-        table = pd.DataFrame({seg: {**r["evaluation"], "baseline_roc_auc": r["baseline_metrics"]["roc_auc"]}
+        table = pd.DataFrame({seg: {**r["evaluation"], "baseline_roc_auc": baseline_auc(r)}
                               for seg, r in results.items()}).T.round(4)
         return dg.Output(results, metadata={"metrics": dg.MetadataValue.md(table.to_markdown()),
                                             "lift_and_confusion": dg.MetadataValue.md("\n\n".join(tables)),
@@ -362,7 +368,7 @@ def _records_table(records: dict[str, dict[str, Any]]) -> str:
     """Markdown table of the versions a run produced, beside their baseline and the gate's verdict."""
     rows = [{"segment": seg, "model": r["model_name"], "version": r["version"],
              "holdout_auc": round(r["metrics"]["roc_auc"], 4),
-             "baseline_auc": round(r["baseline_metrics"]["roc_auc"], 4),
+             "baseline_auc": baseline_auc(r),
              "ece_raw": round(r["raw_metrics"]["ece"], 4), "ece_calibrated": round(r["metrics"]["ece"], 4),
              "gate_p_value": round(r["gate"]["p_value"], 4) if r["gate"] else None,
              "champion": r["promoted"], "reason": r["reason"]} for seg, r in records.items()]

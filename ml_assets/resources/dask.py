@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 
 class DaskCluster(dg.ConfigurableResource):
-    """A Dask scheduler (`scheduler_address`), or a LocalCluster of `n_workers` started for the run when empty."""
+    """A Dask scheduler (`scheduler_address`), or a LocalCluster of `n_workers` started for the run when empty;
+    segments of `min_rows` training rows or more train their booster on it."""
 
     scheduler_address: str | None = None
     n_workers: int = 2
@@ -35,8 +36,8 @@ class DaskCluster(dg.ConfigurableResource):
                    threads_per_worker=dask.threads_per_worker, processes=dask.processes,
                    min_rows=spec.training.distributed_min_rows)
 
-    def wanted(self, rows: int) -> bool:
-        """True when a training set of `rows` rows is at or above `min_rows` (never when it is unset)."""
+    def distributes(self, rows: int) -> bool:
+        """True when a training set of `rows` rows trains on the cluster: at or above `min_rows` (never unset)."""
         return self.min_rows is not None and rows >= self.min_rows
 
     @contextmanager
@@ -58,7 +59,7 @@ class DaskCluster(dg.ConfigurableResource):
                 log: dg.DagsterLogManager) -> Iterator["BoosterTrainer | None"]:
         """None below `min_rows` (the booster trains in this process); else a trainer on the cluster, whose
         workers read the segment's feature partitions from the lake."""
-        if not self.wanted(rows):
+        if not self.distributes(rows):
             yield None
             return
         from ml_assets.core.distributed import dask_trainer

@@ -7,6 +7,7 @@ backfill) still stores one file per day; segment assets return a mapping segment
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from upath import UPath
 
@@ -23,13 +24,27 @@ def _dimension(partitions_def: dg.PartitionsDefinition | None) -> str | None:
     return DATE_DIMENSION if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition) else SEGMENT_DIMENSION
 
 
+def calendar_days(dates: pd.Series) -> np.ndarray:
+    """Each row's calendar day as datetime64[D] (wall-clock day for timezone-aware dates)."""
+    dates = pd.to_datetime(dates)
+    if dates.dt.tz is not None:
+        dates = dates.dt.tz_localize(None)
+    return dates.to_numpy().astype("datetime64[D]")
+
+
 def split_by_date(frame: pd.DataFrame, date_column: str, keys: list[str]) -> dict[str, pd.DataFrame]:
-    """One frame per partition key (YYYY-MM-DD); keys without rows get an empty frame."""
-    days = pd.to_datetime(frame[date_column]).dt.strftime("%Y-%m-%d")
-    stray = sorted(set(days) - set(keys))
+    """One frame per partition key (YYYY-MM-DD); keys without rows get an empty frame.
+
+    Rows are grouped on their day as a number and only the distinct days are formatted: formatting every
+    row's date costs ~0.6 s per million rows, paid by every daily asset of a range run."""
+    days = calendar_days(frame[date_column])
+    undated = int(np.isnat(days).sum())
+    if undated:
+        raise ValueError(f"{undated} rows have no {date_column}: every row of a daily asset needs its date")
+    groups = {f"{day:%Y-%m-%d}": rows for day, rows in frame.groupby(days, sort=False)}
+    stray = sorted(set(groups) - set(keys))
     if stray:
         raise ValueError(f"rows dated {stray[:3]} fall outside the partitions {keys[0]}..{keys[-1]} being written")
-    groups = dict(iter(frame.groupby(days.to_numpy(), sort=False)))
     return {key: groups.get(key, frame.iloc[0:0]).reset_index(drop=True) for key in keys}
 
 

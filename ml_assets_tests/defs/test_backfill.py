@@ -34,7 +34,7 @@ CUSTOMERS = 1000  # ~32 invoices a day: the cost under test is per partition, no
 OVERRIDES = {"training": {"window_days": 91, "holdout_days": 14, "min_auc": 0.5},
              "drift": {"evidently": {"days": "none"}}}
 # model_performance is left out: a backfill maps predictions' days D to the days D+75..D+88 whose labels mature
-# then, so the UI's dialog gives it a run of its own over that later range (see README, Automation)
+# then, so the UI's dialog gives it a run of its own over that later range (README: Backfills and automation)
 CHAIN = [asset for asset in DAILY_CHAIN if asset != "model_performance"]
 LAUNCH_IN_PROCESS = {  # submitted runs start at once (no queue daemon) and execute in this process
     "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
@@ -87,6 +87,8 @@ def submit_backfill(context: WorkspaceProcessContext, instance: dg.DagsterInstan
     return backfill.backfill_id
 
 
+# the in-process launcher executes the run inside the backfill iteration's asyncio loop, which Dagster warns about
+@pytest.mark.filterwarnings("ignore:coroutine 'BaseEventLoop.shutdown_asyncgens':RuntimeWarning")
 def test_a_year_backfill_from_the_ui_is_one_run(year_spec: PipelineSpec) -> None:
     keys = [day.isoformat() for day in YEAR]
     with instance_storage() as storage, dg.instance_for_test(overrides=LAUNCH_IN_PROCESS, temp_dir=storage) as instance:
