@@ -23,10 +23,10 @@ from ml_assets.core.scoring import model_scores
 from ml_assets.core.similar import reference_contributions
 from ml_assets.core.sources import days_between
 from ml_assets.defs.partitions import image_markdown, segment_partitions
+from ml_assets.resources.dask import DaskCluster
 from ml_assets.resources.mlflow import (
     CHALLENGER, CHAMPION, META_FILE, PIP_REQUIREMENTS, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE, LoadedModel,
     ModelRegistry)
-from ml_assets.resources.dask import DaskCluster
 from ml_assets.resources.storage import DATE_DIMENSION
 from ml_assets.spec import PipelineSpec
 
