@@ -25,7 +25,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import resource
 import tempfile
 import time
@@ -50,6 +49,7 @@ from ml_assets.resources.mlflow import CHAMPION, LoadedModel, ModelRegistry
 from ml_assets.resources.source import DataSource
 from ml_assets.resources.storage import DATE_DIMENSION, split_by_date
 from ml_assets.spec import PipelineSpec, load_spec, substitute_env
+from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 START = date(2024, 1, 1)
@@ -213,14 +213,6 @@ def warm_up(spec: PipelineSpec) -> None:
     for champion in champions(spec, registry).values():
         champion_profile(registry, champion, spec, LOG)
         registry.similar_reference(champion)
-
-
-def machine() -> str:
-    """CPU model and the cores this process may use."""
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
-                 platform.processor() or platform.machine())
-    return f"{model}, {len(os.sched_getaffinity(0))} cores"
 
 
 def main() -> None:

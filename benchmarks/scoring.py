@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import tempfile
 import time
@@ -43,6 +42,7 @@ from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.core.similar import SimilarIndex, build_index, reference_contributions
 from ml_assets.core.synthetic import generate_invoices
 from ml_assets.spec import PipelineSpec, load_spec
+from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_START, TRAIN_END, SCORE_START = date(2024, 1, 1), date(2024, 8, 31), date(2024, 8, 1)
@@ -163,14 +163,6 @@ def contribution_methods(features: pd.DataFrame, model: SegmentModel, spec: Pipe
     return {"exact_rows_per_s": found["exact_rows_per_s"], "approx_rows_per_s": found["approx_rows_per_s"],
             "top1_agreement": float(np.mean(exact_top[:, 0] == approx_top[:, 0])),
             f"top{count}_set_agreement": float(np.mean(same_set))}
-
-
-def machine() -> str:
-    """CPU model and the cores this process may use."""
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
-                 platform.processor() or platform.machine())
-    return f"{model}, {len(os.sched_getaffinity(0))} cores"
 
 
 def main() -> None:

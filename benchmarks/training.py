@@ -26,7 +26,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import resource
 import tempfile
 import time
@@ -43,6 +42,7 @@ from ml_assets.definitions import TRAINING_JOB, build_definitions
 from ml_assets.resources.mlflow import ModelRegistry
 from ml_assets.resources.storage import SEGMENT_DIMENSION
 from ml_assets.spec import PipelineSpec, parse_spec
+from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SEGMENT = "main"
@@ -119,14 +119,6 @@ def run_bare(matrix: pd.DataFrame, target: pd.Series, dates: pd.Series,
         matrix, target, dates, spec.model.params_for(SEGMENT), spec.model.num_boost_round,
         spec.model.early_stopping_rounds, spec.training.validation_fraction, spec.training.seed)
     return time.perf_counter() - started, time.process_time() - cpu, best_iteration
-
-
-def machine() -> str:
-    """CPU model and the cores this process may use."""
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
-                 platform.processor() or platform.machine())
-    return f"{model}, {len(os.sched_getaffinity(0))} cores"
 
 
 def main() -> None:

@@ -6,11 +6,11 @@ load and run would otherwise pay.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from ml_assets.core.lake import write_local_atomic
 
 
 def bounded_sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
@@ -31,13 +31,7 @@ def write_drift_html(reference: pd.DataFrame, current: pd.DataFrame, numeric: li
                                     data_definition=definition) for side in (current, reference)]
     snapshot = Report([DataDriftPreset(columns=columns)]).run(*datasets)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        snapshot.save_html(tmp)  # Evidently writes only when given a str path
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    write_local_atomic(path, snapshot.save_html)  # Evidently writes only when given a str path
     return path
 
 

@@ -43,7 +43,7 @@ def _write_atomic(path: UPath, payload: bytes) -> None:
     """Write beside `path`, then rename: readers see the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if _is_local(path):
-        _write_local_atomic(Path(path.path), lambda tmp: Path(tmp).write_bytes(payload))
+        write_local_atomic(Path(path.path), lambda tmp: Path(tmp).write_bytes(payload))
         return
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
@@ -54,8 +54,8 @@ def _write_atomic(path: UPath, payload: bytes) -> None:
             temporary.unlink()
 
 
-def _write_local_atomic(path: Path, write: Callable[[str], Any]) -> None:
-    """Local files: a temp file in the same folder, then os.replace (atomic on POSIX)."""
+def write_local_atomic(path: Path, write: Callable[[str], Any]) -> None:
+    """Local files: `write(temp_path)` in the same folder, then os.replace (atomic on POSIX)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:

@@ -13,14 +13,14 @@ Days late come from a persistent latent payment propensity per customer, so hist
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ml_assets.core.lake import write_local_atomic
 
 DUE_DAYS = 15
 DEFAULT_AFTER_DUE_DAYS = 60
@@ -122,21 +122,9 @@ def write_landing_files(invoices: pd.DataFrame, directory: Path) -> list[Path]:
     paths = []
     for day, rows in invoices.groupby("invoice_date", sort=True):
         path = directory / f"invoices_{pd.Timestamp(day):%Y-%m-%d}.csv"
-        _write_csv_atomic(rows, path)
+        write_local_atomic(path, lambda tmp, rows=rows: rows.to_csv(tmp, index=False, date_format="%Y-%m-%d"))
         paths.append(path)
     return paths
-
-
-def _write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write a CSV to a temporary file beside `path`, then rename it into place."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="", encoding="utf-8") as stream:
-            frame.to_csv(stream, index=False, date_format="%Y-%m-%d")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _billing_months(start: date, end: date) -> np.ndarray:

@@ -105,12 +105,12 @@ class ModelRegistry(dg.ConfigurableResource):
         return None if found is None else self.load(name, found.version)
 
     def reference(self, model: LoadedModel) -> pd.DataFrame:
-        """The reference sample logged with a model version (its training-window features and scores)."""
-        run_id = self.client.get_model_version(model.name, model.version).run_id
-        with tempfile.TemporaryDirectory() as tmp:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=REFERENCE_FILE, dst_path=tmp,
-                                                       tracking_uri=self.tracking_uri)
-            return pd.read_parquet(path)
+        """The reference sample logged with a model version (its training-window features and scores), read
+        once per process; do not modify it."""
+        frame = _load_frame(self.tracking_uri, model.name, model.version, REFERENCE_FILE)
+        if frame is None:
+            raise FileNotFoundError(f"{model.name} v{model.version} has no {REFERENCE_FILE} artifact; retrain it")
+        return frame
 
     def reference_profile(self, model: LoadedModel) -> ReferenceProfile | None:
         """The drift reference profile logged with a model version (read once per process), or None for
@@ -244,27 +244,27 @@ def _load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
     return LoadedModel(name=name, version=str(version), booster=booster, meta=meta)
 
 
+def _download_run_artifact(tracking_uri: str, name: str, version: str, artifact: str, destination: str) -> Path | None:
+    """Download an artifact of the run that made a version into `destination`; None when it was not logged."""
+    run_id = MlflowClient(tracking_uri=tracking_uri).get_model_version(name, version).run_id
+    try:
+        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact, dst_path=destination,
+                                                        tracking_uri=tracking_uri))
+    except (MlflowException, OSError):
+        return None
+
+
 @lru_cache(maxsize=16)
 def _load_frame(tracking_uri: str, name: str, version: str, artifact: str) -> pd.DataFrame | None:
     """Download and read a parquet artifact of a version once per process; None when it was not logged."""
-    run_id = MlflowClient(tracking_uri=tracking_uri).get_model_version(name, version).run_id
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact, dst_path=tmp,
-                                                       tracking_uri=tracking_uri)
-        except (MlflowException, OSError):
-            return None
-        return pd.read_parquet(path)
+        path = _download_run_artifact(tracking_uri, name, version, artifact, tmp)
+        return None if path is None else pd.read_parquet(path)
 
 
 @lru_cache(maxsize=64)
 def _load_profile(tracking_uri: str, name: str, version: str) -> ReferenceProfile | None:
     """Download and read a version's reference profile once per process (versions are immutable)."""
-    run_id = MlflowClient(tracking_uri=tracking_uri).get_model_version(name, version).run_id
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=PROFILE_DIR, dst_path=tmp,
-                                                         tracking_uri=tracking_uri)
-        except (MlflowException, OSError):
-            return None
-        return load_profile(Path(folder)) if (Path(folder) / PROFILE_FILE).exists() else None
+        folder = _download_run_artifact(tracking_uri, name, version, PROFILE_DIR, tmp)
+        return load_profile(folder) if folder is not None and (folder / PROFILE_FILE).exists() else None
