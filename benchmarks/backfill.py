@@ -156,7 +156,7 @@ def bare_risk_report(spec: PipelineSpec, clusters: pd.DataFrame, first: date, la
     matured = reporting.labels_matured(clusters[ds.date], ds.label_delay_days, as_of)
     reporting.write_report_files(clusters, spec.reports_dir / "risk_report", spec)
     summary = reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
-    benchmark = reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured)
+    benchmark = reporting.summary_over_days(summary)
     lake.write_frame(spec.reports_dir / "benchmark" / f"{first}_{last}", benchmark)
     return summary
 

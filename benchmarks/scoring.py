@@ -3,7 +3,7 @@
 Ours: features -> predictions (calibrated scores, reason codes, similar past customers) -> risk clusters ->
 risk report (row-level parquet files per date and segment, the daily summary and the BENCHMARK summary). It
 calls the core functions the assets call (score_segment, cluster_table, labels_matured, write_report_files,
-risk_summary), not the Dagster machinery (no IO manager writing the lake, no run bookkeeping).
+risk_summary, summary_over_days), not the Dagster machinery (no IO manager writing the lake, no run bookkeeping).
 Bare: `booster.predict(xgb.DMatrix(matrix))` with each segment's model on the same rows (model matrix prebuilt),
 in the same process. Both are timed best of --repeats, alternating, after a warm-up on a slice.
 
@@ -120,8 +120,8 @@ def ours(features: pd.DataFrame, models: dict[str, SegmentModel], spec: Pipeline
     clusters = clustering.cluster_table(pd.concat(scored, ignore_index=True), stored, spec)
     matured = reporting.labels_matured(clusters[ds.date], ds.label_delay_days, pd.Timestamp(TRAIN_END))
     reporting.write_report_files(clusters, folder, spec)
-    reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
-    reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured)
+    summary = reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
+    reporting.summary_over_days(summary)
     return clusters
 
 

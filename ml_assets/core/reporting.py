@@ -42,6 +42,23 @@ def risk_summary(clusters: pd.DataFrame, segment_column: str, score_column: str,
     return summary[columns].sort_values(days + ["segment", "mean_score"]).reset_index(drop=True)
 
 
+def summary_over_days(daily: pd.DataFrame) -> pd.DataFrame:
+    """The risk_summary of all days together, from the per-day one: counts, score sums and default counts add
+    up over days, so the BENCHMARK summary of a run needs no second pass over its rows."""
+    defaults = (daily["realized_default_rate"] * daily["matured_count"]).fillna(0.0)
+    parts = daily[SUMMARY_KEYS].assign(count=daily["count"], score_sum=daily["mean_score"] * daily["count"],
+                                       matured_count=daily["matured_count"], defaults=defaults)
+    summary = parts.groupby(SUMMARY_KEYS, observed=True, sort=False).sum().reset_index()
+    segment = summary.groupby("segment", observed=True)[["count", "matured_count", "defaults"]].transform("sum")
+    summary["share"] = summary["count"] / segment["count"]
+    summary["mean_score"] = summary["score_sum"] / summary["count"]
+    summary["realized_default_rate"] = summary["defaults"] / summary["matured_count"].replace(0, np.nan)
+    segment_rate = segment["defaults"] / segment["matured_count"].replace(0, np.nan)
+    summary["lift"] = summary["realized_default_rate"] / segment_rate.replace(0, np.nan)
+    columns = SUMMARY_KEYS + ["count", "share", "mean_score", "matured_count", "realized_default_rate", "lift"]
+    return summary[columns].sort_values(["segment", "mean_score"]).reset_index(drop=True)
+
+
 def labels_matured(dates: pd.Series, label_delay_days: int, as_of: pd.Timestamp) -> pd.Series:
     """True where a row's label is known by `as_of` (its date plus the label delay)."""
     return pd.to_datetime(dates) + timedelta(days=label_delay_days) <= as_of

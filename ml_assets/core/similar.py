@@ -56,11 +56,19 @@ def build_index(reference: pd.DataFrame, spec: PipelineSpec) -> SimilarIndex:
 def top_rows_per_day(scores: np.ndarray, days: pd.Series, n: int) -> np.ndarray:
     """Sorted positions of the `n` highest scores of each day (ties: the earlier row)."""
     day_codes = pd.factorize(days)[0]
-    order = np.lexsort((-np.asarray(scores, dtype="float64"), day_codes))
-    sorted_days = day_codes[order]
-    starts = np.flatnonzero(np.r_[True, sorted_days[1:] != sorted_days[:-1]])
-    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    return np.sort(order[rank < n])
+    by_day = np.argsort(day_codes, kind="stable")  # rows of a day stay in row order
+    bounds = np.flatnonzero(np.diff(day_codes[by_day])) + 1
+    chosen = [_top_rows(rows, np.asarray(scores, dtype="float64")[rows], n) for rows in np.split(by_day, bounds)]
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype="int64")
+
+
+def _top_rows(rows: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
+    """The `n` of `rows` (ascending positions) with the highest `scores`; among equal scores the earlier rows."""
+    if len(rows) <= n:
+        return rows
+    threshold = -np.partition(-scores, n - 1)[n - 1]
+    above = rows[scores > threshold]
+    return np.concatenate([above, rows[scores == threshold][: n - len(above)]])
 
 
 def describe_neighbours(keys: pd.DataFrame, neighbours: np.ndarray, spec: PipelineSpec) -> tuple[list[str], np.ndarray]:

@@ -1,4 +1,9 @@
-"""predictions, risk_clusters and risk_report: daily scoring with each segment's champion."""
+"""predictions, risk_clusters and risk_report: daily scoring with each segment's champion.
+
+A run over a range works a chunk of `storage.chunk_days` days at a time (inputs read chunk by chunk, outputs
+staged chunk by chunk); metadata and checks add up over the chunks."""
+
+from dataclasses import dataclass, field
 
 import dagster as dg
 import pandas as pd
@@ -7,19 +12,18 @@ from ml_assets.core import clustering, lake, reporting, similar
 from ml_assets.core.daily_scoring import empty_scores, score_segment
 from ml_assets.core.features import SEGMENT_COLUMN
 from ml_assets.core.scoring import SCORE_COLUMN
-from ml_assets.defs.partitions import daily_partitions, run_dates
+from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
 from ml_assets.resources.mlflow import CHAMPION, LoadedModel, ModelRegistry
-from ml_assets.resources.storage import DATE_DIMENSION
+from ml_assets.resources.storage import DATE_DIMENSION, DailyFrames
 from ml_assets.spec import PipelineSpec
 
 SAMPLE_ROWS = 10
 
 
-def label_matured(dates: pd.Series, spec: PipelineSpec) -> pd.Series:
-    """True where the label is known by the latest stored features date."""
+def labels_as_of(spec: PipelineSpec) -> pd.Timestamp:
+    """The date labels are judged known by: the latest stored features date."""
     stored = lake.stored_keys(spec.lake_dir, "features", DATE_DIMENSION)
-    as_of = pd.Timestamp(stored[-1]) if stored else pd.Timestamp.max
-    return reporting.labels_matured(dates, spec.dataset.label_delay_days, as_of)
+    return pd.Timestamp(stored[-1]) if stored else pd.Timestamp.max
 
 
 def similar_index(registry: ModelRegistry, model: LoadedModel, spec: PipelineSpec,
@@ -35,6 +39,87 @@ def similar_index(registry: ModelRegistry, model: LoadedModel, spec: PipelineSpe
     return similar.build_index(reference, spec)
 
 
+@dataclass(frozen=True)
+class Scorer:
+    """A segment's champion model under its registered name, with its similar-customer index."""
+
+    name: str
+    model: LoadedModel
+    index: similar.SimilarIndex | None
+
+
+def segment_scorer(registry: ModelRegistry, segment: str, spec: PipelineSpec,
+                   log: dg.DagsterLogManager) -> Scorer | None:
+    """The segment's champion and similar-customer index; None when the segment has no champion."""
+    name = spec.registered_model_name(segment)
+    champion = registry.load_alias(name, CHAMPION)
+    if champion is None:
+        return None
+    return Scorer(name, champion, similar_index(registry, champion, spec, log))
+
+
+def score_chunk(features: pd.DataFrame, scorers: dict[str, Scorer | None], registry: ModelRegistry,
+                spec: PipelineSpec, log: dg.DagsterLogManager) -> tuple[pd.DataFrame, dict[str, int]]:
+    """A chunk's rows scored segment by segment, and the row count of each segment without a champion (not
+    scored). `scorers` caches each segment's scorer for the run's next chunks."""
+    scored, unscored = [], {}
+    for segment, rows in features.groupby(SEGMENT_COLUMN, sort=False):
+        segment = str(segment)
+        if segment not in scorers:
+            scorers[segment] = segment_scorer(registry, segment, spec, log)
+        scorer = scorers[segment]
+        if scorer is None:
+            unscored[segment] = len(rows)
+            continue
+        scored.append(score_segment(rows, scorer.model.booster, scorer.model.meta, scorer.name,
+                                    scorer.model.version, spec, scorer.index))
+    return (pd.concat(scored, ignore_index=True) if scored else empty_scores(spec)), unscored
+
+
+@dataclass
+class PredictionTally:
+    """What predictions' metadata and checks report, added up over the chunks of a run."""
+
+    rows: int = 0
+    scores: int = 0
+    score_sum: float = 0.0
+    models: set[str] = field(default_factory=set)
+    unscored: dict[str, int] = field(default_factory=dict)
+    outside: int = 0
+    outside_sample: list[pd.DataFrame] = field(default_factory=list)
+
+    def add(self, table: pd.DataFrame, features: pd.DataFrame, unscored: dict[str, int], spec: PipelineSpec) -> None:
+        """Count one chunk: its scored table, its features and its unscored rows by segment."""
+        self.rows += len(table)
+        self.scores += int(table[SCORE_COLUMN].count())
+        self.score_sum += float(table[SCORE_COLUMN].sum())
+        versions = table[["model_name", "model_version"]].drop_duplicates().itertuples(index=False)
+        self.models |= {f"{name} v{version}" for name, version in versions}
+        for segment, rows in unscored.items():
+            self.unscored[segment] = self.unscored.get(segment, 0) + rows
+        outside = features[features[SEGMENT_COLUMN].isna()]
+        self.outside += len(outside)
+        if len(outside) and sum(map(len, self.outside_sample)) < SAMPLE_ROWS:
+            self.outside_sample.append(outside[[spec.dataset.id, spec.dataset.date]].head(SAMPLE_ROWS))
+
+    def metadata(self, spec: PipelineSpec) -> dict[str, object]:
+        """Row count, unscored and unsegmented rows, models used, mean score and the reason-code method."""
+        return {
+            "dagster/row_count": self.rows,
+            "unscored_rows_by_segment": self.unscored,
+            "rows_outside_segments": self.outside,
+            "models": sorted(self.models),
+            "mean_score": self.score_sum / self.scores if self.scores else float("nan"),
+            "reason_codes": f"{spec.scoring.reason_codes.method} contributions for "
+                            f"{spec.scoring.reason_codes.categories or 'every category'}",
+        }
+
+    def sample(self) -> pd.DataFrame:
+        """The first rows outside dataset.segments (id and date)."""
+        return pd.concat(self.outside_sample, ignore_index=True).head(SAMPLE_ROWS) if self.outside_sample \
+            else pd.DataFrame()
+
+
 def champion_check(unscored: dict[str, int]) -> dg.AssetCheckResult:
     """Fails naming each segment that had rows but no champion model (its rows were not scored)."""
     return dg.AssetCheckResult(
@@ -44,24 +129,45 @@ def champion_check(unscored: dict[str, int]) -> dg.AssetCheckResult:
                                 f"to {CHAMPION}; the other segments were scored"} if unscored else {})
 
 
-def segments_check(outside: pd.DataFrame, spec: PipelineSpec) -> dg.AssetCheckResult:
-    """Warns with the count and a sample of rows whose segment value is not in dataset.segments."""
+def segments_check(outside: int, sample: pd.DataFrame, spec: PipelineSpec) -> dg.AssetCheckResult:
+    """Warns with the count and a sample (id, date) of rows whose segment value is not in dataset.segments."""
     ds = spec.dataset
-    sample = outside[[ds.id, ds.date]].head(SAMPLE_ROWS)
     return dg.AssetCheckResult(
-        check_name="segments_known", passed=outside.empty, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"rows_outside_segments": len(outside),
+        check_name="segments_known", passed=outside == 0, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"rows_outside_segments": outside,
                   "sample": dg.MetadataValue.md(sample.to_markdown(index=False) if len(sample) else "none"),
                   "what_to_do": f"add their {ds.segment} values to dataset.segments to score them"})
 
 
-def highest_risk_preview(table: pd.DataFrame, spec: PipelineSpec) -> str:
-    """Markdown of the run's highest scores with their reason codes and similar past customers."""
+def highest_risk(table: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
+    """The table's highest scores with their reason codes and similar past customers (of a chunk, or of the
+    chunks' highest rows together: the run's)."""
+    if table.empty:
+        return pd.DataFrame()
     columns = [spec.dataset.id, spec.dataset.date, SEGMENT_COLUMN, SCORE_COLUMN, "risk_cluster",
                *spec.scoring.reason_columns(), "similar_default_rate", "similar_customers"]
-    if table.empty:
-        return "no scored rows"
-    return table.nlargest(SAMPLE_ROWS, SCORE_COLUMN)[columns].to_markdown(index=False)
+    return table.nlargest(SAMPLE_ROWS, SCORE_COLUMN)[columns]
+
+
+def highest_risk_preview(top: pd.DataFrame) -> str:
+    """Markdown of the run's highest scores."""
+    return top.to_markdown(index=False) if len(top) else "no scored rows"
+
+
+def stored_cutpoints(predictions: pd.DataFrame, registry: ModelRegistry,
+                     known: dict[tuple[str, str], list[float]]) -> dict[tuple[str, str], list[float]]:
+    """The cut-points stored with each model version that scored `predictions`, added to `known` (loaded once
+    per run) and returned."""
+    for name, version in predictions[["model_name", "model_version"]].drop_duplicates().itertuples(index=False):
+        key = (str(name), str(version))
+        if key not in known:
+            known[key] = registry.load(*key).meta["cutpoints"]
+    return known
+
+
+def concat_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Small per-chunk tables (summaries, counts) as one; empty ones are left out unless all are empty."""
+    return pd.concat([table for table in tables if len(table)] or tables[:1], ignore_index=True)
 
 
 def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
@@ -83,34 +189,24 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="scoring",
         kinds={"xgboost", "parquet"},
     )
-    def predictions(context: dg.AssetExecutionContext, features: pd.DataFrame, model_registry: ModelRegistry):
+    def predictions(context: dg.AssetExecutionContext, features: DailyFrames, model_registry: ModelRegistry):
         """Each row scored by its segment's champion model, with the model name and version, reason codes and,
         for the day's highest scores, similar past customers."""
-        scored, unscored = [], {}
-        for segment, rows in features.groupby(SEGMENT_COLUMN, sort=False):
-            name = spec.registered_model_name(str(segment))
-            champion = model_registry.load_alias(name, CHAMPION)
-            if champion is None:
-                unscored[str(segment)] = len(rows)
-                context.log.warning(f"segment {segment!r}: no champion model {name}@{CHAMPION}; {len(rows)} rows "
-                                    "not scored (train it with ml-assets run or the training job)")
-                continue
-            index = similar_index(model_registry, champion, spec, context.log)
-            scored.append(score_segment(rows, champion.booster, champion.meta, name, champion.version, spec, index))
-        outside = features[features[SEGMENT_COLUMN].isna()]
-        table = pd.concat(scored, ignore_index=True) if scored else empty_scores(spec)
-        yield dg.Output(table, metadata={
-            "dagster/row_count": len(table),
-            "unscored_rows_by_segment": unscored,
-            "rows_outside_segments": len(outside),
-            "models": sorted({f"{n} v{v}" for n, v in table[["model_name", "model_version"]].drop_duplicates()
-                              .itertuples(index=False)}),
-            "mean_score": float(table[SCORE_COLUMN].mean()) if len(table) else float("nan"),
-            "reason_codes": f"{spec.scoring.reason_codes.method} contributions for "
-                            f"{spec.scoring.reason_codes.categories or 'every category'}",
-        })
-        yield champion_check(unscored)
-        yield segments_check(outside, spec)
+        scorers: dict[str, Scorer | None] = {}
+        tally = PredictionTally()
+        with staged_output(spec, "predictions") as staged:
+            for first, last in run_chunks(context, spec):
+                rows = features.read(first, last)
+                table, unscored = score_chunk(rows, scorers, model_registry, spec, context.log)
+                tally.add(table, rows, unscored, spec)
+                staged.add(table, first, last)
+            for segment, count in tally.unscored.items():
+                context.log.warning(f"segment {segment!r}: no champion model {spec.registered_model_name(segment)}@"
+                                    f"{CHAMPION}; {count} rows not scored (train it with ml-assets run or the "
+                                    "training job)")
+            yield dg.Output(staged, metadata=tally.metadata(spec))
+        yield champion_check(tally.unscored)
+        yield segments_check(tally.outside, tally.sample(), spec)
 
     @dg.asset(
         partitions_def=partitions,
@@ -118,15 +214,23 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="scoring",
         kinds={"pandas", "parquet"},
     )
-    def risk_clusters(predictions: pd.DataFrame, model_registry: ModelRegistry) -> dg.Output[pd.DataFrame]:
+    def risk_clusters(context: dg.AssetExecutionContext, predictions: DailyFrames, model_registry: ModelRegistry):
         """Risk category from the cut-points stored with the scoring model version (or the day's quantiles),
         the arrears rule, group and new-customer mark."""
-        versions = predictions[["model_name", "model_version"]].drop_duplicates().itertuples(index=False)
-        stored = {(str(n), str(v)): model_registry.load(str(n), str(v)).meta["cutpoints"] for n, v in versions}
-        table = clustering.cluster_table(predictions, stored, spec)
-        counts = table.groupby([SEGMENT_COLUMN, "risk_cluster"], observed=True).size().rename("rows").reset_index()
-        return dg.Output(table, metadata={"dagster/row_count": len(table), "cutpoints": spec.clustering.cutpoints,
-                                          "rows_by_cluster": dg.MetadataValue.md(counts.to_markdown(index=False))})
+        cutpoints: dict[tuple[str, str], list[float]] = {}
+        rows, counts = 0, []
+        with staged_output(spec, "risk_clusters") as staged:
+            for first, last in run_chunks(context, spec):
+                scored = predictions.read(first, last)
+                table = clustering.cluster_table(scored, stored_cutpoints(scored, model_registry, cutpoints), spec)
+                rows += len(table)
+                counts.append(table.groupby([SEGMENT_COLUMN, "risk_cluster"], observed=True).size().rename("rows")
+                              .reset_index())
+                staged.add(table, first, last)
+            counts = concat_tables(counts).groupby([SEGMENT_COLUMN, "risk_cluster"], observed=True)["rows"].sum()
+            yield dg.Output(staged, metadata={
+                "dagster/row_count": rows, "cutpoints": spec.clustering.cutpoints,
+                "rows_by_cluster": dg.MetadataValue.md(counts.reset_index().to_markdown(index=False))})
 
     @dg.asset(
         partitions_def=partitions,
@@ -135,22 +239,29 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="scoring",
         kinds={"pandas", "parquet"},
     )
-    def risk_report(context: dg.AssetExecutionContext, risk_clusters: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    def risk_report(context: dg.AssetExecutionContext, risk_clusters: DailyFrames):
         """Daily summary per segment and cluster; row-level report files per date and segment with the
-        spec's report columns; the BENCHMARK summary of the run."""
+        spec's report columns; the BENCHMARK summary of the run (added up from the daily summaries)."""
         start, end = run_dates(context)
-        matured = label_matured(risk_clusters[ds.date], spec)
-        folder = spec.reports_dir / "risk_report"
-        files = reporting.write_report_files(risk_clusters, folder, spec)
-        summary = reporting.risk_summary(risk_clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
-        benchmark = reporting.risk_summary(risk_clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured)
-        benchmark_path = lake.write_frame(spec.reports_dir / "benchmark" / f"{start}_{end}", benchmark)
-        return dg.Output(summary, metadata={
-            "benchmark": dg.MetadataValue.md(benchmark.round(4).to_markdown(index=False)),
-            "benchmark_path": dg.MetadataValue.path(str(benchmark_path)),
-            "highest_risk": dg.MetadataValue.md(highest_risk_preview(risk_clusters, spec)),
-            "report_folder": dg.MetadataValue.path(str(folder)),
-            "report_files": len(files),
-        })
+        as_of, folder = labels_as_of(spec), spec.reports_dir / "risk_report"
+        summaries, tops, files = [], [], 0
+        with staged_output(spec, "risk_report") as staged:
+            for first, last in run_chunks(context, spec):
+                clusters = risk_clusters.read(first, last)
+                matured = reporting.labels_matured(clusters[ds.date], ds.label_delay_days, as_of)
+                files += len(reporting.write_report_files(clusters, folder, spec))
+                summary = reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
+                summaries.append(summary)
+                tops.append(highest_risk(clusters, spec))
+                staged.add(summary, first, last)
+            benchmark = reporting.summary_over_days(concat_tables(summaries))
+            benchmark_path = lake.write_frame(spec.reports_dir / "benchmark" / f"{start}_{end}", benchmark)
+            yield dg.Output(staged, metadata={
+                "benchmark": dg.MetadataValue.md(benchmark.round(4).to_markdown(index=False)),
+                "benchmark_path": dg.MetadataValue.path(str(benchmark_path)),
+                "highest_risk": dg.MetadataValue.md(highest_risk_preview(highest_risk(concat_tables(tops), spec))),
+                "report_folder": dg.MetadataValue.path(str(folder)),
+                "report_files": files,
+            })
 
     return [predictions, risk_clusters, risk_report]

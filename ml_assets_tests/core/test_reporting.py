@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_assets.core.reporting import labels_matured, report_rows, risk_summary, write_report_files
+from ml_assets.core.reporting import (
+    labels_matured, report_rows, risk_summary, summary_over_days, write_report_files)
 from ml_assets_tests.conftest import make_spec
 
 
@@ -150,3 +151,12 @@ def test_report_rows_name_a_missing_column(tmp_path):
     spec = make_spec(tmp_path, scoring={"report_columns": ["invoice_id", "estrato"]})
     with pytest.raises(ValueError, match=r"scoring.report_columns names \['estrato'\]"):
         report_rows(report_table(), spec)
+
+
+def test_summary_over_days_equals_the_summary_of_all_rows():
+    clusters = clusters_frame().assign(day=pd.to_datetime(["2024-01-01", "2024-01-02"] * 4 + ["2024-01-03"]))
+    daily = risk_summary(clusters, "seg", "score", "y", MATURED, date_column="day")
+    expected = risk_summary(clusters, "seg", "score", "y", MATURED)
+    combined = summary_over_days(daily)
+    pd.testing.assert_frame_equal(combined.astype({"count": "int64", "matured_count": "int64"}),
+                                  expected.astype({"count": "int64", "matured_count": "int64"}), check_exact=False)

@@ -72,3 +72,12 @@ def test_similar_frame_without_index_or_with_other_features(domestic_fit, refere
     other = build_index(reference.rename(columns={f"{CONTRIBUTION_PREFIX}amount": f"{CONTRIBUTION_PREFIX}price"}), spec)
     with pytest.raises(ValueError, match="retrain the segment"):
         similar_frame(rows, scores, fit.model.booster, scoring_meta(fit), spec, other)
+
+
+def test_top_rows_per_day_matches_a_full_sort_on_many_ties():
+    generator = np.random.default_rng(3)
+    scores = generator.integers(0, 5, 2_000) / 4  # many equal scores
+    days = pd.Series(pd.to_datetime("2024-01-01") + pd.to_timedelta(generator.integers(0, 7, 2_000), unit="D"))
+    order = np.lexsort((np.arange(len(scores)), -scores, days.to_numpy()))  # by day, score down, row up
+    ranked = pd.DataFrame({"day": days.to_numpy()[order], "row": order}).groupby("day").head(30)["row"]
+    assert top_rows_per_day(scores, days, 30).tolist() == sorted(ranked)
