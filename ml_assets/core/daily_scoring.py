@@ -7,18 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import xgboost as xgb
 
 from ml_assets.core.explain import reason_frame
-from ml_assets.core.features import SEGMENT_COLUMN
-from ml_assets.core.scoring import SCORE_COLUMN, empty_predictions, score_rows
+from ml_assets.core.features import SEGMENT_COLUMN, model_matrix
+from ml_assets.core.scoring import SCORE_COLUMN, empty_predictions, scored_columns
 from ml_assets.core.similar import SIMILAR_COLUMNS, SimilarIndex, similar_frame
 from ml_assets.spec import PipelineSpec
-
-CONSTANT_TEXT_COLUMNS = [SEGMENT_COLUMN, "model_name", "model_version"]
-
 
 def explanation_columns(spec: PipelineSpec) -> list[str]:
     """Columns `score_segment` adds beside the scores: reason codes, then similar past customers."""
@@ -28,13 +26,17 @@ def explanation_columns(spec: PipelineSpec) -> list[str]:
 def score_segment(rows: pd.DataFrame, booster: xgb.Booster, meta: dict[str, Any], model_name: str,
                   model_version: str, spec: PipelineSpec, index: SimilarIndex | None) -> pd.DataFrame:
     """One segment's rows scored by its model, with reason codes and (for the top rows of each day, when an
-    index is given) similar past customers."""
-    scored = score_rows(rows, booster, meta, model_name, model_version, spec).reset_index(drop=True)
-    for column in CONSTANT_TEXT_COLUMNS:  # one value per segment: Arrow strings, cheap to group and store
-        scored[column] = constant_text(str(scored[column].iat[0]), len(scored)) if len(scored) else scored[column]
-    scores = scored[SCORE_COLUMN].to_numpy(dtype="float64")
-    reasons = reason_frame(rows, scores, booster, meta, spec, f"{model_name} v{model_version}")
-    return pd.concat([scored, reasons, similar_frame(rows, scores, booster, meta, spec, index)], axis=1)
+    index is given) similar past customers; built as one frame from its columns."""
+    matrix = model_matrix(rows, spec, meta["vocabulary"])
+    columns = scored_columns(rows, matrix, booster, meta, model_name, model_version, spec)
+    segment = str(rows[SEGMENT_COLUMN].iat[0]) if len(rows) else ""
+    constants = {SEGMENT_COLUMN: segment, "model_name": model_name, "model_version": str(model_version)}
+    for column, value in constants.items():  # one value per segment: Arrow strings, cheap to group and store
+        columns[column] = constant_text(value, len(rows))
+    scores = np.asarray(columns[SCORE_COLUMN], dtype="float64")
+    reasons = reason_frame(rows, scores, booster, meta, spec, f"{model_name} v{model_version}", matrix)
+    similar = similar_frame(rows, scores, booster, meta, spec, index)
+    return pd.DataFrame(columns | dict(reasons.items()) | dict(similar.items()))
 
 
 def constant_text(value: str, length: int) -> pd.arrays.ArrowExtensionArray:

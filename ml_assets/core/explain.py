@@ -80,12 +80,12 @@ def rows_to_explain(scores: np.ndarray, days: pd.Series, stored_cutpoints: list[
 
 
 def reason_frame(rows: pd.DataFrame, scores: np.ndarray, booster: xgb.Booster, meta: dict[str, Any],
-                 spec: PipelineSpec, model: str) -> pd.DataFrame:
+                 spec: PipelineSpec, model: str, matrix: pd.DataFrame | None = None) -> pd.DataFrame:
     """reason_1 .. reason_<count> of one segment's rows (same order): codes for the rows the spec asks to
-    explain, null for the others."""
+    explain, null for the others. `matrix`: the rows' model matrix when already built."""
     chosen = np.flatnonzero(rows_to_explain(scores, rows[spec.dataset.date], meta["cutpoints"], spec, model))
     subset = rows.iloc[chosen]
-    matrix = model_matrix(subset, spec, meta["vocabulary"])
+    matrix = model_matrix(subset, spec, meta["vocabulary"]) if matrix is None else matrix.iloc[chosen]
     approximate = spec.scoring.reason_codes.method == "approx"
     codes = reason_codes(contributions(booster, matrix, meta["best_iteration"], approximate), subset[matrix.columns],
                          spec.scoring.reason_columns())

@@ -39,15 +39,14 @@ def model_scores(booster: xgb.Booster, matrix: pd.DataFrame, meta: dict[str, Any
     return apply_calibration(predict(booster, matrix, meta["best_iteration"]), meta.get("calibration"))
 
 
-def score_rows(rows: pd.DataFrame, booster: xgb.Booster, meta: dict[str, Any], model_name: str,
-               model_version: str, spec: PipelineSpec) -> pd.DataFrame:
-    """Scores of one segment's rows with the model that made them."""
-    matrix = model_matrix(rows, spec, meta["vocabulary"])
-    scored = rows[[c for c in prediction_columns(spec) if c in rows.columns]].copy()
-    scored[SCORE_COLUMN] = model_scores(booster, matrix, meta)
-    scored["model_name"] = model_name
-    scored["model_version"] = str(model_version)
-    return scored[prediction_columns(spec)]
+def scored_columns(rows: pd.DataFrame, matrix: pd.DataFrame, booster: xgb.Booster, meta: dict[str, Any],
+                   model_name: str, model_version: str, spec: PipelineSpec) -> dict[str, Any]:
+    """The predictions table's columns for one segment's rows (its model matrix given), in order, as arrays:
+    the rows' own columns are not copied into an intermediate frame."""
+    values = {column: rows[column].array for column in prediction_columns(spec) if column in rows.columns}
+    values |= {SCORE_COLUMN: model_scores(booster, matrix, meta), "model_name": model_name,
+               "model_version": str(model_version)}
+    return {column: values[column] for column in prediction_columns(spec)}
 
 
 def empty_predictions(spec: PipelineSpec) -> pd.DataFrame:
