@@ -3,18 +3,21 @@ against the same functions in a bare loop in the same process.
 
 Dagster: the daily chain (raw_data -> features -> predictions -> risk_clusters -> risk_report -> drift_report,
 `daily_job`'s assets but model_performance) over the whole range in one run: `dagster.execute_job` with the range
-tags (what a launched single-run backfill executes), on a SQLite instance in a temporary DAGSTER_HOME. The lake
-IO manager writes one parquet file per day and asset, and reads the upstream days back for each asset.
-Bare: a loop over the same six steps calling the functions the assets call, on the same range, each step's frame
-kept in memory for the next, writing the same one parquet file per day and asset (and the same report files);
-no Dagster. Overhead per partition-asset = (Dagster - bare) / (days x 6).
+tags (what a launched single-run backfill executes), on a SQLite instance in a temporary DAGSTER_HOME. Each asset
+works a chunk of `storage.chunk_days` days at a time: it reads its inputs' days of the chunk back from the lake,
+stages one parquet file per day, and the lake IO manager moves the staged days into place when the asset is done.
+Bare: a loop over the same chunks, each running the six steps with the functions the assets call, each step's
+frame kept in memory for the next, writing the same one parquet file per day and asset (and the same report
+files); no Dagster. Overhead per partition-asset = (Dagster - bare) / (days x 6).
 
 Data: about --rows invoices a day (31.6 customers per daily row: each customer is invoiced once a month) from
-2024-01-01, as daily CSV landing files (pipeline.yaml's format). Models: trained first, not timed, on 10,000
-customers' invoices of Jan-Mar 2024 with pipeline.yaml's settings. Both paths run with pipeline.yaml's settings
-except drift.evidently.days: none (an Evidently HTML report costs a fixed ~15 s per run, not orchestration).
-The champion models, their profiles and similar-customer data are loaded once before timing (both paths share
-the registry's cache). Dagster and bare alternate --repeats times, each writing its own lake; best of each.
+2024-01-01, as daily CSV landing files (pipeline.yaml's format), generated 100,000 customers at a time. Models:
+trained first, not timed, on 10,000 customers' invoices of Jan-Mar 2024 with pipeline.yaml's settings. Both paths
+run with pipeline.yaml's settings (chunks of `storage.chunk_days`, 31 days) except drift.evidently.days: none (an
+Evidently HTML report costs a fixed ~15 s per run, not orchestration). The champion models, their profiles and
+similar-customer data are loaded once before timing (both paths share the registry's cache). Dagster and bare
+alternate --repeats times, each writing its own lake; best of each. Peak memory: the highest resident size sampled
+every 50 ms during each path.
 
     .venv/bin/python benchmarks/backfill.py [--days 365] [--rows 50000] [--repeats 1]
 """
@@ -27,8 +30,11 @@ import logging
 import os
 import resource
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -39,11 +45,12 @@ import yaml
 from ml_assets.core import clustering, lake, reporting, schemas, similar
 from ml_assets.core.daily_scoring import score_segment
 from ml_assets.core.features import SEGMENT_COLUMN, build_features
+from ml_assets.core.drift import ReferenceProfile
 from ml_assets.core.scoring import SCORE_COLUMN
-from ml_assets.core.sources import days_between
+from ml_assets.core.sources import date_chunks, days_between
 from ml_assets.core.synthetic import generate_invoices, write_landing_files
 from ml_assets.definitions import CONFIG_ENV, DAILY_JOB, INGEST_JOB, TRAINING_JOB, build_definitions
-from ml_assets.defs.monitoring import champion_profile, segment_drift_by_day, with_preceding_days
+from ml_assets.defs.monitoring import champion_profile, drift_inputs, segment_drift_by_day, with_preceding_days
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.resources.mlflow import CHAMPION, LoadedModel, ModelRegistry
 from ml_assets.resources.source import DataSource
@@ -56,6 +63,8 @@ START = date(2024, 1, 1)
 CHAIN = ["raw_data", "features", "predictions", "risk_clusters", "risk_report", "drift_report"]
 CUSTOMERS_PER_DAILY_ROW = 31.6
 TRAIN_CUSTOMERS, TRAIN_LAST, TRAIN_AS_OF = 10_000, date(2024, 3, 31), date(2024, 6, 14)
+CUSTOMER_BLOCK = 100_000  # customers generated at once, so the year's data is never in memory whole
+PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 LOG = logging.getLogger("benchmarks.backfill")
 
 
@@ -84,6 +93,47 @@ def train_champions(home: Path) -> None:
             assert result.success, job
 
 
+def write_year_of_landing_files(customers: int, first: date, last: date, directory: Path) -> int:
+    """The demo invoices of `customers` customers, first..last, as one CSV per day, generated CUSTOMER_BLOCK
+    customers at a time (each block its own seed and customer numbers) and appended day by day; returns the rows."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = 0
+    for block, offset in enumerate(range(0, customers, CUSTOMER_BLOCK)):
+        invoices = generate_invoices(min(CUSTOMER_BLOCK, customers - offset), first, last, seed=block)
+        invoices["invoice_id"] += offset * 100_000  # invoice_id = customer number * 100000 + month
+        invoices["customer_id"] = "C" + (invoices["invoice_id"] // 100_000).astype(str).str.zfill(7)
+        for day, day_rows in invoices.groupby("invoice_date", sort=True):
+            path = directory / f"invoices_{pd.Timestamp(day):%Y-%m-%d}.csv"
+            day_rows.to_csv(path, mode="a", header=not path.exists(), index=False, date_format="%Y-%m-%d")
+        rows += len(invoices)
+    return rows
+
+
+def resident_mb() -> float:
+    """This process's resident memory now, in MB."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE_MB
+
+
+@contextmanager
+def peak_resident(peaks: list[float]) -> Iterator[None]:
+    """Append to `peaks` the highest resident MB sampled every 50 ms while the block runs."""
+    peak, done = [resident_mb()], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], resident_mb())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield
+    finally:
+        done.set()
+        sampler.join()
+        peaks.append(max(peak[0], resident_mb()))
+
+
 def daily_job() -> dg.JobDefinition:
     """The daily job of the config $ML_ASSETS_CONFIG points at (reconstructable: execute_job reloads it)."""
     return build_definitions(load_spec(os.environ[CONFIG_ENV])).resolve_job_def(DAILY_JOB)
@@ -104,8 +154,9 @@ def run_dagster(instance: dg.DagsterInstance, first: date, last: date) -> tuple[
     return seconds, cpu, steps
 
 
-def store(spec: PipelineSpec, asset: str, frame: pd.DataFrame, keys: list[str]) -> None:
-    """One parquet file per day, as the lake IO manager stores a daily asset."""
+def store(spec: PipelineSpec, asset: str, frame: pd.DataFrame, first: date, last: date) -> None:
+    """One parquet file per day first..last, as the lake IO manager stores a daily asset."""
+    keys = [day.isoformat() for day in days_between(first, last)]
     for key, part in split_by_date(frame, spec.dataset.date, keys).items():
         lake.write_frame(lake.partition_dir(spec.lake_dir, asset, DATE_DIMENSION, key), part)
 
@@ -116,86 +167,106 @@ def champions(spec: PipelineSpec, registry: ModelRegistry) -> dict[str, LoadedMo
             for segment in spec.segment_names}
 
 
-def bare_raw_data(spec: PipelineSpec, first: date, last: date) -> pd.DataFrame:
-    """raw_data's work: read the landing files, enforce the contract, find soft-rule breaks."""
+@dataclass
+class RunModels:
+    """What a run loads once, as the assets do: champions, similar-customer indexes, reference profiles and
+    cut-points."""
+
+    champions: dict[str, LoadedModel]
+    indexes: dict[str, similar.SimilarIndex]
+    profiles: dict[str, ReferenceProfile]
+    cutpoints: dict[tuple[str, str], list[float]]
+
+    @classmethod
+    def load(cls, spec: PipelineSpec, registry: ModelRegistry) -> RunModels:
+        models = champions(spec, registry)
+        return cls(models,
+                   {seg: similar.build_index(registry.similar_reference(model), spec) for seg, model in models.items()},
+                   {seg: champion_profile(registry, model, spec, LOG) for seg, model in models.items()},
+                   {(spec.registered_model_name(seg), str(model.version)): model.meta["cutpoints"]
+                    for seg, model in models.items()})
+
+
+def bare_raw_data(spec: PipelineSpec, first: date, last: date, soft: schemas.SoftRuleTally) -> pd.DataFrame:
+    """raw_data's work on a chunk: read the landing files, enforce the contract, count the soft rules."""
     raw = DataSource.from_spec(spec).read(first, last)
     result = schemas.enforce(schemas.raw_schema(spec, first, last), raw)
     assert result.passed
-    schemas.soft_rule_findings(list(raw.columns), result.frame, spec)
+    soft.add(list(raw.columns), result.frame, spec)
     return result.frame
 
 
 def bare_features(spec: PipelineSpec, raw: pd.DataFrame) -> pd.DataFrame:
-    """features' work: engineer the features and enforce their contract."""
+    """features' work on a chunk: engineer the features and enforce their contract."""
     result = schemas.enforce(schemas.features_schema(spec), build_features(raw, spec))
     assert result.passed
     return result.frame
 
 
-def bare_predictions(spec: PipelineSpec, features: pd.DataFrame, registry: ModelRegistry) -> pd.DataFrame:
-    """predictions' work: each segment's rows scored by its champion, with reasons and similar customers."""
-    models = champions(spec, registry)
-    scored = [score_segment(rows, models[seg].booster, models[seg].meta, spec.registered_model_name(seg),
-                            models[seg].version, spec,
-                            similar.build_index(registry.similar_reference(models[seg]), spec))
+def bare_predictions(spec: PipelineSpec, features: pd.DataFrame, models: RunModels) -> pd.DataFrame:
+    """predictions' work on a chunk: each segment's rows scored by its champion, with reasons and similar
+    customers."""
+    scored = [score_segment(rows, models.champions[seg].booster, models.champions[seg].meta,
+                            spec.registered_model_name(seg), models.champions[seg].version, spec, models.indexes[seg])
               for seg, rows in features.groupby(SEGMENT_COLUMN, sort=False)]
     return pd.concat(scored, ignore_index=True)
 
 
-def bare_risk_clusters(spec: PipelineSpec, predictions: pd.DataFrame, registry: ModelRegistry) -> pd.DataFrame:
-    """risk_clusters' work: the clusters from the cut-points stored with each scoring model version."""
-    versions = predictions[["model_name", "model_version"]].drop_duplicates().itertuples(index=False)
-    stored = {(str(n), str(v)): registry.load(str(n), str(v)).meta["cutpoints"] for n, v in versions}
-    return clustering.cluster_table(predictions, stored, spec)
-
-
-def bare_risk_report(spec: PipelineSpec, clusters: pd.DataFrame, first: date, last: date) -> pd.DataFrame:
-    """risk_report's work: report files per date and segment, the daily summary and the run's BENCHMARK file."""
+def bare_risk_report(spec: PipelineSpec, clusters: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """risk_report's work on a chunk: report files per date and segment, and the daily summary."""
     ds = spec.dataset
-    as_of = pd.Timestamp(lake.stored_keys(spec.lake_dir, "features", DATE_DIMENSION)[-1])
     matured = reporting.labels_matured(clusters[ds.date], ds.label_delay_days, as_of)
     reporting.write_report_files(clusters, spec.reports_dir / "risk_report", spec)
-    summary = reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
-    benchmark = reporting.summary_over_days(summary)
-    lake.write_frame(spec.reports_dir / "benchmark" / f"{first}_{last}", benchmark)
-    return summary
+    return reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
 
 
-def bare_drift_report(spec: PipelineSpec, features: pd.DataFrame, predictions: pd.DataFrame,
-                      registry: ModelRegistry, first: date, last: date) -> pd.DataFrame:
-    """drift_report's work: each segment's drift table per day against its champion's reference profile."""
-    features = with_preceding_days(features, "features", first, spec)
-    predictions = with_preceding_days(predictions, "predictions", first, spec)
-    tables = []
-    for segment, champion in champions(spec, registry).items():
-        profile = champion_profile(registry, champion, spec, LOG)
-        tables.append(segment_drift_by_day(profile, features[features[SEGMENT_COLUMN] == segment],
-                                           predictions[predictions[SEGMENT_COLUMN] == segment],
-                                           days_between(first, last), spec).assign(
-            segment=segment, model_version=champion.version))
+def bare_drift_report(spec: PipelineSpec, features: pd.DataFrame, predictions: pd.DataFrame, models: RunModels,
+                      first: date, last: date) -> pd.DataFrame:
+    """drift_report's work on a chunk: each segment's drift table per day against its champion's reference
+    profile, over trailing windows that reach into the days stored before the chunk."""
+    feature_columns, score_columns = drift_inputs(spec)
+    features = with_preceding_days(features[feature_columns], "features", first, spec, feature_columns)
+    predictions = with_preceding_days(predictions[score_columns], "predictions", first, spec, score_columns)
+    tables = [segment_drift_by_day(models.profiles[seg], features[features[SEGMENT_COLUMN] == seg],
+                                   predictions[predictions[SEGMENT_COLUMN] == seg], days_between(first, last),
+                                   spec).assign(segment=seg, model_version=champion.version)
+              for seg, champion in models.champions.items()]
     return pd.concat(tables, ignore_index=True)
 
 
 def run_bare(spec: PipelineSpec, first: date, last: date) -> tuple[float, float, dict[str, float]]:
-    """The six steps in a loop, each storing one file per day; wall and CPU seconds, and seconds per step."""
-    registry, keys = ModelRegistry(tracking_uri=spec.tracking_uri), [d.isoformat() for d in days_between(first, last)]
-    frames: dict[str, pd.DataFrame] = {}
-    steps: dict[str, Callable[[], pd.DataFrame]] = {
-        "raw_data": lambda: bare_raw_data(spec, first, last),
-        "features": lambda: bare_features(spec, frames["raw_data"]),
-        "predictions": lambda: bare_predictions(spec, frames["features"], registry),
-        "risk_clusters": lambda: bare_risk_clusters(spec, frames["predictions"], registry),
-        "risk_report": lambda: bare_risk_report(spec, frames["risk_clusters"], first, last),
-        "drift_report": lambda: bare_drift_report(spec, frames["features"], frames["predictions"], registry,
-                                                  first, last),
-    }
-    seconds, cpu = {}, time.process_time()
-    for asset, step in steps.items():
-        started = time.perf_counter()
-        frames[asset] = step()
-        store(spec, asset, frames[asset], keys)
-        seconds[asset] = time.perf_counter() - started
-    return sum(seconds.values()), time.process_time() - cpu, seconds
+    """The six steps in a loop over chunks of `storage.chunk_days` days (each chunk's frames handed from step to
+    step in memory), each step storing one file per day; the run's BENCHMARK summary and soft-rule findings at
+    the end. Wall and CPU seconds, and seconds per step."""
+    started, cpu = time.perf_counter(), time.process_time()
+    models = RunModels.load(spec, ModelRegistry(tracking_uri=spec.tracking_uri))
+    soft, summaries, as_of = schemas.SoftRuleTally(), [], pd.Timestamp(last)
+    seconds = {"models": time.perf_counter() - started} | dict.fromkeys(CHAIN, 0.0)
+    for chunk_first, chunk_last in date_chunks(first, last, spec.storage.chunk_days):
+        frames: dict[str, pd.DataFrame] = {}
+        steps: dict[str, Callable[[], pd.DataFrame]] = {
+            "raw_data": lambda: bare_raw_data(spec, chunk_first, chunk_last, soft),
+            "features": lambda: bare_features(spec, frames["raw_data"]),
+            "predictions": lambda: bare_predictions(spec, frames["features"], models),
+            "risk_clusters": lambda: clustering.cluster_table(frames["predictions"], models.cutpoints, spec),
+            "risk_report": lambda: bare_risk_report(spec, frames["risk_clusters"], as_of),
+            "drift_report": lambda: bare_drift_report(spec, frames["features"], frames["predictions"], models,
+                                                      chunk_first, chunk_last),
+        }
+        for asset, step in steps.items():
+            step_started = time.perf_counter()
+            frames[asset] = step()
+            store(spec, asset, frames[asset], chunk_first, chunk_last)
+            seconds[asset] += time.perf_counter() - step_started
+        summaries.append(frames["risk_report"])
+    step_started = time.perf_counter()
+    soft.findings(spec)
+    seconds["raw_data"] += time.perf_counter() - step_started
+    step_started = time.perf_counter()
+    benchmark = reporting.summary_over_days(pd.concat(summaries, ignore_index=True))
+    lake.write_frame(spec.reports_dir / "benchmark" / f"{first}_{last}", benchmark)
+    seconds["risk_report"] += time.perf_counter() - step_started
+    return time.perf_counter() - started, time.process_time() - cpu, seconds
 
 
 def check_same_partitions(specs: list[PipelineSpec], first: date, last: date) -> None:
@@ -227,10 +298,7 @@ def main() -> None:
         home = Path(tmp)
         train_champions(home)
         started = time.perf_counter()
-        invoices = generate_invoices(round(args.rows * CUSTOMERS_PER_DAILY_ROW), first, last, seed=0)
-        rows = len(invoices)
-        write_landing_files(invoices, home / "landing")
-        del invoices
+        rows = write_year_of_landing_files(round(args.rows * CUSTOMERS_PER_DAILY_ROW), first, last, home / "landing")
         print(f"generated {rows:,} invoices ({rows / args.days:,.0f} a day) in {time.perf_counter() - started:.0f} s")
         os.environ[CONFIG_ENV] = str(write_config(home, home / "landing"))
         os.environ["DAGSTER_HOME"] = str(home / "dagster_home")
@@ -241,17 +309,21 @@ def main() -> None:
         bare_spec = spec.model_copy(update={"storage": spec.storage.model_copy(update={
             "lake": str(home / "bare" / "lake"), "reports": str(home / "bare" / "reports")})})
         timings: dict[str, list[tuple[float, float, dict[str, float]]]] = {"dagster": [], "bare": []}
+        peaks: dict[str, list[float]] = {"dagster": [], "bare": []}
         with dg.DagsterInstance.get() as instance:
             for _ in range(args.repeats):
-                timings["dagster"].append(run_dagster(instance, first, last))
-                timings["bare"].append(run_bare(bare_spec, first, last))
+                with peak_resident(peaks["dagster"]):
+                    timings["dagster"].append(run_dagster(instance, first, last))
+                with peak_resident(peaks["bare"]):
+                    timings["bare"].append(run_bare(bare_spec, first, last))
         (dagster_s, dagster_cpu, dagster_steps), (bare_s, bare_cpu, bare_steps) = (
             min(timings[path], key=lambda timing: timing[0]) for path in ("dagster", "bare"))
         check_same_partitions([spec, bare_spec], first, last)
     partition_assets = args.days * len(CHAIN)
     overhead_ms = (dagster_s - bare_s) / partition_assets * 1000
     result = {"benchmark": "backfill", "days": args.days, "rows": rows, "rows_per_day": round(rows / args.days),
-              "assets": len(CHAIN), "runs_per_backfill": 1, "repeats": args.repeats, "dagster_s": round(dagster_s, 2),
+              "assets": len(CHAIN), "runs_per_backfill": 1, "chunk_days": spec.storage.chunk_days,
+              "repeats": args.repeats, "dagster_s": round(dagster_s, 2),
               "bare_s": round(bare_s, 2), "dagster_cpu_s": round(dagster_cpu, 2), "bare_cpu_s": round(bare_cpu, 2),
               "cpu_ratio": round(dagster_cpu / bare_cpu, 3),
               "all_dagster_s": [round(t, 2) for t, _, _ in timings["dagster"]],
@@ -259,13 +331,18 @@ def main() -> None:
               "ratio": round(dagster_s / bare_s, 3), "overhead_ms_per_partition_asset": round(overhead_ms, 1),
               "dagster_steps_s": {k: round(v, 2) for k, v in dagster_steps.items()},
               "bare_steps_s": {k: round(v, 2) for k, v in bare_steps.items()},
-              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "machine": machine()}
+              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+              "peak_rss_mb_dagster": round(max(peaks["dagster"])), "peak_rss_mb_bare": round(max(peaks["bare"])),
+              "machine": machine()}
     print(f"daily chain, {args.days} days x ~{result['rows_per_day']:,} rows ({rows:,} rows), {len(CHAIN)} assets, "
           f"on {result['machine']}")
     print(f"  Dagster, one run on a persistent SQLite instance: {dagster_s:8.1f} s (best of {args.repeats})")
     print(f"  bare loop over the same functions:                {bare_s:8.1f} s")
     print(f"  ratio {result['ratio']} (target <= 1.5); overhead {overhead_ms:.1f} ms per partition-asset (target < 50)")
     print(f"  CPU seconds {dagster_cpu:.1f} vs {bare_cpu:.1f}, ratio {result['cpu_ratio']}")
+    print(f"  peak resident memory (chunks of {result['chunk_days']} days): "
+          f"Dagster {result['peak_rss_mb_dagster']:,} MB, bare {result['peak_rss_mb_bare']:,} MB, "
+          f"process {result['peak_rss_mb']:,} MB")
     for asset in CHAIN:
         print(f"    {asset:14s} Dagster {dagster_steps.get(asset, float('nan')):7.1f} s   bare {bare_steps[asset]:7.1f} s")
     print(json.dumps(result))

@@ -15,7 +15,7 @@ a known non-linear function of 8 of them. Before timing, one untimed run of each
 MLflow store creation: what a long-lived deployment has already paid). Each timed asset run registers the first
 version of its own model name (no champion to compare with). Both paths alternate --repeats times; best of each.
 --no-similar turns off the similar-customer search (scoring.similar_customers.top_n: 0), so segment_model skips
-its reference (exact TreeSHAP contributions of 20,000 rows).
+its reference (Saabas contributions, approx_contribs, of 20,000 rows).
 
     .venv/bin/python benchmarks/training.py [--rows 1000000] [--days 100] [--repeats 1] [--no-similar]
 """
@@ -53,7 +53,7 @@ START = pd.Timestamp("2024-01-01")
 
 def benchmark_spec(home: Path, days: int, name: str, similar_customers: bool) -> PipelineSpec:
     """One segment, 50 features, pipeline.yaml's booster settings; tuning, calibration and baseline off; the
-    similar-customer reference (exact contributions of 20,000 rows, logged with each version) on or off."""
+    similar-customer reference (contributions of 20,000 rows, logged with each version) on or off."""
     model = yaml.safe_load((PROJECT_ROOT / "pipeline.yaml").read_text())["model"]
     columns = {"row_id": "int", "day": "date", "label": "int", "segment": "str", **dict.fromkeys(NUMERIC, "float"),
                **dict.fromkeys(CATEGORICAL, "str")}
@@ -129,6 +129,7 @@ def main() -> None:
     parser.add_argument("--no-similar", action="store_true", help="similar-customer search off (no reference)")
     args = parser.parse_args()
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         specs = [benchmark_spec(home, args.days, f"training_benchmark_{run}", not args.no_similar)
@@ -162,9 +163,11 @@ def main() -> None:
               "cpu_ratio": round(asset_cpu / bare_cpu, 3),
               "all_asset_s": [round(t, 2) for t, _ in timings["asset"]],
               "all_bare_s": [round(t, 2) for t, _ in timings["bare"]],
+              "pair_ratios": [round(a / b, 3) for (a, _), (b, _) in zip(timings["asset"], timings["bare"])],
               "holdout_auc": round(record["metrics"]["roc_auc"], 4), "asset_best_iteration": asset_best,
               "bare_best_iteration": bare_best,
-              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "machine": machine()}
+              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "machine": machine(),
+              "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
     print(f"one segment, {args.rows:,} rows x {result['features']} features ({len(matrix):,} training rows incl. "
           f"the early-stopping slice), on {result['machine']}")
     print(f"  segment_model asset (MLflow logging, evaluation, registration): {asset_s:7.1f} s (best of {args.repeats})")

@@ -455,6 +455,8 @@ class StorageSpec(StrictModel):
     home: str = "data"
     lake: str = "data/lake"
     reports: str = "data/reports"
+    chunk_days: int = Field(default=31, ge=1, description="days a daily asset holds in memory at once when one run "
+                                                          "covers a range: memory follows the chunk, not the range")
 
 
 class MlflowSpec(StrictModel):

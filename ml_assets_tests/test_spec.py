@@ -48,6 +48,7 @@ def test_env_overrides_storage_home(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         (lambda c: c["model"].update(segment_params={"industrail": {"max_depth": 2}}),
          "model.segment_params: segment 'industrail' not found; did you mean 'industrial'?"),
         (lambda c: c["training"].update(min_auc=1.5), "training.min_auc: Input should be less than or equal to 1"),
+        (lambda c: c["storage"].update(chunk_days=0), "storage.chunk_days: Input should be greater than or equal to 1"),
         (lambda c: c["clustering"].update(labels=["a", "b"]), "labels has 2 entries but 3 quantiles"),
         (lambda c: c["dataset"].update(source={"kind": "sql", "url": "duckdb:///x.db", "query": "SELECT * FROM t"}),
          "query must filter on the partition range with :start and :end"),

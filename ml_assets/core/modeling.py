@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -43,11 +43,24 @@ def training_window(as_of: date, label_delay_days: int, window_days: int) -> tup
     return last - timedelta(days=window_days - 1), last
 
 
+Rows = TypeVar("Rows", pd.DataFrame, pd.Series)
+
+
+def rows_where(rows: Rows, mask: np.ndarray) -> Rows:
+    """The rows where `mask` is True, in order: a view (no copy) when they are one contiguous run, as a time split
+    of date-ordered data is; a copy otherwise. Read them, do not write into them."""
+    positions = np.flatnonzero(mask)
+    if len(positions) and positions[-1] - positions[0] + 1 == len(positions):
+        return rows.iloc[positions[0]:positions[-1] + 1]
+    return rows.iloc[positions]
+
+
 def split_by_time(frame: pd.DataFrame, date_column: str, holdout_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows of the most recent `holdout_days` dates go to the holdout; earlier rows to training."""
+    """Rows of the most recent `holdout_days` dates go to the holdout; earlier rows to training (views of `frame`
+    when it is ordered by date)."""
     dates = pd.to_datetime(frame[date_column])
     cutoff = dates.max().normalize() - pd.Timedelta(days=holdout_days - 1)
-    return frame[dates < cutoff], frame[dates >= cutoff]
+    return rows_where(frame, (dates < cutoff).to_numpy()), rows_where(frame, (dates >= cutoff).to_numpy())
 
 
 def _validation_mask(dates: pd.Series, fraction: float) -> np.ndarray:
@@ -84,10 +97,17 @@ def train_booster(matrix: pd.DataFrame, target: pd.Series, dates: pd.Series, par
                   num_boost_round: int, early_stopping_rounds: int, validation_fraction: float,
                   seed: int) -> tuple[xgb.Booster, int]:
     """Fit XGBoost (hist) with early stopping on the latest dates; returns the booster and best iteration."""
-    valid = _validation_mask(dates, validation_fraction)
+    return fit_booster(matrix, target, _validation_mask(dates, validation_fraction), params, num_boost_round,
+                       early_stopping_rounds, seed)
+
+
+def fit_booster(matrix: pd.DataFrame, target: pd.Series, validation: np.ndarray, params: dict[str, Any],
+                num_boost_round: int, early_stopping_rounds: int, seed: int) -> tuple[xgb.Booster, int]:
+    """Fit XGBoost (hist) on the rows outside `validation` with early stopping on those inside; returns the
+    booster and best iteration."""
     y = target.to_numpy(dtype="float64")
-    train_dm = xgb.DMatrix(matrix[~valid], y[~valid], enable_categorical=True)
-    valid_dm = xgb.DMatrix(matrix[valid], y[valid], enable_categorical=True)
+    train_dm = xgb.DMatrix(rows_where(matrix, ~validation), y[~validation], enable_categorical=True)
+    valid_dm = xgb.DMatrix(rows_where(matrix, validation), y[validation], enable_categorical=True)
     booster = xgb.train(booster_params(params, seed), train_dm,
                         num_boost_round=num_boost_round, evals=[(valid_dm, "validation")],
                         early_stopping_rounds=early_stopping_rounds, verbose_eval=False)
@@ -202,12 +222,16 @@ def training_rows(train: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[str,
     return TrainingRows(train, model_matrix(train, spec, vocabulary), train[ds.target], train[ds.date], validation)
 
 
+def booster_of_rows(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any]) -> tuple[xgb.Booster, int]:
+    """XGBoost with `params` on a segment's training rows, early-stopped on their validation slice."""
+    return fit_booster(rows.matrix, rows.target, rows.validation, params, spec.model.num_boost_round,
+                       spec.model.early_stopping_rounds, spec.training.seed)
+
+
 def validation_auc(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any]) -> float:
     """AUC on the validation slice of a booster fitted with `params` (the tuning objective)."""
-    booster, best_iteration = train_booster(
-        rows.matrix, rows.target, rows.dates, params, spec.model.num_boost_round, spec.model.early_stopping_rounds,
-        spec.training.validation_fraction, spec.training.seed)
-    scores = predict(booster, rows.matrix[rows.validation], best_iteration)
+    booster, best_iteration = booster_of_rows(rows, spec, params)
+    scores = predict(booster, rows_where(rows.matrix, rows.validation), best_iteration)
     return float(roc_auc_score(rows.target[rows.validation], scores))
 
 
@@ -230,12 +254,18 @@ def fit_model(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any],
               vocabulary: dict[str, list[str]], trainer: BoosterTrainer | None = None) -> TrainedModel:
     """XGBoost with early stopping on the validation slice (here, or by `trainer`), then the calibration fitted
     on that slice."""
-    booster, best_iteration = trainer(rows, params) if trainer else train_booster(
-        rows.matrix, rows.target, rows.dates, params, spec.model.num_boost_round, spec.model.early_stopping_rounds,
-        spec.training.validation_fraction, spec.training.seed)
-    validation_scores = predict(booster, rows.matrix[rows.validation], best_iteration)
-    calibration = fit_calibration(rows.target[rows.validation].to_numpy(), validation_scores, spec.model.calibration)
+    booster, best_iteration = trainer(rows, params) if trainer else booster_of_rows(rows, spec, params)
+    calibration = validation_calibration(booster, best_iteration, rows, spec.model.calibration)
     return TrainedModel(booster, spec.feature_columns(), vocabulary, params, best_iteration, calibration)
+
+
+def validation_calibration(booster: xgb.Booster, best_iteration: int, rows: TrainingRows,
+                           method: str) -> dict[str, Any] | None:
+    """The calibration map fitted on the booster's validation-slice scores; None (nothing scored) when off."""
+    if method == "none":
+        return None
+    scores = predict(booster, rows_where(rows.matrix, rows.validation), best_iteration)
+    return fit_calibration(rows.target[rows.validation].to_numpy(), scores, method)
 
 
 def imbalance_statement(rows: TrainingRows, params: dict[str, Any], imbalance: str) -> dict[str, Any]:
@@ -269,11 +299,12 @@ def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,
     target = holdout[ds.target].to_numpy()
     raw = predict(model.booster, model_matrix(holdout, spec, vocabulary), model.best_iteration)
     scores = apply_calibration(raw, model.calibration)
+    metrics = classification_metrics(target, scores)
     cv = (cross_validate(rows.matrix, rows.target, booster_params(params, training.seed), model.best_iteration + 1,
                          training.cv_folds, training.seed) if training.cv_folds else None)
     return SegmentFit(
-        model=model, holdout=holdout, holdout_scores=scores, metrics=classification_metrics(target, scores),
+        model=model, holdout=holdout, holdout_scores=scores, metrics=metrics,
         cutpoints=score_cutpoints(scores, spec.clustering.quantiles), train_rows=len(train),
-        raw_metrics=classification_metrics(target, raw),
+        raw_metrics=metrics if model.calibration is None else classification_metrics(target, raw),
         baseline_metrics=baseline_holdout_metrics(rows, holdout, spec) if spec.model.baseline else {},
         imbalance=imbalance_statement(rows, params, spec.model.imbalance), tuning=tuning, cv=cv)

@@ -30,9 +30,21 @@ def thresholds(spec_thresholds: ThresholdSpec) -> drift.Thresholds:
 def reference_profile(features: pd.DataFrame, scores: np.ndarray, spec: PipelineSpec) -> drift.ReferenceProfile:
     """Reference of a model version: every model feature of its training rows, plus its holdout scores
     as the `score` column (bins and counts from all rows, sorted values capped at reference_sample_rows)."""
-    cap, bins = spec.drift.reference_sample_rows, spec.drift.bins
-    profile = drift.build_profile(features, spec.features.model_numeric(), spec.features.categorical, bins, cap)
-    score = drift.numeric_reference(np.asarray(scores, dtype="float64"), bins, cap)
+    return with_score_reference(feature_reference(features, spec), scores, spec)
+
+
+def feature_reference(features: pd.DataFrame, spec: PipelineSpec) -> drift.ReferenceProfile:
+    """The part of `reference_profile` that needs no model: every model feature of the training rows (training
+    computes it while the booster trains)."""
+    return drift.build_profile(features, spec.features.model_numeric(), spec.features.categorical, spec.drift.bins,
+                               spec.drift.reference_sample_rows)
+
+
+def with_score_reference(profile: drift.ReferenceProfile, scores: np.ndarray,
+                         spec: PipelineSpec) -> drift.ReferenceProfile:
+    """`profile` plus the holdout scores as the `score` column."""
+    score = drift.numeric_reference(np.asarray(scores, dtype="float64"), spec.drift.bins,
+                                    spec.drift.reference_sample_rows)
     return drift.ReferenceProfile({**profile.numeric, SCORE_COLUMN: score}, profile.categorical)
 
 
@@ -63,9 +75,11 @@ def at_least(severity: str, level: str) -> bool:
     return drift.SEVERITIES.index(severity) >= drift.SEVERITIES.index(level)
 
 
-def evidently_days(verdicts: pd.Series, spec: PipelineSpec) -> list[date]:
+def evidently_days(verdicts: pd.Series, spec: PipelineSpec, run_last: date | None = None) -> list[date]:
     """Days (from a day-indexed series of worst severities) that get an Evidently HTML report:
-    none, the last day of the run, the last plus every day at or above evidently.min_severity, or all."""
+    none, the last day of the run, the last plus every day at or above evidently.min_severity, or all.
+    `run_last` is the run's last day when `verdicts` cover only part of the run (a chunk of a range);
+    by default the last day of `verdicts`."""
     option = spec.drift.evidently
     days = sorted(verdicts.index)
     if option.days == "none" or not days:
@@ -73,7 +87,8 @@ def evidently_days(verdicts: pd.Series, spec: PipelineSpec) -> list[date]:
     if option.days == "all":
         return days
     drifted = [day for day in days if at_least(verdicts[day], option.min_severity)] if option.days == "drifted" else []
-    return sorted({days[-1], *drifted})
+    last = days[-1] if run_last is None else run_last
+    return sorted({*([last] if last in verdicts.index else []), *drifted})
 
 
 def auc_floor(spec: PipelineSpec) -> float:

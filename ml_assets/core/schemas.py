@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
@@ -65,23 +65,52 @@ def _rule_checks(rule: ColumnRule | None) -> list[pa.Check]:
 
 def soft_rule_findings(original_columns: list[str], frame: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
     """Warnings that do not block: missing optional columns, null rates above the limit, unexpected values."""
-    ds = spec.dataset
-    findings = [(name, "missing optional column", "filled with nulls")
-                for name in ds.optional if name not in original_columns]
-    for name in ds.columns:
-        if name not in frame.columns or not len(frame):
-            continue
-        limit = (ds.rules.get(name) or ColumnRule()).max_null_rate
-        limit = ds.max_null_rate if limit is None else limit
-        rate = float(frame[name].isna().mean())
-        if rate > limit and name in original_columns:
-            findings.append((name, "null rate", f"{rate:.1%} nulls > {limit:.0%}"))
-    for name, rule in ds.rules.items():
-        if rule.expected is not None and name in frame.columns:
-            unseen = sorted(set(frame[name].dropna().astype(str)) - {str(v) for v in rule.expected})
-            if unseen:
+    tally = SoftRuleTally()
+    tally.add(original_columns, frame, spec)
+    return tally.findings(spec)
+
+
+@dataclass
+class SoftRuleTally:
+    """What the soft rules need from a range read chunk by chunk: the source's columns, rows and nulls per
+    column, and the values outside each `expected` list, so the findings are those of the whole range."""
+
+    rows: int = 0
+    nulls: dict[str, int] = field(default_factory=dict)
+    original_columns: set[str] = field(default_factory=set)
+    unseen: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(self, original_columns: list[str], frame: pd.DataFrame, spec: PipelineSpec) -> None:
+        """Count one chunk: `original_columns` as the source gave them, `frame` as the contract coerced it."""
+        self.original_columns |= set(original_columns)
+        if len(frame):
+            self.rows += len(frame)
+            for name in spec.dataset.columns:
+                if name in frame.columns:
+                    self.nulls[name] = self.nulls.get(name, 0) + int(frame[name].isna().sum())
+        for name, rule in spec.dataset.rules.items():
+            if rule.expected is not None and name in frame.columns:
+                seen = set(frame[name].dropna().astype(str)) - {str(v) for v in rule.expected}
+                self.unseen[name] = self.unseen.get(name, set()) | seen
+
+    def findings(self, spec: PipelineSpec) -> pd.DataFrame:
+        """One row (column, rule, detail) per soft rule broken over everything counted."""
+        ds = spec.dataset
+        findings = [(name, "missing optional column", "filled with nulls")
+                    for name in ds.optional if name not in self.original_columns]
+        for name in ds.columns:
+            if name not in self.nulls or name not in self.original_columns:
+                continue
+            limit = (ds.rules.get(name) or ColumnRule()).max_null_rate
+            limit = ds.max_null_rate if limit is None else limit
+            rate = self.nulls[name] / self.rows
+            if rate > limit:
+                findings.append((name, "null rate", f"{rate:.1%} nulls > {limit:.0%}"))
+        for name, values in self.unseen.items():
+            if values:
+                unseen = sorted(values)
                 findings.append((name, "unexpected values", f"{len(unseen)} value(s), e.g. {unseen[:5]}"))
-    return pd.DataFrame(findings, columns=["column", "rule", "detail"])
+        return pd.DataFrame(findings, columns=["column", "rule", "detail"])
 
 
 def raw_schema(spec: PipelineSpec, start: date, end: date) -> pa.DataFrameSchema:
@@ -134,11 +163,53 @@ def _failure_table(cases: pd.DataFrame) -> pd.DataFrame:
 
 def describe_failures(failures: pd.DataFrame, limit: int = 5) -> str:
     """One line per failing (column, check) with its count and sample values."""
-    lines = []
-    for (column, check), group in failures.groupby(["column", "check"], sort=False):
-        if check.startswith("required column"):
-            lines.append(f"column {column!r}: {check}")
-            continue
-        sample = ", ".join(group["failure_case"].astype(str).head(3))
-        lines.append(f"column {column!r} fails {check!r} on {len(group)} row(s), e.g. {sample}")
-    return "; ".join(lines[:limit])
+    tally = FailureTally()
+    tally.add(failures)
+    return tally.describe(limit)
+
+
+@dataclass
+class FailureTally:
+    """Failure cases of a contract enforced chunk by chunk: exact counts per (column, check), a few sample values
+    of each, and the first `sample_rows` cases with their row numbers in the whole range. A failure of a column
+    rather than of a row (a missing column) is counted once however many chunks report it."""
+
+    sample_rows: int = 20
+    count: int = 0
+    sample: pd.DataFrame = field(default_factory=lambda: _no_failures())
+    rules: dict[tuple[str, str], tuple[int, list[str]]] = field(default_factory=dict)
+    column_failures: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def add(self, failures: pd.DataFrame, first_row: int = 0) -> None:
+        """Count one chunk's failure table; `first_row` is the range's row number of the chunk's first row."""
+        failures = self._new_cases(failures)
+        if first_row:
+            rows = pd.to_numeric(failures["index"], errors="coerce").astype("Int64")
+            failures = failures.assign(index=rows + first_row)
+        self.count += len(failures)
+        if len(self.sample) < self.sample_rows and len(failures):
+            kept = failures.head(self.sample_rows - len(self.sample))
+            self.sample = kept if self.sample.empty else pd.concat([self.sample, kept], ignore_index=True)
+        for (column, check), group in failures.groupby(["column", "check"], sort=False):
+            count, examples = self.rules.get((column, check), (0, []))
+            examples = examples + group["failure_case"].astype(str).head(3 - len(examples)).tolist()
+            self.rules[(column, check)] = (count + len(group), examples)
+
+    def _new_cases(self, failures: pd.DataFrame) -> pd.DataFrame:
+        """The failure cases not already counted: column-level cases (no row) seen in an earlier chunk are dropped."""
+        whole_column = failures["index"].isna()
+        keys = list(zip(failures["column"], failures["check"], failures["failure_case"].astype(str)))
+        repeated = whole_column & pd.Series([key in self.column_failures for key in keys], index=failures.index,
+                                            dtype=bool)
+        self.column_failures |= {key for key, column_level in zip(keys, whole_column) if column_level}
+        return failures[~repeated]
+
+    def describe(self, limit: int = 5) -> str:
+        """One line per failing (column, check) with its count and sample values, at most `limit` lines."""
+        lines = []
+        for (column, check), (count, examples) in self.rules.items():
+            if check.startswith("required column"):
+                lines.append(f"column {column!r}: {check}")
+                continue
+            lines.append(f"column {column!r} fails {check!r} on {count} row(s), e.g. {', '.join(examples)}")
+        return "; ".join(lines[:limit])

@@ -21,6 +21,14 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
 
 
+def date_chunks(start: date, end: date, days: int) -> list[tuple[date, date]]:
+    """start..end cut into consecutive (first, last) ranges of at most `days` days, in date order."""
+    if days < 1:
+        raise ValueError(f"chunks need at least one day, got {days}")
+    firsts = days_between(start, end)[::days]
+    return [(first, min(first + timedelta(days=days - 1), end)) for first in firsts]
+
+
 def _file_format(location: str) -> str:
     """'csv' or 'parquet' from the file name."""
     name = location.lower()

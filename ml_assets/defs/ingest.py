@@ -1,30 +1,36 @@
-"""raw_data and features: daily partitions, each gated by a blocking Pandera contract."""
+"""raw_data and features: daily partitions, each gated by a blocking Pandera contract.
+
+A run over a range works a chunk of `storage.chunk_days` days at a time and stages each chunk's days; the lake
+IO manager stores them only when every chunk has passed the contract, so a failure in a later chunk leaves the
+stored partitions as they were."""
+
+from dataclasses import dataclass
+from datetime import date
 
 import dagster as dg
 import pandas as pd
 
 from ml_assets.core import features as feature_core
 from ml_assets.core import schemas
-from ml_assets.defs.partitions import daily_partitions, run_dates
+from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
 from ml_assets.resources.source import DataSource
+from ml_assets.resources.storage import DailyFrames
 from ml_assets.spec import PipelineSpec
 
 FAILURE_SAMPLE_ROWS = 20
 
 
-def contract_check(asset: str, result: schemas.ContractResult) -> dg.AssetCheckResult:
-    """Blocking check result with the failure count and a sample of failing rows."""
-    failures = result.failures
+def contract_check(asset: str, failures: schemas.FailureTally) -> dg.AssetCheckResult:
+    """Blocking check result with the failure count and a sample of failing rows (over every chunk of the run)."""
     return dg.AssetCheckResult(
         check_name="schema",
         asset_key=asset,
-        passed=result.passed,
+        passed=failures.count == 0,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
-            "failure_count": len(failures),
-            "failures": dg.MetadataValue.md(failures.head(FAILURE_SAMPLE_ROWS).to_markdown(index=False))
-            if len(failures) else "none",
-            "summary": schemas.describe_failures(failures) or "contract holds",
+            "failure_count": failures.count,
+            "failures": dg.MetadataValue.md(failures.sample.to_markdown(index=False)) if failures.count else "none",
+            "summary": failures.describe() or "contract holds",
         },
     )
 
@@ -41,14 +47,38 @@ def soft_rules_check(findings: pd.DataFrame) -> dg.AssetCheckResult:
     )
 
 
-def frame_metadata(frame: pd.DataFrame, date_column: str) -> dict[str, dg.MetadataValue]:
-    """Row count, dates covered and a preview, for the asset page."""
-    dates = pd.to_datetime(frame[date_column]) if len(frame) else pd.Series(dtype="datetime64[ns]")
-    return {
-        "dagster/row_count": dg.MetadataValue.int(len(frame)),
-        "days_with_rows": dg.MetadataValue.int(int(dates.dt.normalize().nunique())),
-        "preview": dg.MetadataValue.md(frame.head(5).to_markdown(index=False)),
-    }
+@dataclass
+class FrameTally:
+    """Row count, days with rows and the first rows of a range stored chunk by chunk, for the asset page."""
+
+    rows: int = 0
+    days_with_rows: int = 0
+    preview: pd.DataFrame | None = None
+
+    def add(self, frame: pd.DataFrame, date_column: str) -> None:
+        """Count one chunk (chunks hold disjoint days)."""
+        self.rows += len(frame)
+        if len(frame):
+            self.days_with_rows += int(pd.to_datetime(frame[date_column]).dt.normalize().nunique())
+        if self.preview is None or (self.preview.empty and len(frame)):
+            self.preview = frame.head(5)
+
+    def metadata(self) -> dict[str, dg.MetadataValue]:
+        """Row count, days covered and a preview of the first rows."""
+        preview = self.preview if self.preview is not None else pd.DataFrame()
+        return {
+            "dagster/row_count": dg.MetadataValue.int(self.rows),
+            "days_with_rows": dg.MetadataValue.int(self.days_with_rows),
+            "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
+        }
+
+
+def read_raw(source: DataSource, first: date, last: date, spec: PipelineSpec) -> pd.DataFrame:
+    """The source's records of first..last; a source with nothing at all gives the spec's columns, no rows."""
+    raw = source.read(first, last)
+    if raw.empty and len(raw.columns) == 0:
+        return pd.DataFrame(columns=list(spec.dataset.columns))
+    return raw
 
 
 def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
@@ -69,18 +99,27 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     def raw_data(context: dg.AssetExecutionContext, source: DataSource):
         """Records of each day from the source, coerced and validated against the spec's columns."""
         start, end = run_dates(context)
-        raw = source.read(start, end)
-        if raw.empty and len(raw.columns) == 0:
-            raw = pd.DataFrame(columns=list(spec.dataset.columns))
-        result = schemas.enforce(schemas.raw_schema(spec, start, end), raw)
-        yield contract_check("raw_data", result)
-        if not result.passed:
-            raise dg.Failure(f"raw_data {start}..{end} breaks its contract: {schemas.describe_failures(result.failures)}")
-        findings = schemas.soft_rule_findings(list(raw.columns), result.frame, spec)
-        yield soft_rules_check(findings)
-        for row in findings.itertuples():
-            context.log.warning(f"raw_data {row.column}: {row.rule}: {row.detail}")
-        yield dg.Output(result.frame, metadata=frame_metadata(result.frame, date_column))
+        tally, failures, soft = FrameTally(), schemas.FailureTally(FAILURE_SAMPLE_ROWS), schemas.SoftRuleTally()
+        rows_read = 0
+        with staged_output(spec, "raw_data") as staged:
+            for first, last in run_chunks(context, spec):
+                raw = read_raw(source, first, last, spec)
+                result = schemas.enforce(schemas.raw_schema(spec, first, last), raw)
+                failures.add(result.failures, first_row=rows_read)
+                rows_read += len(raw)
+                if failures.count:  # nothing more is stored; later chunks are still checked, for a full count
+                    continue
+                soft.add(list(raw.columns), result.frame, spec)
+                tally.add(result.frame, date_column)
+                staged.add(result.frame, first, last)
+            yield contract_check("raw_data", failures)
+            if failures.count:
+                raise dg.Failure(f"raw_data {start}..{end} breaks its contract: {failures.describe()}")
+            findings = soft.findings(spec)
+            yield soft_rules_check(findings)
+            for row in findings.itertuples():
+                context.log.warning(f"raw_data {row.column}: {row.rule}: {row.detail}")
+            yield dg.Output(staged, metadata=tally.metadata())
 
     @dg.asset(
         partitions_def=partitions,
@@ -90,15 +129,26 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="ingest",
         kinds={"pandas", "parquet"},
     )
-    def features(context: dg.AssetExecutionContext, raw_data: pd.DataFrame):
+    def features(context: dg.AssetExecutionContext, raw_data: DailyFrames):
         """Model inputs: history averages, tenure, normalized strings, new-customer flag, segment."""
-        engineered = feature_core.build_features(raw_data, spec)
-        result = schemas.enforce(schemas.features_schema(spec), engineered)
-        yield contract_check("features", result)
-        if not result.passed:
-            raise dg.Failure(f"features break their contract: {schemas.describe_failures(result.failures)}")
-        unassigned = int(result.frame[feature_core.SEGMENT_COLUMN].isna().sum())
-        metadata = frame_metadata(result.frame, date_column) | {"rows_without_segment": dg.MetadataValue.int(unassigned)}
-        yield dg.Output(result.frame, metadata=metadata)
+        tally, failures = FrameTally(), schemas.FailureTally(FAILURE_SAMPLE_ROWS)
+        rows_read = unassigned = 0
+        with staged_output(spec, "features") as staged:
+            for first, last in run_chunks(context, spec):
+                raw = raw_data.read(first, last, columns=feature_core.input_columns(spec))
+                engineered = feature_core.build_features(raw, spec)
+                result = schemas.enforce(schemas.features_schema(spec), engineered)
+                failures.add(result.failures, first_row=rows_read)
+                rows_read += len(engineered)
+                if failures.count:
+                    continue
+                unassigned += int(result.frame[feature_core.SEGMENT_COLUMN].isna().sum())
+                tally.add(result.frame, date_column)
+                staged.add(result.frame, first, last)
+            yield contract_check("features", failures)
+            if failures.count:
+                raise dg.Failure(f"features break their contract: {failures.describe()}")
+            unsegmented = {"rows_without_segment": dg.MetadataValue.int(unassigned)}
+            yield dg.Output(staged, metadata=tally.metadata() | unsegmented)
 
     return [raw_data, features]

@@ -1,5 +1,8 @@
 """drift_report and model_performance: daily drift against each champion's reference profile, and the
-realized performance of past predictions once their labels have matured."""
+realized performance of past predictions once their labels have matured.
+
+A run over a range works a chunk of `storage.chunk_days` days at a time: each chunk reads its days plus the
+trailing window before them, and stages its output days; the tables kept for metadata hold a few rows per day."""
 
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,10 +18,11 @@ from ml_assets.core.monitoring import (
     maturity_cohort, performance_alert_text, reference_profile, segment_drift, trailing_windows)
 from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.core.sources import days_between
-from ml_assets.defs.partitions import daily_partitions, image_markdown, run_dates
+from ml_assets.defs.partitions import (
+    concat_tables, daily_partitions, image_markdown, run_chunks, run_dates, staged_output)
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.resources.mlflow import CHAMPION, LoadedModel, ModelRegistry
-from ml_assets.resources.storage import DATE_DIMENSION
+from ml_assets.resources.storage import DATE_DIMENSION, DailyFrames
 from ml_assets.spec import PipelineSpec
 
 NO_HIGH_DRIFT = "no_high_drift"
@@ -26,16 +30,21 @@ AUC_ABOVE_FLOOR = "auc_above_floor"
 HTML_FILE = "evidently.html"
 
 
-def stored_rows(asset: str, first: date, last: date, spec: PipelineSpec) -> pd.DataFrame:
-    """Stored daily partitions of `asset` from first to last (days never materialized are skipped)."""
+def stored_rows(asset: str, first: date, last: date, spec: PipelineSpec,
+                columns: list[str] | None = None) -> pd.DataFrame:
+    """Stored daily partitions of `asset` from first to last (days never materialized are skipped); only
+    `columns` when given."""
     folders = [lake.partition_dir(spec.lake_dir, asset, DATE_DIMENSION, day.isoformat())
                for day in days_between(first, last)]
-    return lake.read_frames([folder for folder in folders if folder.exists()])
+    return lake.read_frames([folder for folder in folders if folder.exists()], columns)
 
 
-def with_preceding_days(frame: pd.DataFrame, asset: str, start: date, spec: PipelineSpec) -> pd.DataFrame:
-    """`frame` plus the stored rows of the `window_days - 1` days before `start`, for trailing windows."""
-    before = stored_rows(asset, start - timedelta(days=spec.drift.window_days - 1), start - timedelta(days=1), spec)
+def with_preceding_days(frame: pd.DataFrame, asset: str, start: date, spec: PipelineSpec,
+                        columns: list[str] | None = None) -> pd.DataFrame:
+    """`frame` plus the stored rows (only `columns` when given) of the `window_days - 1` days before `start`,
+    for trailing windows."""
+    before = stored_rows(asset, start - timedelta(days=spec.drift.window_days - 1), start - timedelta(days=1), spec,
+                         columns)
     if before.empty or frame.empty:  # concatenating an empty frame would blur the dtypes
         return frame if before.empty else before
     return pd.concat([before, frame], ignore_index=True)
@@ -54,10 +63,59 @@ def champion_profile(registry: ModelRegistry, champion: LoadedModel, spec: Pipel
     return reference_profile(reference, reference[SCORE_COLUMN].dropna().to_numpy(), spec)
 
 
+def window_rows(view: DailyFrames, asset: str, first: date, last: date, columns: list[str],
+                spec: PipelineSpec) -> pd.DataFrame:
+    """A chunk's rows of a daily input (only `columns`) with the stored days of the trailing window before it."""
+    return with_preceding_days(view.read(first, last, columns), asset, first, spec, columns)
+
+
+def performance_inputs(spec: PipelineSpec) -> list[str]:
+    """The columns of predictions that model_performance reads."""
+    return [spec.dataset.date, spec.dataset.target, SEGMENT_COLUMN, "model_name", "model_version", SCORE_COLUMN]
+
+
+def drift_inputs(spec: PipelineSpec) -> tuple[list[str], list[str]]:
+    """The columns drift_report reads of features (keys, segment, every feature) and of predictions (keys,
+    segment, score)."""
+    keys = [spec.dataset.id, spec.dataset.date, SEGMENT_COLUMN]
+    return keys + spec.feature_columns(), keys + [SCORE_COLUMN]
+
+
+def run_champions(registry: ModelRegistry, spec: PipelineSpec,
+                  log: dg.DagsterLogManager) -> dict[str, tuple[LoadedModel, drift.ReferenceProfile]]:
+    """Each segment's champion with its reference profile; a segment without a champion is left out (warned)."""
+    champions = {}
+    for segment in spec.segment_names:
+        champion = registry.load_alias(spec.registered_model_name(segment), CHAMPION)
+        if champion is None:
+            log.warning(f"segment {segment!r} has no champion: no reference to compare against")
+            continue
+        champions[segment] = (champion, champion_profile(registry, champion, spec, log))
+    return champions
+
+
+def drift_chunk(champions: dict[str, tuple[LoadedModel, drift.ReferenceProfile]], features: pd.DataFrame,
+                predictions: pd.DataFrame, days: list[date], registry: ModelRegistry, spec: PipelineSpec,
+                run_last: date) -> tuple[dict[str, pd.DataFrame], dict[str, dict[date, Path]]]:
+    """Each segment's drift table for `days` and its Evidently reports (by day); `features` and `predictions`
+    hold those days and the trailing window before them, `run_last` is the run's last day."""
+    tables, reports = {}, {}
+    for segment, (champion, profile) in champions.items():
+        seg_features = features[features[SEGMENT_COLUMN] == segment]
+        seg_scores = predictions[predictions[SEGMENT_COLUMN] == segment]
+        tables[segment] = segment_drift_by_day(profile, seg_features, seg_scores, days, spec).assign(
+            segment=segment, model_version=champion.version)
+        reports[segment] = write_segment_reports(tables[segment], seg_features, seg_scores, champion, registry, spec,
+                                                 run_last)
+    return tables, reports
+
+
 def segment_drift_by_day(profile: drift.ReferenceProfile, features: pd.DataFrame, predictions: pd.DataFrame,
                          days: list[date], spec: PipelineSpec) -> pd.DataFrame:
     """Drift table of one segment for each day, over the trailing window ending on it."""
     date_column = spec.dataset.date
+    features = features[[date_column, *spec.feature_columns()]]  # each day filters them: only what is compared
+    predictions = predictions[[date_column, SCORE_COLUMN]]
     scores = dict(trailing_windows(predictions, date_column, days, spec.drift.window_days))
     tables = [segment_drift(profile, rows, scores[day][SCORE_COLUMN], spec).assign(**{date_column: pd.Timestamp(day)})
               for day, rows in trailing_windows(features, date_column, days, spec.drift.window_days)]
@@ -75,12 +133,13 @@ def report_folder(spec: PipelineSpec, day: date, segment: str) -> Path:
 
 
 def write_segment_reports(table: pd.DataFrame, features: pd.DataFrame, predictions: pd.DataFrame,
-                          champion: LoadedModel, registry: ModelRegistry, spec: PipelineSpec) -> dict[date, Path]:
+                          champion: LoadedModel, registry: ModelRegistry, spec: PipelineSpec,
+                          run_last: date | None = None) -> dict[date, Path]:
     """For the days `drift.evidently.days` selects, one segment's drift table of the day and an Evidently
     HTML report beside it (bounded samples of the reference and of the day's trailing window); returns the
-    HTML paths by day."""
+    HTML paths by day. `run_last`: the run's last day when `table` covers a chunk of the run."""
     date_column, segment = spec.dataset.date, str(table["segment"].iat[0])
-    html_days = evidently_days(day_verdicts(table, date_column), spec)
+    html_days = evidently_days(day_verdicts(table, date_column), spec, run_last)
     if not html_days:
         return {}
     reference = registry.reference(champion)
@@ -143,32 +202,31 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="monitoring",
         kinds={"pandas", "parquet"},
     )
-    def drift_report(context: dg.AssetExecutionContext, features: pd.DataFrame, predictions: pd.DataFrame,
+    def drift_report(context: dg.AssetExecutionContext, features: DailyFrames, predictions: DailyFrames,
                      model_registry: ModelRegistry, alerts: AlertWebhook):
         """PSI, KS, chi-square and Wasserstein per feature and on the score, per segment and day, against the
         champion's reference profile; Evidently HTML reports for the days drift.evidently.days selects."""
         start, end = run_dates(context)
-        days = days_between(start, end)
-        features = with_preceding_days(features, "features", start, spec)
-        predictions = with_preceding_days(predictions, "predictions", start, spec)
-        tables, reports, versions = [], {}, {}
-        for segment in spec.segment_names:
-            champion = model_registry.load_alias(spec.registered_model_name(segment), CHAMPION)
-            if champion is None:
-                context.log.warning(f"segment {segment!r} has no champion: no reference to compare against")
-                continue
-            profile = champion_profile(model_registry, champion, spec, context.log)
-            seg_features = features[features[SEGMENT_COLUMN] == segment]
-            seg_scores = predictions[predictions[SEGMENT_COLUMN] == segment]
-            table = segment_drift_by_day(profile, seg_features, seg_scores, days, spec).assign(
-                segment=segment, model_version=champion.version)
-            reports[segment] = write_segment_reports(table, seg_features, seg_scores, champion, model_registry, spec)
-            tables.append(table)
-            versions[segment] = champion.version
-        table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
-            {ds.date: pd.Series(dtype="datetime64[ns]")})
-        alerted = send_drift_alerts(table, reports, alerts, spec) if tables else []
-        yield dg.Output(table, metadata=drift_metadata(table, spec, (start, end), reports, versions))
+        champions = run_champions(model_registry, spec, context.log)
+        tables = {segment: [] for segment in champions}
+        reports = {segment: {} for segment in champions}
+        empty = pd.DataFrame({ds.date: pd.Series(dtype="datetime64[ns]")})
+        feature_columns, score_columns = drift_inputs(spec)
+        with staged_output(spec, "drift_report") as staged:
+            for first, last in run_chunks(context, spec):
+                chunk, chunk_reports = drift_chunk(
+                    champions, window_rows(features, "features", first, last, feature_columns, spec),
+                    window_rows(predictions, "predictions", first, last, score_columns, spec),
+                    days_between(first, last), model_registry, spec, end)
+                for segment, table in chunk.items():
+                    tables[segment].append(table)
+                    reports[segment] |= chunk_reports[segment]
+                staged.add(pd.concat(chunk.values(), ignore_index=True) if chunk else empty, first, last)
+            table = pd.concat([t for segment in champions for t in tables[segment]], ignore_index=True) \
+                if champions else empty
+            alerted = send_drift_alerts(table, reports, alerts, spec) if champions else []
+            versions = {segment: champion.version for segment, (champion, _) in champions.items()}
+            yield dg.Output(staged, metadata=drift_metadata(table, spec, (start, end), reports, versions))
         yield drift_check(table, spec, alerted)
 
     @dg.asset(
@@ -187,12 +245,18 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         of the predictions whose labels matured on D (dated D - label_delay_days, pooled over
         monitoring.performance.window_days), next to the version's holdout metrics."""
         start, end = run_dates(context)
-        first, last = maturity_cohort(start, spec)[0], maturity_cohort(end, spec)[1]
-        predictions = stored_rows("predictions", first, last, spec)
-        table = performance_by_day(predictions, days_between(start, end), model_registry, spec)
-        latest = table[table[ds.date] == table[ds.date].max()] if len(table) else table
-        alerted = send_performance_alerts(latest, alerts, spec, end)
-        yield dg.Output(table, metadata=performance_metadata(table, latest, spec, end))
+        tables = []
+        with staged_output(spec, "model_performance") as staged:
+            for first, last in run_chunks(context, spec):
+                cohorts = stored_rows("predictions", maturity_cohort(first, spec)[0], maturity_cohort(last, spec)[1],
+                                      spec, performance_inputs(spec))
+                chunk = performance_by_day(cohorts, days_between(first, last), model_registry, spec)
+                tables.append(chunk)
+                staged.add(chunk, first, last)
+            table = concat_tables(tables)
+            latest = table[table[ds.date] == table[ds.date].max()] if len(table) else table
+            alerted = send_performance_alerts(latest, alerts, spec, end)
+            yield dg.Output(staged, metadata=performance_metadata(table, latest, spec, end))
         below = table[table["below_floor"].astype(bool)]
         yield dg.AssetCheckResult(
             check_name=AUC_ABOVE_FLOOR, passed=below.empty, severity=dg.AssetCheckSeverity.WARN, metadata={

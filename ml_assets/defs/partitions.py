@@ -5,7 +5,10 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
+from ml_assets.core.sources import date_chunks
+from ml_assets.resources.storage import StagedDays
 from ml_assets.spec import PipelineSpec
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"  # a run over a range of partitions (a single-run backfill)
@@ -26,6 +29,21 @@ def run_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
     """First and last date of the partitions this run materializes (a single run may span many)."""
     window = context.partition_time_window
     return window.start.date(), date.fromordinal(window.end.date().toordinal() - 1)
+
+
+def run_chunks(context: dg.AssetExecutionContext, spec: PipelineSpec) -> list[tuple[date, date]]:
+    """The run's dates as (first, last) chunks of `storage.chunk_days` days: what a daily asset holds at once."""
+    return date_chunks(*run_dates(context), spec.storage.chunk_days)
+
+
+def concat_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Small per-chunk tables (summaries, counts) as one; empty ones are left out unless all are empty."""
+    return pd.concat([table for table in tables if len(table)] or tables[:1], ignore_index=True)
+
+
+def staged_output(spec: PipelineSpec, asset: str) -> StagedDays:
+    """Where a daily asset stages its output chunk by chunk, until the lake IO manager moves it into place."""
+    return StagedDays(spec.lake_dir, asset, spec.dataset.date)
 
 
 def image_markdown(paths: dict[str, Path]) -> dg.MetadataValue:

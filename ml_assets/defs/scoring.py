@@ -12,7 +12,7 @@ from ml_assets.core import clustering, lake, reporting, similar
 from ml_assets.core.daily_scoring import empty_scores, score_segment
 from ml_assets.core.features import SEGMENT_COLUMN
 from ml_assets.core.scoring import SCORE_COLUMN
-from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
+from ml_assets.defs.partitions import concat_tables, daily_partitions, run_chunks, run_dates, staged_output
 from ml_assets.resources.mlflow import CHAMPION, LoadedModel, ModelRegistry
 from ml_assets.resources.storage import DATE_DIMENSION, DailyFrames
 from ml_assets.spec import PipelineSpec
@@ -116,8 +116,9 @@ class PredictionTally:
 
     def sample(self) -> pd.DataFrame:
         """The first rows outside dataset.segments (id and date)."""
-        return pd.concat(self.outside_sample, ignore_index=True).head(SAMPLE_ROWS) if self.outside_sample \
-            else pd.DataFrame()
+        if not self.outside_sample:
+            return pd.DataFrame()
+        return pd.concat(self.outside_sample, ignore_index=True).head(SAMPLE_ROWS)
 
 
 def champion_check(unscored: dict[str, int]) -> dg.AssetCheckResult:
@@ -139,14 +140,27 @@ def segments_check(outside: int, sample: pd.DataFrame, spec: PipelineSpec) -> dg
                   "what_to_do": f"add their {ds.segment} values to dataset.segments to score them"})
 
 
+def highest_risk_columns(spec: PipelineSpec) -> list[str]:
+    """What the highest-risk preview shows of a row: keys, score, cluster, reason codes, similar customers."""
+    return [spec.dataset.id, spec.dataset.date, SEGMENT_COLUMN, SCORE_COLUMN, "risk_cluster",
+            *spec.scoring.reason_columns(), "similar_default_rate", "similar_customers"]
+
+
 def highest_risk(table: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
     """The table's highest scores with their reason codes and similar past customers (of a chunk, or of the
     chunks' highest rows together: the run's)."""
     if table.empty:
         return pd.DataFrame()
-    columns = [spec.dataset.id, spec.dataset.date, SEGMENT_COLUMN, SCORE_COLUMN, "risk_cluster",
-               *spec.scoring.reason_columns(), "similar_default_rate", "similar_customers"]
-    return table.nlargest(SAMPLE_ROWS, SCORE_COLUMN)[columns]
+    return table.nlargest(SAMPLE_ROWS, SCORE_COLUMN)[highest_risk_columns(spec)]
+
+
+def report_inputs(spec: PipelineSpec) -> list[str] | None:
+    """The columns of risk_clusters that risk_report reads: the report columns, the summaries' and the
+    highest-risk preview's; None (every column) when scoring.report_columns is unset."""
+    if spec.scoring.report_columns is None:
+        return None
+    summary = [spec.dataset.date, spec.dataset.target]
+    return list(dict.fromkeys([*spec.scoring.report_columns, *summary, *highest_risk_columns(spec)]))
 
 
 def highest_risk_preview(top: pd.DataFrame) -> str:
@@ -164,10 +178,6 @@ def stored_cutpoints(predictions: pd.DataFrame, registry: ModelRegistry,
             known[key] = registry.load(*key).meta["cutpoints"]
     return known
 
-
-def concat_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """Small per-chunk tables (summaries, counts) as one; empty ones are left out unless all are empty."""
-    return pd.concat([table for table in tables if len(table)] or tables[:1], ignore_index=True)
 
 
 def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
@@ -247,7 +257,7 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         summaries, tops, files = [], [], 0
         with staged_output(spec, "risk_report") as staged:
             for first, last in run_chunks(context, spec):
-                clusters = risk_clusters.read(first, last)
+                clusters = risk_clusters.read(first, last, columns=report_inputs(spec))
                 matured = reporting.labels_matured(clusters[ds.date], ds.label_delay_days, as_of)
                 files += len(reporting.write_report_files(clusters, folder, spec))
                 summary = reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)

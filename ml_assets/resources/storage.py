@@ -2,8 +2,16 @@
 
 Daily assets are split by their date column, so one run over a range of dates (a single-run
 backfill) still stores one file per day; segment assets return a mapping segment -> value.
+
+A range run holds only a chunk of days at a time when its daily assets ask for it: an input annotated
+`DailyFrames` is a lazy view that reads the days asked for, and an asset that returns `StagedDays` has
+written its output day by day into a staging folder, moved into place only when the whole range is done.
 """
 
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from types import TracebackType
 from typing import Any
 
 import dagster as dg
@@ -12,9 +20,11 @@ import pandas as pd
 from upath import UPath
 
 from ml_assets.core import lake
+from ml_assets.core.sources import days_between
 
 DATE_DIMENSION = "date"
 SEGMENT_DIMENSION = "segment"
+STAGING_PREFIX = ".staging-"  # hidden: stored_keys and the readers only see date=... folders
 
 
 def _dimension(partitions_def: dg.PartitionsDefinition | None) -> str | None:
@@ -48,6 +58,66 @@ def split_by_date(frame: pd.DataFrame, date_column: str, keys: list[str]) -> dic
     return {key: groups.get(key, frame.iloc[0:0]).reset_index(drop=True) for key in keys}
 
 
+@dataclass(frozen=True)
+class DailyFrames:
+    """The stored days of a daily input, read only when asked: a range run reads them a chunk of days at a time.
+
+    Annotate an asset's input with this class to get it from `LakeIOManager`; a `pd.DataFrame` input gets the
+    whole range at once."""
+
+    folders: dict[str, UPath]  # partition key (YYYY-MM-DD) -> its folder, in date order
+
+    def read(self, first: date, last: date, columns: list[str] | None = None) -> pd.DataFrame:
+        """The rows of the days first..last (inclusive) among those of the view, in date order; only `columns`
+        (those stored) when given."""
+        low, high = first.isoformat(), last.isoformat()
+        return lake.read_frames([folder for key, folder in self.folders.items() if low <= key <= high], columns)
+
+
+class StagedDays:
+    """A daily asset's output over a range, written a chunk at a time into a hidden staging folder of the asset
+    (one file per day); `LakeIOManager` moves every day into its partition folder when the asset returns it.
+
+    Use it as a context manager: leaving the block discards whatever is still staged, so a range that fails after
+    some chunks (an error, a failed blocking check) leaves the stored partitions as they were."""
+
+    def __init__(self, lake_dir: str | UPath, asset: str, date_column: str) -> None:
+        self.root = lake.lake_path(lake_dir) / asset / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        self.date_column = date_column
+        self.files: dict[str, UPath] = {}
+
+    def add(self, frame: pd.DataFrame, first: date, last: date) -> None:
+        """Stage one file per day first..last from `frame`'s rows (an empty file for a day without rows)."""
+        keys = [day.isoformat() for day in days_between(first, last)]
+        for key, part in split_by_date(frame, self.date_column, keys).items():
+            self.files[key] = lake.write_frame(self.root / f"{DATE_DIMENSION}={key}", part)
+
+    def commit(self, folders: dict[str, UPath]) -> None:
+        """Move each staged day to its partition folder (`folders`: key -> folder, the same days), each move
+        atomic, then remove the staging folder."""
+        if set(folders) != set(self.files):
+            unstaged, extra = sorted(set(folders) - set(self.files)), sorted(set(self.files) - set(folders))
+            raise ValueError(f"staged days do not match the partitions being written: missing {unstaged[:3]}, "
+                             f"extra {extra[:3]}; stage every day of the run exactly once")
+        for key, folder in folders.items():
+            folder.mkdir(parents=True, exist_ok=True)
+            self.files[key].rename(folder / lake.FRAME_FILE)
+        self.discard()
+
+    def discard(self) -> None:
+        """Remove the staging folder and whatever it still holds."""
+        if self.root.exists():
+            self.root.fs.rm(self.root.path, recursive=True)
+        self.files = {}
+
+    def __enter__(self) -> "StagedDays":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.discard()
+
+
 class LakeIOManager(dg.ConfigurableIOManager):
     """Parquet (frames) or JSON (records) per partition under `lake_dir` (a local path or fsspec URL)."""
 
@@ -72,6 +142,10 @@ class LakeIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if obj is None:
             return
+        if isinstance(obj, StagedDays):
+            obj.commit({key: self._folder(context.asset_key, DATE_DIMENSION, key)
+                        for key in context.asset_partition_keys})
+            return
         dimension = _dimension(context.asset_partitions_def) if context.has_asset_partitions else None
         for key, value in self._pieces(context, obj).items():
             folder = self._folder(context.asset_key, dimension, key)
@@ -87,5 +161,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
         dimension = _dimension(context.asset_partitions_def)
         keys = list(context.asset_partition_keys)
         if dimension == DATE_DIMENSION:
-            return lake.read_frames([self._folder(asset_key, dimension, key) for key in keys])
+            folders = {key: self._folder(asset_key, dimension, key) for key in keys}
+            if context.dagster_type.typing_type is DailyFrames:
+                return DailyFrames(folders)
+            return lake.read_frames(list(folders.values()))
         return {key: lake.read_partition(self._folder(asset_key, dimension, key)) for key in keys}

@@ -13,6 +13,7 @@ from ml_assets.core.features import (
     build_features,
     category_vocabulary,
     history_average,
+    input_columns,
     model_matrix,
     normalize_strings,
     time_since,
@@ -159,6 +160,12 @@ def test_build_features_columns_and_values(spec):
     assert np.isnan(out["is_new_customer"].iloc[2])
 
 
+def test_build_features_needs_only_its_input_columns(spec):
+    raw = raw_frame()
+    assert "customer_id" not in input_columns(spec) and set(input_columns(spec)) < set(raw.columns)
+    pd.testing.assert_frame_equal(build_features(raw[input_columns(spec)], spec), build_features(raw, spec))
+
+
 def test_build_features_new_customer_boundary_is_inclusive(tmp_path):
     spec = make_spec(tmp_path)
     raw = raw_frame()
@@ -215,3 +222,13 @@ def test_model_matrix_uses_training_vocabulary(spec):
     assert region.cat.codes.tolist() == [1, -1, 0]
     for column in spec.features.model_numeric():
         assert matrix[column].dtype == "float64", column
+
+
+def test_model_matrix_shares_float_columns_with_the_features(spec):
+    features = build_features(raw_frame(), spec)
+    matrix = model_matrix(features, spec, category_vocabulary(features, spec.features.categorical))
+    assert matrix.index.equals(features.index)
+    float_columns = [c for c in spec.features.model_numeric() if features[c].dtype == "float64"]
+    assert float_columns
+    for column in float_columns:
+        assert np.shares_memory(matrix[column].to_numpy(), features[column].to_numpy()), column

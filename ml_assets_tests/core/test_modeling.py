@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from ml_assets.core.comparison import AucComparison
 from ml_assets.core.cross_validation import cross_validate
-from ml_assets.core.features import SEGMENT_COLUMN, build_features
+from ml_assets.core.features import SEGMENT_COLUMN, build_features, model_matrix
 from ml_assets.core.modeling import (
     beats_champion,
     classification_metrics,
@@ -22,6 +22,7 @@ from ml_assets.core.modeling import (
     ks_score,
     predict,
     require_two_classes,
+    rows_where,
     score_cutpoints,
     split_by_time,
     train_booster,
@@ -68,6 +69,26 @@ def test_split_by_time_holdout_counts_calendar_days_like_the_training_window():
     train, holdout = split_by_time(frame, "d", holdout_days=3)
     assert sorted(holdout["d"]) == list(days[-2:])
     assert sorted(train["d"]) == list(days[:3])
+
+
+def test_rows_where_is_a_view_for_one_contiguous_run_and_a_copy_otherwise():
+    frame = pd.DataFrame({"x": np.arange(10.0), "y": np.arange(10.0) * 2})
+    run = rows_where(frame, (frame["x"] >= 3).to_numpy() & (frame["x"] < 7).to_numpy())
+    assert run["x"].tolist() == [3, 4, 5, 6] and run.index.tolist() == [3, 4, 5, 6]
+    assert np.shares_memory(run["x"].to_numpy(), frame["x"].to_numpy())
+    scattered = rows_where(frame, (frame["x"] % 2 == 0).to_numpy())
+    assert scattered["x"].tolist() == [0, 2, 4, 6, 8]
+    assert not np.shares_memory(scattered["x"].to_numpy(), frame["x"].to_numpy())
+    assert rows_where(frame["y"], np.zeros(10, dtype=bool)).empty
+
+
+def test_split_by_time_of_date_ordered_rows_copies_nothing():
+    days = pd.date_range("2024-01-01", "2024-01-20", freq="D")
+    frame = pd.DataFrame({"d": np.repeat(days, 3), "x": np.arange(60.0)})
+    train, holdout = split_by_time(frame, "d", holdout_days=5)
+    assert len(train) == 45 and len(holdout) == 15
+    assert np.shares_memory(train["x"].to_numpy(), frame["x"].to_numpy())
+    assert np.shares_memory(holdout["x"].to_numpy(), frame["x"].to_numpy())
 
 
 # --- require_two_classes -------------------------------------------------------------------------
@@ -287,6 +308,16 @@ def test_fit_segment_reports_baseline_calibration_and_imbalance(tmp_path, demo_f
     assert fit.imbalance == {"method": "none", "positive_rate": pytest.approx(frame["defaulted"].mean(), abs=0.05),
                              "scale_pos_weight": None, "baseline_class_weight": None}
     assert fit.tuning is None and fit.cv is None
+
+
+def test_fit_segment_without_calibration_serves_the_raw_scores(tmp_path, demo_features):
+    spec = make_spec(tmp_path, model={"calibration": "none", "baseline": False})
+    frame = demo_features[demo_features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
+    fit = fit_segment(frame, spec, "domestic")
+    assert fit.model.calibration is None and fit.baseline_metrics == {}
+    raw = predict(fit.model.booster, model_matrix(fit.holdout, spec, fit.model.vocabulary), fit.model.best_iteration)
+    np.testing.assert_array_equal(fit.holdout_scores, raw)
+    assert fit.raw_metrics == fit.metrics == classification_metrics(fit.holdout["defaulted"].to_numpy(), raw)
 
 
 def test_fit_segment_with_tuning_and_cross_validation(tmp_path, demo_features):

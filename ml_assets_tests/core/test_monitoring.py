@@ -25,6 +25,16 @@ def test_evidently_days_follow_the_option(tmp_path: Path, option: str, expected:
     assert evidently_days(VERDICTS, spec) == expected
 
 
+@pytest.mark.parametrize(("option", "expected"), [
+    ("last", []), ("drifted", [DAYS[1], DAYS[3]]), ("all", DAYS)])
+def test_evidently_days_of_an_earlier_chunk_leave_out_its_last_day(tmp_path: Path, option: str,
+                                                                    expected: list[date]) -> None:
+    """A chunk of a range run: 'last' is the run's last day, which a chunk before the last one does not hold."""
+    spec = make_spec(tmp_path, drift={"evidently": {"days": option, "min_severity": "moderate"}})
+    assert evidently_days(VERDICTS, spec, run_last=date(2024, 6, 30)) == expected
+    assert evidently_days(VERDICTS, spec, run_last=DAYS[-1]) == evidently_days(VERDICTS, spec)
+
+
 def test_severity_order() -> None:
     assert at_least("high", "moderate") and at_least("moderate", "moderate") and not at_least("low", "moderate")
 

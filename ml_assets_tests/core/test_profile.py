@@ -43,3 +43,14 @@ def test_loading_says_what_to_do(tmp_path):
     (tmp_path / PROFILE_FILE).write_text(json.dumps({"version": 99}))
     with pytest.raises(ValueError, match="profile format 99.*retrain"):
         load_profile(tmp_path)
+
+
+def test_sorted_values_written_as_text_by_earlier_versions_still_read(tmp_path):
+    profile = build_profile(_frame(1_000, 0.0, 3), ["amount", "estrato"], ["region"], bins=10)
+    folder = save_profile(profile, tmp_path)
+    stored = pd.read_parquet(folder / SORTED_VALUES_FILE)
+    assert isinstance(stored["feature"].dtype, pd.CategoricalDtype)
+    stored.astype({"feature": object}).to_parquet(folder / SORTED_VALUES_FILE, index=False)
+    loaded = load_profile(folder)
+    for name in ("amount", "estrato"):
+        np.testing.assert_array_equal(loaded.numeric[name].sorted_values, profile.numeric[name].sorted_values)

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from ml_assets.core.features import build_features
-from ml_assets.core.schemas import describe_failures, enforce, features_schema, raw_schema
+from ml_assets.core.schemas import (
+    FailureTally, SoftRuleTally, describe_failures, enforce, features_schema, raw_schema, soft_rule_findings)
 from ml_assets_tests.conftest import make_spec
 
 START, END = date(2024, 1, 1), date(2024, 1, 31)
@@ -210,6 +211,53 @@ def test_describe_failures_mentions_other_failures_next_to_a_duplicate(schema):
     result = enforce(schema, frame)
     assert "target must be 0 or 1" in set(result.failures["check"])  # the failure is collected...
     assert "target must be 0 or 1" in describe_failures(result.failures)  # ...but not described
+
+
+def two_chunks() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Six valid rows as two chunks of a range (ids 1-3, then 4-6 a week later)."""
+    second = valid_raw().assign(invoice_id=[4, 5, 6], invoice_date=["2024-01-08", "2024-01-08", "2024-01-09"])
+    return valid_raw(), second
+
+
+def test_failure_tally_over_chunks_describes_the_whole_range(schema):
+    first, second = two_chunks()
+    first.loc[0, "defaulted"] = 2
+    second.loc[1, "defaulted"] = 3
+    second["amount"] = second["amount"].astype(float)
+    second.loc[2, "amount"] = np.inf
+    whole = enforce(schema, pd.concat([first, second], ignore_index=True)).failures
+    tally = FailureTally(sample_rows=20)
+    tally.add(enforce(schema, first).failures)
+    tally.add(enforce(schema, second).failures, first_row=len(first))
+    assert tally.count == len(whole) == 4  # inf breaks "finite" and the max rule
+    rules = {line.split(", e.g.")[0] for line in tally.describe().split("; ")}  # samples may print 2 or 2.0
+    assert rules == {line.split(", e.g.")[0] for line in describe_failures(whole).split("; ")}
+    assert set(zip(tally.sample["column"], tally.sample["index"].astype(int))) == set(
+        zip(whole["column"], whole["index"].astype(int))), "row numbers count over the whole range"
+
+
+def test_failure_tally_counts_a_missing_column_once_and_keeps_a_bounded_sample(schema):
+    tally = FailureTally(sample_rows=2)
+    for chunk in two_chunks():
+        tally.add(enforce(schema, chunk.drop(columns=["region"]).assign(defaulted=2)).failures)
+    assert tally.describe().startswith("column 'region': required column is missing")
+    assert "on 6 row(s)" in tally.describe()
+    assert tally.count == 1 + 6 and len(tally.sample) == 2
+
+
+def test_soft_rule_tally_over_chunks_judges_the_whole_range(spec, schema):
+    first, second = two_chunks()
+    first["amount_prev_1"] = [np.nan, np.nan, 1.0]  # 2 of 3 nulls in one chunk, 2 of 6 over the range
+    second["tariff"] = ["domestic", "commercial", "domestic"]
+    chunks = [enforce(schema, chunk).frame for chunk in (first, second)]
+    whole = pd.concat(chunks, ignore_index=True)
+    tally = SoftRuleTally()
+    for raw, frame in zip((first, second), chunks):
+        tally.add(list(raw.columns), frame, spec)
+    findings = tally.findings(spec)
+    pd.testing.assert_frame_equal(findings, soft_rule_findings(list(first.columns), whole, spec))
+    assert "amount_prev_1" not in set(findings["column"]) and "tariff" in set(findings["column"])
+    assert "amount_prev_1" in set(soft_rule_findings(list(first.columns), chunks[0], spec)["column"])
 
 
 # --- features_schema -----------------------------------------------------------------------------

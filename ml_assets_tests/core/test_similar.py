@@ -7,9 +7,11 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
+from ml_assets.core.explain import contributions
 from ml_assets.core.features import model_matrix
 from ml_assets.core.similar import (
-    CONTRIBUTION_PREFIX, build_index, describe_neighbours, reference_contributions, similar_frame, top_rows_per_day)
+    CONTRIBUTION_PREFIX, CONTRIBUTIONS_ATTR, REFERENCE_METHOD, build_index, describe_neighbours,
+    reference_contributions, similar_frame, top_rows_per_day)
 from ml_assets_tests.core.conftest import scoring_meta, with_scoring
 
 
@@ -81,3 +83,48 @@ def test_top_rows_per_day_matches_a_full_sort_on_many_ties():
     order = np.lexsort((np.arange(len(scores)), -scores, days.to_numpy()))  # by day, score down, row up
     ranked = pd.DataFrame({"day": days.to_numpy()[order], "row": order}).groupby("day").head(30)["row"]
     assert top_rows_per_day(scores, days, 30).tolist() == sorted(ranked)
+
+
+def test_reference_names_its_contribution_method_and_keeps_it_in_parquet(domestic_fit, reference, tmp_path):
+    spec, _, fit = domestic_fit
+    assert reference.attrs[CONTRIBUTIONS_ATTR] == REFERENCE_METHOD == "approx"
+    path = tmp_path / "similar.parquet"
+    reference.to_parquet(path, index=False)
+    assert build_index(pd.read_parquet(path), spec).method == "approx"
+    legacy = reference.copy()
+    legacy.attrs.clear()
+    assert build_index(legacy, spec).method == "exact", "references logged before the method was named are exact"
+    legacy.attrs[CONTRIBUTIONS_ATTR] = "shapley"
+    with pytest.raises(ValueError, match="retrain the segment"):
+        build_index(legacy, spec)
+
+
+def listed_ids(text: str) -> list[int]:
+    """Neighbour ids of a similar_customers text ('id (date): target=value; ...')."""
+    return [int(item.split(" (")[0]) for item in text.split("; ")]
+
+
+@pytest.mark.parametrize("method", ["approx", "exact"])
+def test_similar_frame_queries_in_the_space_of_its_reference(domestic_fit, reference, method):
+    """Queries use the reference's contribution method, and the neighbours are the true nearest rows there."""
+    spec, frame, fit = domestic_fit
+    spec = with_scoring(spec, similar_customers={"top_n": 3, "k": 4})
+    logged = reference.copy()
+    columns = [c for c in logged.columns if c.startswith(CONTRIBUTION_PREFIX)]
+    if method == "exact":  # a reference logged before the method was recorded: exact contributions, no attrs
+        keyed = frame.set_index(spec.dataset.id).loc[logged[spec.dataset.id]]
+        matrix = model_matrix(keyed, spec, fit.model.vocabulary)
+        logged[columns] = contributions(fit.model.booster, matrix, fit.model.best_iteration, approximate=False)
+        logged.attrs.clear()
+    rows = frame.tail(80).reset_index(drop=True)
+    scores = np.linspace(0, 1, len(rows))
+    similar = similar_frame(rows, scores, fit.model.booster, scoring_meta(fit), spec, build_index(logged, spec))
+    chosen = np.flatnonzero(similar["similar_customers"].notna().to_numpy())
+    query = contributions(fit.model.booster, model_matrix(rows.iloc[chosen], spec, fit.model.vocabulary),
+                          fit.model.best_iteration, approximate=method == "approx")
+    space = logged[columns].to_numpy(dtype="float64")
+    ids = logged[spec.dataset.id].to_numpy()
+    for position, text in zip(range(len(chosen)), similar["similar_customers"].iloc[chosen]):
+        distances = np.linalg.norm(space - query[position], axis=1)
+        found = np.array([distances[ids == i].min() for i in listed_ids(text)])
+        assert np.allclose(found, np.sort(distances)[:4], rtol=1e-4, atol=1e-6)

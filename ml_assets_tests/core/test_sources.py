@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from ml_assets.core.sources import days_between, read_daily_files, read_file_range, read_landing_file
+from ml_assets.core.sources import date_chunks, days_between, read_daily_files, read_file_range, read_landing_file
 
 
 def day_location(folder: Path, suffix: str = ".csv"):
@@ -24,6 +24,17 @@ def write_csv(location: str, frame: pd.DataFrame) -> None:
 def test_days_between_is_inclusive():
     assert days_between(date(2024, 2, 28), date(2024, 3, 1)) == [date(2024, 2, 28), date(2024, 2, 29), date(2024, 3, 1)]
     assert days_between(date(2024, 1, 1), date(2024, 1, 1)) == [date(2024, 1, 1)]
+
+
+def test_date_chunks_cover_the_range_once_in_order():
+    chunks = date_chunks(date(2024, 1, 1), date(2024, 12, 30), 31)
+    assert len(chunks) == 12 and chunks[0] == (date(2024, 1, 1), date(2024, 1, 31))
+    assert chunks[-1] == (date(2024, 12, 7), date(2024, 12, 30))
+    covered = [day for first, last in chunks for day in days_between(first, last)]
+    assert covered == days_between(date(2024, 1, 1), date(2024, 12, 30))
+    assert date_chunks(date(2024, 1, 1), date(2024, 1, 3), 31) == [(date(2024, 1, 1), date(2024, 1, 3))]
+    with pytest.raises(ValueError, match="at least one day"):
+        date_chunks(date(2024, 1, 1), date(2024, 1, 3), 0)
 
 
 # --- read_daily_files ----------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """A year of the daily chain as one run: an asset backfill submitted through the instance, as the UI's backfill
 dialog does, and launched by the backfill daemon's iteration, on a real (SQLite) instance."""
 
+import gc
 import logging
 import tempfile
 import time
@@ -91,6 +92,9 @@ def submit_backfill(context: WorkspaceProcessContext, instance: dg.DagsterInstan
 @pytest.mark.filterwarnings("ignore:coroutine 'BaseEventLoop.shutdown_asyncgens':RuntimeWarning")
 def test_a_year_backfill_from_the_ui_is_one_run(year_spec: PipelineSpec) -> None:
     keys = [day.isoformat() for day in YEAR]
+    # Entering an instance sets Dagster's current defs-state storage, and garbage-collecting an earlier test's
+    # instance later resets it to a dead one, which loading the code location fails on: collect them first.
+    gc.collect()
     with instance_storage() as storage, dg.instance_for_test(overrides=LAUNCH_IN_PROCESS, temp_dir=storage) as instance:
         train_champions(year_spec, instance)
         with code_location(instance) as context:

@@ -13,7 +13,9 @@ from ml_assets.core import lake
 from ml_assets.core.fingerprint import data_fingerprint
 from ml_assets.core.scoring import model_scores
 from ml_assets.defs.training import FINGERPRINT_FILE
-from ml_assets.resources.mlflow import HISTORY_TAG, ModelRegistry
+from ml_assets.core.similar import CONTRIBUTIONS_ATTR, build_index
+from ml_assets.resources.mlflow import (
+    HISTORY_TAG, META_FILE, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE, ModelRegistry)
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.training_support import (
     INGEST_FIRST, INGEST_LAST, TRAINING, shuffle_training_labels, spec_with_lake, train)
@@ -58,6 +60,22 @@ def test_data_fingerprint_is_logged(trained) -> None:
     assert {k: logged[k] for k in expected} == expected
     assert logged["partitions_used"] == 91 and len(logged["partitions"]) == 91
     assert client.get_run(run_id).data.params["data_hash"] == expected["hash"]
+
+
+def test_version_run_holds_its_references_and_the_similar_reference_names_its_method(trained) -> None:
+    spec, _ = trained
+    registry = ModelRegistry(tracking_uri=spec.tracking_uri)
+    client = MlflowClient(tracking_uri=spec.tracking_uri)
+    for segment in spec.segment_names:
+        record = record_of(spec, "segment_model", segment)
+        assert client.get_model_version(record["model_name"], record["version"]).run_id == record["run_id"]
+        logged = {item.path for item in client.list_artifacts(record["run_id"])}
+        assert {REFERENCE_FILE, SIMILAR_FILE, PROFILE_DIR, META_FILE, FINGERPRINT_FILE} <= logged
+        model = registry.load(record["model_name"], record["version"])
+        similar = registry.similar_reference(model)
+        assert similar.attrs[CONTRIBUTIONS_ATTR] == "approx"
+        assert build_index(similar, spec).method == "approx"
+        assert registry.reference_profile(model).numeric["score"].rows == record["metrics"]["rows"]
 
 
 def test_model_has_signature_and_an_input_example_that_serves(trained) -> None:

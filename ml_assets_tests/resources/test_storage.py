@@ -1,13 +1,17 @@
-"""The lake IO manager: a single run over many dates still stores one file per date."""
+"""The lake IO manager: a single run over many dates still stores one file per date, whole or chunk by chunk."""
 
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pytest
+from upath import UPath
 
 from ml_assets.core import lake
-from ml_assets.resources.storage import LakeIOManager, split_by_date
+from ml_assets.core.sources import date_chunks
+from ml_assets.defs.partitions import run_dates
+from ml_assets.resources.storage import STAGING_PREFIX, DailyFrames, LakeIOManager, StagedDays, split_by_date
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2024-03-01")
 RANGE = {"dagster/asset_partition_range_start": "2024-03-01", "dagster/asset_partition_range_end": "2024-03-03"}
@@ -81,3 +85,96 @@ def test_lake_on_an_fsspec_url() -> None:
     assert lake.stored_keys(remote, "numbers", "date") == ["2024-03-01", "2024-03-02", "2024-03-03"]
     assert len(lake.read_partition(lake.partition_dir(remote, "numbers", "date", "2024-03-02"))) == 2
     assert not [p for p in (remote / "numbers" / "date=2024-03-02").iterdir() if p.name.startswith(".")]
+
+
+def build_chunked_defs(lake_dir: str, rows_for: dict[str, int], failing_day: str | None = None) -> dg.Definitions:
+    """`numbers` and `total` as above, computed a chunk of CHUNK_DAYS days at a time: `numbers` stages its
+    output (and raises in the chunk holding `failing_day`), `total` reads its input as a lazy view."""
+
+    def chunks(context: dg.AssetExecutionContext) -> list[tuple[date, date]]:
+        return date_chunks(*run_dates(context), CHUNK_DAYS)
+
+    @dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())
+    def numbers(context: dg.AssetExecutionContext):
+        with StagedDays(lake_dir, "numbers", "day") as staged:
+            for first, last in chunks(context):
+                if failing_day and first.isoformat() <= failing_day <= last.isoformat():
+                    raise RuntimeError("source went away")
+                days = [day for day in rows_for if first.isoformat() <= day <= last.isoformat()
+                        for _ in range(rows_for[day])]
+                staged.add(pd.DataFrame({"day": pd.to_datetime(days), "value": range(len(days))}), first, last)
+            yield dg.Output(staged)
+
+    @dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())
+    def total(context: dg.AssetExecutionContext, numbers: DailyFrames):
+        with StagedDays(lake_dir, "total", "day") as staged:
+            for first, last in chunks(context):
+                staged.add(numbers.read(first, last).groupby("day", as_index=False)["value"].sum(), first, last)
+            yield dg.Output(staged)
+
+    job = dg.define_asset_job("both", selection=[numbers, total], partitions_def=DAYS)
+    return dg.Definitions(assets=[numbers, total], jobs=[job],
+                          resources={"io_manager": LakeIOManager(lake_dir=lake_dir, date_column="day")})
+
+
+CHUNK_DAYS = 2
+LONG_RANGE = {"dagster/asset_partition_range_start": "2024-03-01", "dagster/asset_partition_range_end": "2024-03-05"}
+FIVE_DAYS = ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05"]
+
+
+def hidden_entries(lake_dir: UPath) -> list[str]:
+    """Names of staging folders (or other hidden entries) left in any asset folder of the lake."""
+    return [entry.name for asset in lake_dir.iterdir() for entry in asset.iterdir() if entry.name.startswith(".")]
+
+
+@pytest.mark.parametrize("location", ["local", "memory://chunked-lake"])
+def test_staged_range_stores_every_day_of_every_chunk(tmp_path: Path, location: str) -> None:
+    lake_dir = str(tmp_path) if location == "local" else location
+    defs = build_chunked_defs(lake_dir, {"2024-03-01": 2, "2024-03-03": 3, "2024-03-05": 1})
+    with dg.instance_for_test() as instance:
+        assert defs.resolve_job_def("both").execute_in_process(instance=instance, tags=LONG_RANGE).success
+        assert len(instance.get_runs()) == 1
+        assert instance.get_materialized_partitions(dg.AssetKey("total")) == set(FIVE_DAYS)
+    root = lake.lake_path(lake_dir)
+    assert lake.stored_keys(root, "numbers", "date") == lake.stored_keys(root, "total", "date") == FIVE_DAYS
+    totals = {key: lake.read_partition(lake.partition_dir(root, "total", "date", key))["value"].tolist()
+              for key in FIVE_DAYS}
+    assert totals == {"2024-03-01": [1], "2024-03-02": [], "2024-03-03": [3], "2024-03-04": [], "2024-03-05": [0]}
+    assert hidden_entries(root) == [], "the staging folders are gone"
+
+
+def test_a_failing_later_chunk_stores_nothing_and_keeps_the_stored_days(tmp_path: Path) -> None:
+    with dg.instance_for_test() as instance:
+        good = build_chunked_defs(str(tmp_path), {"2024-03-01": 2, "2024-03-02": 1})
+        assert good.resolve_job_def("both").execute_in_process(instance=instance, partition_key="2024-03-01").success
+    before = {p: p.read_bytes() for p in sorted(tmp_path.rglob("*.parquet"))}
+    broken = build_chunked_defs(str(tmp_path), {day: 4 for day in FIVE_DAYS}, failing_day="2024-03-04")
+    with dg.instance_for_test() as instance:
+        result = broken.resolve_job_def("both").execute_in_process(instance=instance, tags=LONG_RANGE,
+                                                                   raise_on_error=False)
+        assert not result.success
+        assert instance.get_materialized_partitions(dg.AssetKey("numbers")) == set()
+    assert {p: p.read_bytes() for p in sorted(tmp_path.rglob("*.parquet"))} == before, \
+        "chunks 1 and 2 were computed, but no day of the range is stored or changed"
+    assert lake.stored_keys(tmp_path, "numbers", "date") == ["2024-03-01"]
+    assert hidden_entries(lake.lake_path(str(tmp_path))) == []
+
+
+def test_daily_frames_read_only_the_days_asked_for(tmp_path: Path) -> None:
+    folders = {}
+    for day, rows in {"2024-03-01": 1, "2024-03-02": 2, "2024-03-03": 3}.items():
+        folders[day] = lake.partition_dir(tmp_path, "numbers", "date", day)
+        lake.write_frame(folders[day], pd.DataFrame({"day": pd.to_datetime([day] * rows), "value": range(rows)}))
+    view = DailyFrames(folders)
+    assert len(view.read(date(2024, 3, 2), date(2024, 3, 3))) == 5
+    assert view.read(date(2024, 3, 1), date(2024, 3, 1))["day"].dt.strftime("%Y-%m-%d").tolist() == ["2024-03-01"]
+
+
+def test_staged_days_must_cover_the_partitions_written(tmp_path: Path) -> None:
+    with StagedDays(str(tmp_path), "numbers", "day") as staged:
+        staged.add(pd.DataFrame({"day": pd.to_datetime(["2024-03-01"]), "value": [1]}), date(2024, 3, 1),
+                   date(2024, 3, 1))
+        with pytest.raises(ValueError, match=r"missing \['2024-03-02'\]"):
+            staged.commit({key: lake.partition_dir(tmp_path, "numbers", "date", key)
+                           for key in ["2024-03-01", "2024-03-02"]})
+    assert not list(tmp_path.rglob(f"{STAGING_PREFIX}*")), "leaving the block discards what was staged"
