@@ -179,7 +179,6 @@ def stored_cutpoints(predictions: pd.DataFrame, registry: ModelRegistry,
     return known
 
 
-
 def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     """predictions -> risk_clusters -> risk_report over daily partitions."""
     partitions = daily_partitions(spec)
