@@ -140,12 +140,44 @@ class EngineeredSpec(StrictModel):
         return names + ([self.new_customer.name] if self.new_customer else [])
 
 
+CalendarHandling = Literal["unmonitored", "same_period", "drop"]
+
+
+class CalendarPartsSpec(StrictModel):
+    """Feature columns that are parts of the record date (year, month, week, day, weekday): against a trailing
+    reference window they drift by construction, so drift never judges them as plain features."""
+
+    columns: list[str] = Field(default_factory=list,
+                               description="calendar-part columns, each also listed in numeric or categorical")
+    handling: CalendarHandling = Field(
+        default="unmonitored",
+        description="unmonitored: model features left out of the drift verdict; same_period: model features whose "
+                    "drift is judged against the reference rows of the calendar values the current window holds; "
+                    "drop: removed from the model features at load")
+
+
 class FeaturesSpec(StrictModel):
     """Raw columns used as model inputs plus the engineered ones."""
 
-    numeric: list[str] = Field(default_factory=list)
-    categorical: list[str] = Field(default_factory=list)
+    numeric: list[str] = Field(default_factory=list, description="raw columns used as numbers")
+    categorical: list[str] = Field(default_factory=list, description="raw columns used as categories")
     engineered: EngineeredSpec = Field(default_factory=EngineeredSpec)
+    calendar: CalendarPartsSpec = Field(default_factory=CalendarPartsSpec)
+
+    @model_validator(mode="after")
+    def _calendar_parts_are_features(self) -> FeaturesSpec:
+        for i, column in enumerate(self.calendar.columns):
+            _require_column(f"features.calendar.columns[{i}]", column, self.numeric + self.categorical,
+                            kind="feature (list it in features.numeric or features.categorical)")
+        if self.calendar.handling != "drop":
+            return self
+        dropped = set(self.calendar.columns)
+        return self.model_copy(update={"numeric": [c for c in self.numeric if c not in dropped],
+                                       "categorical": [c for c in self.categorical if c not in dropped]})
+
+    def calendar_features(self) -> list[str]:
+        """Calendar parts that are model features (none when handling is drop)."""
+        return [] if self.calendar.handling == "drop" else list(self.calendar.columns)
 
     def model_numeric(self) -> list[str]:
         """Numeric model inputs, raw first then engineered."""
@@ -367,6 +399,10 @@ class DriftSpec(StrictModel):
     ks: ThresholdSpec = ThresholdSpec(low=0.05, moderate=0.1, high=0.2)
     reference_sample_rows: int = Field(default=50_000, ge=100,
                                        description="sorted values per column kept in the reference profile for KS")
+    monitored: list[str] | None = Field(
+        default=None, description="model features whose drift the verdict and the retrain sensor judge (the score "
+                                  "always is); unset: every model feature except calendar parts, which are judged "
+                                  "only with features.calendar.handling: same_period")
     fail_on_drift: bool = Field(default=False, description="high drift fails a blocking check on drift_report")
     evidently: EvidentlySpec = Field(default_factory=EvidentlySpec)
 
@@ -496,6 +532,24 @@ class PipelineSpec(StrictModel):
         for segment in self.model.segment_params:
             _require_column("model.segment_params", segment, list(self.dataset.segments), kind="segment")
         return self
+
+    @model_validator(mode="after")
+    def _monitored_are_features(self) -> PipelineSpec:
+        calendar, handling = self.features.calendar_features(), self.features.calendar.handling
+        for i, column in enumerate(self.drift.monitored or []):
+            _require_column(f"drift.monitored[{i}]", column, self.feature_columns(), kind="feature")
+            if column in calendar and handling == "unmonitored":
+                raise ValueError(f"drift.monitored[{i}]: {column!r} is a calendar part of the date, which drifts by "
+                                 "construction (features.calendar.handling: unmonitored); remove it from "
+                                 "drift.monitored or set features.calendar.handling: same_period")
+        return self
+
+    def monitored_features(self) -> list[str]:
+        """Model features whose drift is judged: drift.monitored, or every feature but unmonitored calendar parts."""
+        if self.drift.monitored is not None:
+            return list(self.drift.monitored)
+        skipped = set(self.features.calendar_features()) if self.features.calendar.handling == "unmonitored" else set()
+        return [column for column in self.feature_columns() if column not in skipped]
 
     @model_validator(mode="after")
     def _scoring_names_exist(self) -> PipelineSpec:
@@ -656,7 +710,7 @@ def _describe_error(error: dict[str, Any]) -> str:
     if error["type"] == "missing":
         return f"{location}: required field is missing"
     message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "value_error" and not location:
+    if error["type"] == "value_error" and (not location or message.startswith(f"{location}.")):
         return message
     if isinstance(error.get("input"), dict | list) or "input" not in error:
         return f"{location}: {message}"

@@ -194,6 +194,33 @@ def profile_drift_table(profile: ReferenceProfile, current: pd.DataFrame, psi_th
     return table
 
 
+def same_period_drift_table(profile: ReferenceProfile, current: pd.DataFrame, columns: list[str],
+                            psi_thresholds: Thresholds, ks_thresholds: Thresholds, bins: int = 10) -> pd.DataFrame:
+    """`profile_drift_table` of calendar parts of the date, each against only the reference rows holding a value
+    the current window holds (the same weeks, months or days): the reference side of a numeric column is its
+    sorted sample restricted to those values, of a categorical one its counts of those categories."""
+    _require_profiled(profile, columns)
+    restricted = ReferenceProfile(
+        {c: same_values_reference(profile.numeric[c], _as_float(current[c]), bins) for c in columns
+         if c in profile.numeric},
+        {c: same_categories_reference(profile.categorical[c], current[c]) for c in columns if c in profile.categorical})
+    return profile_drift_table(restricted, current, psi_thresholds, ks_thresholds, columns=columns)
+
+
+def same_values_reference(reference: NumericReference, current: np.ndarray, bins: int = 10) -> NumericReference:
+    """A numeric reference rebuilt from the reference's sorted values that also occur in `current`."""
+    values = reference.sorted_values
+    kept = values[np.isin(values, current[~np.isnan(current)])]
+    return numeric_reference(kept, bins)
+
+
+def same_categories_reference(reference: CategoricalReference, current: pd.Series) -> CategoricalReference:
+    """A categorical reference keeping only the categories that occur in `current` (no missing values)."""
+    present = {str(value) for value in current.dropna().unique()}
+    counts = {category: n for category, n in reference.counts.items() if category in present}
+    return CategoricalReference(counts, 0, sum(counts.values()))
+
+
 def _require_profiled(profile: ReferenceProfile, columns: list[str]) -> None:
     """Fail naming the columns a profile does not cover."""
     unknown = [column for column in columns if column not in profile.numeric and column not in profile.categorical]

@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from ml_assets.core import drift
 from ml_assets.core.modeling import expected_calibration_error
 from ml_assets.core.scoring import SCORE_COLUMN
-from ml_assets.spec import PipelineSpec, ThresholdSpec
+from ml_assets.spec import DriftSpec, PipelineSpec, ThresholdSpec
 
 PERFORMANCE_COLUMNS = ["segment", "model_name", "model_version", "cohort_first", "cohort_last", "rows",
                        "unlabeled_rows", "positives", "roc_auc", "ece", "default_rate", "mean_score",
@@ -57,15 +57,39 @@ def trailing_windows(frame: pd.DataFrame, date_column: str, days: list[date],
         yield day, frame[(dates > end - timedelta(days=window_days)) & (dates <= end)]
 
 
-def segment_drift(profile: drift.ReferenceProfile, current: pd.DataFrame, scores: pd.Series,
-                  spec: PipelineSpec) -> pd.DataFrame:
-    """Drift of every feature and of the score; severity only judged with at least `min_rows` current rows."""
-    psi, ks = thresholds(spec.drift.psi), thresholds(spec.drift.ks)
-    table = pd.concat([
-        drift.profile_drift_table(profile, current, psi, ks, columns=spec.feature_columns()),
-        drift.profile_drift_table(profile, scores.to_frame(SCORE_COLUMN), psi, ks, columns=[SCORE_COLUMN]),
-    ], ignore_index=True)
-    table["judged"] = table["cur_rows"] >= spec.drift.min_rows
+@dataclass(frozen=True)
+class DriftScope:
+    """What a drift table compares and what its verdict judges: every model feature is compared and shown;
+    `monitored` ones are judged (those in `same_period` against the reference rows of the calendar values the
+    current window holds, the others against the whole reference); the score is always judged."""
+
+    features: tuple[str, ...]
+    monitored: frozenset[str]
+    same_period: frozenset[str]
+
+
+def drift_scope(spec: PipelineSpec) -> DriftScope:
+    """The drift scope of a config: drift.monitored (default every feature but calendar parts) and, with
+    features.calendar.handling same_period, the calendar parts judged against the same calendar period."""
+    monitored = frozenset(spec.monitored_features())
+    same_period = monitored & set(spec.features.calendar_features()) \
+        if spec.features.calendar.handling == "same_period" else frozenset()
+    return DriftScope(tuple(spec.feature_columns()), monitored, frozenset(same_period))
+
+
+def segment_drift(profile: drift.ReferenceProfile, current: pd.DataFrame, scores: pd.Series, scope: DriftScope,
+                  settings: DriftSpec) -> pd.DataFrame:
+    """Drift of every feature and of the score, with `monitored` (in the verdict's scope) and `judged`
+    (monitored, at least `min_rows` current rows and a non-empty reference); severity is 'none' unless judged."""
+    psi, ks = thresholds(settings.psi), thresholds(settings.ks)
+    plain = [column for column in scope.features if column not in scope.same_period]
+    same_period = [column for column in scope.features if column in scope.same_period]
+    parts = [drift.profile_drift_table(profile, current, psi, ks, columns=plain),
+             drift.same_period_drift_table(profile, current, same_period, psi, ks, settings.bins),
+             drift.profile_drift_table(profile, scores.to_frame(SCORE_COLUMN), psi, ks, columns=[SCORE_COLUMN])]
+    table = pd.concat([part for part in parts if len(part)], ignore_index=True)
+    table["monitored"] = table["feature"].isin(scope.monitored | {SCORE_COLUMN})
+    table["judged"] = table["monitored"] & (table["cur_rows"] >= settings.min_rows) & (table["ref_rows"] > 0)
     table.loc[~table["judged"], "severity"] = "none"
     return table
 

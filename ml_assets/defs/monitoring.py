@@ -15,7 +15,7 @@ from ml_assets.core.evidently_report import write_drift_html
 from ml_assets.core.features import SEGMENT_COLUMN
 from ml_assets.core.monitoring import (
     PERFORMANCE_COLUMNS, at_least, auc_floor, cohort_performance, drift_alert_text, evidently_days,
-    maturity_cohort, performance_alert_text, reference_profile, segment_drift, trailing_windows)
+    drift_scope, maturity_cohort, performance_alert_text, reference_profile, segment_drift, trailing_windows)
 from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.core.sources import days_between
 from ml_assets.defs.partitions import (
@@ -117,8 +117,10 @@ def segment_drift_by_day(profile: drift.ReferenceProfile, features: pd.DataFrame
     features = features[[date_column, *spec.feature_columns()]]  # each day filters them: only what is compared
     predictions = predictions[[date_column, SCORE_COLUMN]]
     scores = dict(trailing_windows(predictions, date_column, days, spec.drift.window_days))
-    tables = [segment_drift(profile, rows, scores[day][SCORE_COLUMN], spec).assign(**{date_column: pd.Timestamp(day)})
-              for day, rows in trailing_windows(features, date_column, days, spec.drift.window_days)]
+    scope = drift_scope(spec)
+    tables = [segment_drift(profile, rows, scores[day][SCORE_COLUMN], scope, spec.drift).assign(
+        **{date_column: pd.Timestamp(day)}) for day, rows in trailing_windows(features, date_column, days,
+                                                                               spec.drift.window_days)]
     return pd.concat(tables, ignore_index=True)
 
 
@@ -167,7 +169,7 @@ def send_drift_alerts(table: pd.DataFrame, reports: dict[str, dict[date, Path]],
         if not at_least(verdict, spec.monitoring.alerts.drift_severity):
             continue
         day = rows[date_column].iat[0].date()
-        worst = rows.sort_values("psi", ascending=False).head(5)
+        worst = rows[rows["judged"]].sort_values("psi", ascending=False).head(5)
         report = reports.get(str(segment), {}).get(day)
         alerts.send(drift_alert_text(spec.name, day.isoformat(), str(segment), verdict, worst,
                                      str(report) if report else None))
@@ -298,23 +300,21 @@ def performance_by_day(predictions: pd.DataFrame, days: list[date], registry: Mo
 
 def drift_metadata(table: pd.DataFrame, spec: PipelineSpec, dates: tuple[date, date],
                    reports: dict[str, dict[date, Path]], versions: dict[str, str]) -> dict[str, dg.MetadataValue]:
-    """Verdict per segment on the latest day (read by retrain_on_drift), the worst features, links to the
-    Evidently reports, and a drift-by-feature plot per segment."""
+    """Verdict per segment on the latest day (read by retrain_on_drift), the monitored features, the worst
+    judged features, links to the Evidently reports, and a drift-by-feature plot per segment of its judged days."""
     if table.empty or "severity" not in table:
         return {"verdict": dg.MetadataValue.json({})}
     date_column = spec.dataset.date
+    judged = table[table["judged"]]
     latest_day = table[date_column].max()
     latest = table[table[date_column] == latest_day]
     verdict = {seg: drift.overall_severity(rows["severity"]) for seg, rows in latest.groupby("segment")}
     high_days = {seg: int(rows.loc[rows["severity"] == "high", date_column].nunique())
                  for seg, rows in table.groupby("segment")}
-    worst = (table.sort_values("psi", ascending=False).groupby(["segment", "feature"], as_index=False).first()
-             .sort_values("psi", ascending=False).head(15))
     folder = spec.reports_dir / "drift" / f"{dates[0]}_{dates[1]}"
-    images = {f"{seg} drift": plots.drift_plot(rows, folder / f"{seg}.png", f"{seg}: PSI by feature",
+    images = {f"{seg} drift": plots.drift_plot(rows, folder / f"{seg}.png", f"{seg}: PSI by feature (judged days)",
                                                (spec.drift.psi.moderate, spec.drift.psi.high))
-              for seg, rows in table.groupby("segment")}
-    shown = ["segment", "feature", date_column, "psi", "ks_stat", "wasserstein", "chi2_pvalue", "severity"]
+              for seg, rows in judged.groupby("segment")}
     html = {seg: {day.isoformat(): str(path) for day, path in by_day.items()} for seg, by_day in reports.items()}
     latest_html = {f"evidently_report_{seg}": dg.MetadataValue.path(str(by_day[max(by_day)]))
                    for seg, by_day in reports.items() if by_day}
@@ -323,11 +323,27 @@ def drift_metadata(table: pd.DataFrame, spec: PipelineSpec, dates: tuple[date, d
         "verdict_day": latest_day.date().isoformat(),
         "model_versions": dg.MetadataValue.json(versions),
         "days_with_high_drift": dg.MetadataValue.json(high_days),
-        "worst_features": dg.MetadataValue.md(worst[shown].round(4).to_markdown(index=False)),
+        "monitored_features": dg.MetadataValue.json(spec.monitored_features()),
+        "worst_features": dg.MetadataValue.md(worst_features_markdown(judged, date_column)),
         "evidently_reports": dg.MetadataValue.json(html),
         **latest_html,
         "plots": image_markdown(images),
     }
+
+
+def worst_features(judged: pd.DataFrame, date_column: str, top: int = 15) -> pd.DataFrame:
+    """Each (segment, feature)'s judged day of largest PSI, the largest first, dates as dates."""
+    shown = ["segment", "feature", date_column, "psi", "ks_stat", "wasserstein", "chi2_pvalue", "severity"]
+    worst = (judged.sort_values("psi", ascending=False).groupby(["segment", "feature"], as_index=False).first()
+             .sort_values("psi", ascending=False).head(top))[shown]
+    return worst.assign(**{date_column: worst[date_column].dt.date})
+
+
+def worst_features_markdown(judged: pd.DataFrame, date_column: str) -> str:
+    """`worst_features` as a markdown table, or a line saying that no day was judged."""
+    if judged.empty:
+        return "no judged days (too few rows in every trailing window)"
+    return worst_features(judged, date_column).round(4).to_markdown(index=False)
 
 
 def performance_metadata(table: pd.DataFrame, latest: pd.DataFrame, spec: PipelineSpec,

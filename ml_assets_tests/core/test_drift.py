@@ -22,6 +22,7 @@ from ml_assets.core.drift import (
     psi_from_counts,
     psi_numeric,
     quantile_bin_edges,
+    same_period_drift_table,
     severity,
     wasserstein,
 )
@@ -333,3 +334,41 @@ def test_both_ks_and_wasserstein_paths_match_scipy(monkeypatch, share, case):
     assert ks_statistic(reference, current)[0] == pytest.approx(
         stats.ks_2samp(reference, current, method="asymp").statistic, rel=1e-9, abs=1e-12)
     assert wasserstein(reference, current) == pytest.approx(stats.wasserstein_distance(reference, current), rel=1e-9)
+
+
+def test_same_period_drift_compares_with_the_reference_rows_of_the_same_calendar_values():
+    """Oracle: PSI on quantile bins of the restricted reference by hand, KS from scipy, chi-square from scipy."""
+    rng = np.random.default_rng(11)
+    reference = pd.DataFrame({"week": rng.integers(1, 18, 4_000).astype(float),
+                              "month": rng.choice(["January", "February", "March", "April"], 4_000)})
+    current = pd.DataFrame({"week": rng.choice([14.0, 15.0], 300, p=[0.7, 0.3]),
+                            "month": rng.choice(["April", "May"], 300)})
+    profile = build_profile(reference, ["week"], ["month"], bins=10)
+    table = same_period_drift_table(profile, current, ["week", "month"], PSI_THRESHOLDS, KS_THRESHOLDS,
+                                    bins=10).set_index("feature")
+
+    same_weeks = reference["week"][reference["week"].isin([14.0, 15.0])].to_numpy()
+    edges = quantile_bin_edges(same_weeks, 10)
+    ref_counts = np.diff(np.searchsorted(np.sort(same_weeks), edges, side="right"), prepend=0, append=same_weeks.size)
+    cur_counts = np.diff(np.searchsorted(np.sort(current["week"]), edges, side="right"), prepend=0, append=300)
+    ref_p, cur_p = np.clip(ref_counts / ref_counts.sum(), EPS, None), np.clip(cur_counts / 300, EPS, None)
+    assert table.loc["week", "psi"] == pytest.approx(np.sum((cur_p - ref_p) * np.log(cur_p / ref_p)), rel=1e-9)
+    ks = stats.ks_2samp(same_weeks, current["week"], method="asymp")
+    assert table.loc["week", "ks_stat"] == pytest.approx(ks.statistic, rel=1e-9)
+    assert table.loc["week", "ref_rows"] == same_weeks.size
+
+    april = int((reference["month"] == "April").sum())
+    observed = np.array([[april, 0], [int((current["month"] == "April").sum()), int((current["month"] == "May").sum())]])
+    expected = stats.chi2_contingency(observed, correction=False)
+    assert table.loc["month", "chi2_stat"] == pytest.approx(expected.statistic, rel=1e-9)
+    assert table.loc["month", "ref_rows"] == april
+    plain = profile_drift_table(profile, current, PSI_THRESHOLDS, KS_THRESHOLDS).set_index("feature")
+    assert plain.loc["week", "severity"] == "high" and plain.loc["week", "psi"] > 5 * table.loc["week", "psi"]
+
+
+def test_same_period_drift_without_a_same_period_in_the_reference_has_no_reference_rows():
+    reference = pd.DataFrame({"week": np.arange(1.0, 18.0).repeat(10)})
+    current = pd.DataFrame({"week": np.full(50, 30.0)})
+    profile = build_profile(reference, ["week"], [], bins=10)
+    [row] = same_period_drift_table(profile, current, ["week"], PSI_THRESHOLDS, KS_THRESHOLDS).to_dict("records")
+    assert row["ref_rows"] == 0 and math.isnan(row["psi"]) and row["severity"] == "none"
