@@ -121,10 +121,11 @@ def validate(spec: PipelineSpec) -> None:
 
 
 def init_config(args: argparse.Namespace) -> None:
-    """Infer a config from the data file, validate it, and write it (never an invalid one)."""
+    """Infer a config from the data file, validate it, write it (never an invalid one) with the reason for each
+    column's role as comments, and print those roles as a table."""
     import yaml
 
-    from ml_assets.core.inference import excluded_categoricals, infer_config
+    from ml_assets.core.inference import infer_config
     from ml_assets.core.sources import read_landing_file
     from ml_assets.spec import parse_spec
 
@@ -133,20 +134,28 @@ def init_config(args: argparse.Namespace) -> None:
     name = args.name or segment_name(args.data.name.split(".")[0])
     data = args.data.resolve()
     source_path = str(data.relative_to(output.parent)) if data.is_relative_to(output.parent) else str(data)
-    config = infer_config(frame, name=name, source_path=source_path,
-                          id_column=args.id, date_column=args.date, target=args.target, segment=args.segment,
-                          exclude=args.exclude, label_delay_days=args.label_delay_days)
+    inferred = infer_config(frame, name=name, source_path=source_path,
+                            id_column=args.id, date_column=args.date, target=args.target, segment=args.segment,
+                            exclude=args.exclude, label_delay_days=args.label_delay_days)
+    config = inferred.config
     parse_spec(config, base_dir=output.parent, origin=str(output))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(f"# ml_assets pipeline inferred from {args.data.name} by `ml-assets init`; review and edit.\n"
+                      "# The role init gave each column, and why:\n" + inferred.comment_block()
                       + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    print(roles_table(inferred.choices))
     features = config["features"]
-    print(f"wrote {output}: {len(config['dataset']['columns'])} columns, {len(features['numeric'])} numeric and "
-          f"{len(features['categorical'])} categorical features, segments {list(config['dataset']['segments'])}")
-    skipped = excluded_categoricals(frame, config)
-    if skipped:
-        print(f"left out of the features (too many distinct values): {skipped}")
+    print(f"\nwrote {output}: {len(config['dataset']['columns'])} columns, {len(features['numeric'])} numeric and "
+          f"{len(features['categorical'])} categorical features ({len(features['calendar']['columns'])} calendar "
+          f"parts, not drift-judged), segments {list(config['dataset']['segments'])}")
     print(f"next: ml-assets run --config {args.output} --start DATE --end DATE")
+
+
+def roles_table(choices: tuple) -> str:
+    """Every column with its type, the role init gave it and the reason, as aligned text."""
+    rows = [("column", "type", "role", "reason")] + [(c.column, c.type, c.role, c.reason) for c in choices]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d}" for a, b, c, d in rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -170,9 +170,11 @@ def feature_drift_table(reference: pd.DataFrame, current: pd.DataFrame, numeric:
 
 
 def profile_drift_table(profile: ReferenceProfile, current: pd.DataFrame, psi_thresholds: Thresholds,
-                        ks_thresholds: Thresholds, columns: list[str] | None = None) -> pd.DataFrame:
+                        ks_thresholds: Thresholds, columns: list[str] | None = None,
+                        category_bins: int | None = None) -> pd.DataFrame:
     """`feature_drift_table` against a stored profile: one row per profiled column (or per name in
-    `columns`), numeric columns first; `current` must hold those columns."""
+    `columns`), numeric columns first; `current` must hold those columns. With `category_bins`, a categorical
+    column with more categories is compared on that many bins (see `pooled_counts`)."""
     wanted = list(profile.numeric) + list(profile.categorical) if columns is None else columns
     _require_profiled(profile, wanted)
     missing = [column for column in wanted if column not in current.columns]
@@ -184,7 +186,7 @@ def profile_drift_table(profile: ReferenceProfile, current: pd.DataFrame, psi_th
                                    **_numeric_drift(profile.numeric[c], _as_float(current[c]))},
                         numeric, len(current))
     rows += _map_columns(lambda c: {"feature": c, "kind": "categorical", "ref_rows": profile.categorical[c].rows,
-                                    **_categorical_drift(profile.categorical[c], current[c])},
+                                    **_categorical_drift(profile.categorical[c], current[c], category_bins)},
                          categorical, len(current))
     table = pd.DataFrame(rows, columns=DRIFT_COLUMNS)
     table["ref_rows"] = table["ref_rows"].astype("int64")
@@ -204,7 +206,7 @@ def same_period_drift_table(profile: ReferenceProfile, current: pd.DataFrame, co
         {c: same_values_reference(profile.numeric[c], _as_float(current[c]), bins) for c in columns
          if c in profile.numeric},
         {c: same_categories_reference(profile.categorical[c], current[c]) for c in columns if c in profile.categorical})
-    return profile_drift_table(restricted, current, psi_thresholds, ks_thresholds, columns=columns)
+    return profile_drift_table(restricted, current, psi_thresholds, ks_thresholds, columns=columns, category_bins=bins)
 
 
 def same_values_reference(reference: NumericReference, current: np.ndarray, bins: int = 10) -> NumericReference:
@@ -249,9 +251,23 @@ def _numeric_drift(reference: NumericReference, current: np.ndarray) -> dict[str
     return {"psi": psi, "ks_stat": ks, "ks_pvalue": _ks_pvalue(ks, ref.size, cur.size), "wasserstein": distance}
 
 
-def _categorical_drift(reference: CategoricalReference, current: pd.Series) -> dict[str, float]:
-    """PSI and chi-square of one categorical column, sharing one count table."""
+def pooled_counts(ref_counts: np.ndarray, cur_counts: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Aligned category counts on at most `bins` bins: the `bins - 1` largest reference categories and one bin
+    pooling the rest (rare and unseen ones), so that, as with numeric quantile bins, a small current window's
+    empty rare categories do not read as drift (with 177 countries, 350 rows of the same distribution give a
+    PSI above 0.25 per category but about 0.02 pooled)."""
+    if ref_counts.size <= bins:
+        return ref_counts, cur_counts
+    order = np.argsort(-ref_counts, kind="stable")
+    kept, rest = order[:bins - 1], order[bins - 1:]
+    return (np.append(ref_counts[kept], ref_counts[rest].sum()), np.append(cur_counts[kept], cur_counts[rest].sum()))
+
+
+def _categorical_drift(reference: CategoricalReference, current: pd.Series,
+                       bins: int | None = None) -> dict[str, float]:
+    """PSI and chi-square of one categorical column, sharing one count table (pooled to `bins` when given)."""
     counts = _aligned_counts(reference, categorical_reference(current))
+    counts = pooled_counts(*counts, bins) if bins else counts
     chi2_stat, chi2_pvalue = _chi_square_from_counts(*counts)
     return {"psi": psi_from_counts(*counts), "chi2_stat": chi2_stat, "chi2_pvalue": chi2_pvalue}
 

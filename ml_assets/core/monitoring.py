@@ -84,7 +84,7 @@ def segment_drift(profile: drift.ReferenceProfile, current: pd.DataFrame, scores
     psi, ks = thresholds(settings.psi), thresholds(settings.ks)
     plain = [column for column in scope.features if column not in scope.same_period]
     same_period = [column for column in scope.features if column in scope.same_period]
-    parts = [drift.profile_drift_table(profile, current, psi, ks, columns=plain),
+    parts = [drift.profile_drift_table(profile, current, psi, ks, columns=plain, category_bins=settings.bins),
              drift.same_period_drift_table(profile, current, same_period, psi, ks, settings.bins),
              drift.profile_drift_table(profile, scores.to_frame(SCORE_COLUMN), psi, ks, columns=[SCORE_COLUMN])]
     table = pd.concat([part for part in parts if len(part)], ignore_index=True)

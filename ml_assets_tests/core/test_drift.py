@@ -17,6 +17,7 @@ from ml_assets.core.drift import (
     ks_statistic,
     numeric_reference,
     overall_severity,
+    pooled_counts,
     profile_drift_table,
     psi_categorical,
     psi_from_counts,
@@ -372,3 +373,35 @@ def test_same_period_drift_without_a_same_period_in_the_reference_has_no_referen
     profile = build_profile(reference, ["week"], [], bins=10)
     [row] = same_period_drift_table(profile, current, ["week"], PSI_THRESHOLDS, KS_THRESHOLDS).to_dict("records")
     assert row["ref_rows"] == 0 and math.isnan(row["psi"]) and row["severity"] == "none"
+
+
+def test_pooled_categories_keep_the_largest_and_pool_the_rest():
+    ref, cur = np.array([50.0, 5.0, 30.0, 10.0, 5.0]), np.array([40.0, 0.0, 35.0, 20.0, 5.0])
+    pooled_ref, pooled_cur = pooled_counts(ref, cur, bins=3)
+    assert pooled_ref.tolist() == [50.0, 30.0, 20.0] and pooled_cur.tolist() == [40.0, 35.0, 25.0]
+    assert pooled_counts(ref, cur, bins=5)[0] is ref
+
+
+def test_many_rare_categories_of_the_same_distribution_do_not_read_as_drift_once_pooled():
+    """177 categories (a long tail, like countries), 350 current rows drawn from the reference distribution:
+    pooled to 10 bins the PSI is small; hand-computed PSI and scipy's chi-square on the pooled table agree."""
+    rng = np.random.default_rng(4)
+    shares = 1 / np.arange(1, 178) ** 1.3
+    shares /= shares.sum()
+    names = np.array([f"c{i}" for i in range(177)], dtype=object)
+    reference = pd.DataFrame({"country": rng.choice(names, 20_000, p=shares)})
+    current = pd.DataFrame({"country": rng.choice(names, 350, p=shares)})
+    profile = build_profile(reference, [], ["country"])
+    raw = profile_drift_table(profile, current, PSI_THRESHOLDS, KS_THRESHOLDS).iloc[0]
+    pooled = profile_drift_table(profile, current, PSI_THRESHOLDS, KS_THRESHOLDS, category_bins=10).iloc[0]
+    assert raw["psi"] > 0.25 and pooled["psi"] < 0.05 and pooled["severity"] == "none"
+
+    ref_counts = reference["country"].value_counts()
+    top = ref_counts.index[:9]
+    cur_counts = current["country"].value_counts().reindex(ref_counts.index, fill_value=0)
+    ref_bins = np.append(ref_counts[top].to_numpy(), ref_counts.drop(top).sum()).astype(float)
+    cur_bins = np.append(cur_counts[top].to_numpy(), cur_counts.drop(top).sum()).astype(float)
+    expected_p, actual_p = np.clip(ref_bins / ref_bins.sum(), EPS, None), np.clip(cur_bins / cur_bins.sum(), EPS, None)
+    assert pooled["psi"] == pytest.approx(np.sum((actual_p - expected_p) * np.log(actual_p / expected_p)), rel=1e-9)
+    chi2 = stats.chi2_contingency(np.vstack([ref_bins, cur_bins]), correction=False)
+    assert pooled["chi2_stat"] == pytest.approx(chi2.statistic, rel=1e-9)
