@@ -59,3 +59,19 @@ def test_whole_graph_runs_on_the_hotel_table(hotel_run: Path) -> None:
     assert len(predictions) == int(raw["arrival_date"].between("2016-01-01", "2016-03-31").sum())
     drift = lake.read_partition(lake.partition_dir(spec.lake_dir, "drift_report", "date", "2016-03-31"))
     assert {"lead_time", "deposit_type", "score"} <= set(drift["feature"])
+
+
+def test_no_hotel_day_is_judged_on_a_calendar_part_of_the_date(hotel_run: Path) -> None:
+    """init recognises arrival_date_year/_month/_week_number/_day_of_month; with its defaults they are model
+    features whose drift is shown, never judged, so no day's verdict comes from them."""
+    spec = load_spec(hotel_run)
+    calendar = ["arrival_date_year", "arrival_date_month", "arrival_date_week_number", "arrival_date_day_of_month"]
+    assert spec.features.calendar.columns == calendar and set(calendar) <= set(spec.feature_columns())
+    assert {"agent", "company"} <= set(spec.features.categorical), "agency and company ids are codes, not numbers"
+    drift = lake.read_frames([lake.partition_dir(spec.lake_dir, "drift_report", "date", key)
+                              for key in lake.stored_keys(spec.lake_dir, "drift_report", "date")])
+    shown = drift[drift["feature"].isin(calendar)]
+    assert len(shown) and not shown["judged"].any() and set(shown["severity"]) == {"none"}
+    assert shown["psi"].max() > spec.drift.psi.high, "they do drift by construction: shown, not judged"
+    high = drift[drift["severity"] == "high"]
+    assert not set(high["feature"]) & set(calendar)

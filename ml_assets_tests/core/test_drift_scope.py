@@ -7,8 +7,9 @@ import pytest
 from scipy import stats
 
 from ml_assets.core import drift
-from ml_assets.core.monitoring import DriftScope, segment_drift
+from ml_assets.core.monitoring import DriftScope, drift_scope, segment_drift
 from ml_assets.spec import DriftSpec
+from ml_assets_tests.test_spec_drift import calendar_config, load
 
 ROWS = 3_000
 
@@ -60,3 +61,13 @@ def test_too_few_current_rows_are_shown_not_judged() -> None:
     scope = DriftScope(("amount", "week"), frozenset({"amount"}), frozenset())
     table = segment_drift(profile, current.head(50), scores.head(50), scope, DriftSpec(min_rows=200))
     assert not table["judged"].any() and set(table["severity"]) == {"none"}
+
+
+@pytest.mark.parametrize(("handling", "monitored", "same_period"), [
+    ("unmonitored", False, False), ("same_period", True, True), ("drop", False, False)])
+def test_the_scope_follows_features_calendar_handling(tmp_path, handling: str, monitored: bool,
+                                                      same_period: bool) -> None:
+    scope = drift_scope(load(calendar_config(tmp_path, handling), tmp_path))
+    assert ("invoice_month" in scope.features) == (handling != "drop")
+    assert ("invoice_month" in scope.monitored, "invoice_month" in scope.same_period) == (monitored, same_period)
+    assert "amount" in scope.monitored and "amount" not in scope.same_period
