@@ -334,8 +334,7 @@ def drift_metadata(table: pd.DataFrame, spec: PipelineSpec, dates: tuple[date, d
 def worst_features(judged: pd.DataFrame, date_column: str, top: int = 15) -> pd.DataFrame:
     """Each (segment, feature)'s judged day of largest PSI, the largest first, dates as dates."""
     shown = ["segment", "feature", date_column, "psi", "ks_stat", "wasserstein", "chi2_pvalue", "severity"]
-    worst = (judged.sort_values("psi", ascending=False).groupby(["segment", "feature"], as_index=False).first()
-             .sort_values("psi", ascending=False).head(top))[shown]
+    worst = judged.sort_values("psi", ascending=False).drop_duplicates(["segment", "feature"]).head(top)[shown]
     return worst.assign(**{date_column: worst[date_column].dt.date})
 
 

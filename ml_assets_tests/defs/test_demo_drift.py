@@ -86,7 +86,7 @@ def test_the_price_shock_is_flagged_in_both_segments_within_a_window(demo_drift)
 def test_worst_features_come_from_judged_days_and_show_dates_as_dates(demo_drift) -> None:
     spec, table, metadata, _ = demo_drift
     lines = metadata["worst_features"].splitlines()
-    assert lines[0].split("|")[1:4] == [" segment ", " feature ", f" {spec.dataset.date} "]
+    assert [cell.strip() for cell in lines[0].split("|")[1:4]] == ["segment", "feature", spec.dataset.date]
     judged = table[table["judged"]].set_index(["segment", "feature", "day"])
     for line in lines[2:]:
         segment, feature, day, psi = (cell.strip() for cell in line.split("|")[1:5])
