@@ -179,19 +179,17 @@ def date_parts(dates: pd.Series) -> dict[str, pd.Series]:
 
 def calendar_part(column: str, values: pd.Series, dates: pd.Series, date_column: str) -> str | None:
     """Why `column` is a part of the date (values equal to one on nearly every row, or a calendar name with
-    values in that part's range), or None."""
+    values in that part's range), or None. Text columns are compared with month and day names."""
     known = values.notna() & dates.notna()
     if known.sum() == 0:
         return None
-    text = values[known].astype(str).str.strip().str.lower() if not pd.api.types.is_numeric_dtype(values) else None
+    numeric = pd.api.types.is_numeric_dtype(values)
+    present = values[known].astype("float64") if numeric else values[known].astype(str).str.strip().str.lower()
     for part, expected in date_parts(dates[known]).items():
-        if text is not None:
-            matches = (text == expected.astype(str)).mean() if part.endswith(("name", "abbreviation")) else 0.0
-        else:
-            matches = (values[known].astype("float64") == expected.astype("float64")).mean() if \
-                not part.endswith(("name", "abbreviation")) else 0.0
-        if matches >= PART_MATCH_SHARE:
-            return f"values equal the {part} of {date_column} on {matches:.1%} of rows"
+        if numeric == pd.api.types.is_numeric_dtype(expected):
+            matches = float((present == (expected.astype("float64") if numeric else expected)).mean())
+            if matches >= PART_MATCH_SHARE:
+                return f"values equal the {part} of {date_column} on {matches:.1%} of rows"
     return _calendar_by_name(column, values[known], dates[known])
 
 
