@@ -14,7 +14,7 @@ from ml_assets.core.estimation import (
     TrainingWindow, cohort_estimates, estimate_performance, expected_roc_auc, sampled_metrics)
 from ml_assets.spec import EstimationSpec
 
-ESTIMATION = EstimationSpec(samples=400, level=0.9, seed=0)
+ESTIMATION = EstimationSpec(samples=200, level=0.9, seed=0)
 
 
 def brute_force_cbpe_auc(scores: np.ndarray) -> float:
@@ -60,12 +60,13 @@ def bernoulli_cohorts(count: int, rows: int, seed: int) -> list[tuple[np.ndarray
     return cohorts
 
 
-def coverage(cohorts: list[tuple[np.ndarray, np.ndarray]], scored: float = 1.0) -> tuple[float, float, float]:
+def coverage(cohorts: list[tuple[np.ndarray, np.ndarray]], scored: float = 1.0,
+             estimation: EstimationSpec = ESTIMATION) -> tuple[float, float, float]:
     """Share of cohorts whose realized AUC and default rate lie in the interval estimated from scores * `scored`,
     and the mean absolute AUC error of the point estimate."""
     auc_hits, rate_hits, errors = [], [], []
     for scores, labels in cohorts:
-        estimate = estimate_performance(np.clip(scores * scored, 0, 1), ESTIMATION)
+        estimate = estimate_performance(np.clip(scores * scored, 0, 1), estimation)
         auc, rate = roc_auc_score(labels, scores), labels.mean()
         auc_hits.append(estimate.estimated_roc_auc_low <= auc <= estimate.estimated_roc_auc_high)
         rate_hits.append(estimate.estimated_default_rate_low <= rate <= estimate.estimated_default_rate_high)
@@ -78,6 +79,19 @@ def test_interval_covers_realized_auc_and_rate_at_its_nominal_rate_when_scores_a
     # 300 cohorts: the binomial standard error of a 90% coverage is 1.7 points
     assert 0.85 <= auc_coverage <= 0.95 and 0.85 <= rate_coverage <= 0.95
     assert auc_error < 0.04
+
+
+def test_a_large_cohort_draws_a_sample_and_keeps_the_nominal_coverage() -> None:
+    """Above max_rows the draws use a sample and the interval is scaled by sqrt(sample / rows)."""
+    estimation = EstimationSpec(samples=200, level=0.9, seed=0, max_rows=1000)
+    auc_coverage, rate_coverage, _ = coverage(bernoulli_cohorts(150, 4000, seed=6), estimation=estimation)
+    # 150 cohorts: the binomial standard error of a 90% coverage is 2.4 points
+    assert 0.83 <= auc_coverage <= 0.97 and 0.83 <= rate_coverage <= 0.97
+    scores = bernoulli_cohorts(1, 4000, seed=7)[0][0]
+    sampled, full = estimate_performance(scores, estimation), estimate_performance(scores, ESTIMATION)
+    assert sampled.estimated_roc_auc == full.estimated_roc_auc == expected_roc_auc(scores), "points use every row"
+    width = sampled.estimated_roc_auc_high - sampled.estimated_roc_auc_low
+    assert width == pytest.approx(full.estimated_roc_auc_high - full.estimated_roc_auc_low, rel=0.25)
 
 
 def test_interval_misses_when_scores_are_not_calibrated() -> None:
