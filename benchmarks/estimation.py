@@ -51,12 +51,13 @@ HOTELS = next((folder / "shared" / "data" / "hotel_bookings.csv.gz" for folder i
                if (folder / "shared" / "data" / "hotel_bookings.csv.gz").exists()),
               PROJECT_ROOT.parent / "shared" / "data" / "hotel_bookings.csv.gz")
 NO_REPORTS = {"drift": {"evidently": {"days": "none"}}}
+DEMO_SHIFT = date(2024, 8, 1)  # price shock (every tariff) and later payments (domestic): DriftInjection
 
 
 def demo_config(home: Path, customers: int) -> Path:
     """pipeline.yaml with its outputs and the generated landing files under `home`."""
     invoices = generate_invoices(customers, date(2024, 1, 1), date(2024, 9, 30), seed=0,
-                                 drift=DriftInjection(start=date(2024, 8, 1)))
+                                 drift=DriftInjection(start=DEMO_SHIFT))
     write_landing_files(invoices, home / "landing")
     text = (PROJECT_ROOT / "pipeline.yaml").read_text()
     text = text.replace("${ML_ASSETS_LANDING:-data/landing}", str(home / "landing"))
@@ -161,16 +162,20 @@ def figures(table: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def data_set(spec: PipelineSpec, as_of: date, days: int) -> dict[str, object]:
-    """Materialize, then the figures of the asset's cohorts (overall and per segment) and of single days."""
+def data_set(spec: PipelineSpec, as_of: date, days: int, shift: date | None = None) -> dict[str, object]:
+    """Materialize, then the figures of the asset's cohorts (overall, per segment, and before / after a planted
+    behaviour change `shift` when given) and of single days."""
     materialize(spec, as_of, days)
     estimates = stored(spec, "estimated_performance")
     window = spec.monitoring.performance.window_days
     pooled = comparison(spec, window, estimates)
     daily = comparison(spec, 1, None)
+    periods = {} if shift is None else {
+        "before_shift": figures(pooled[pooled["day"] < shift]),
+        "after_shift": figures(pooled[pooled["day"] >= shift + timedelta(days=window - 1)])}
     return {"as_of": as_of.isoformat(), "days": days, "cohort_days": window, "calibration": spec.model.calibration,
             **figures(pooled), "by_segment": {str(s): figures(t) for s, t in pooled.groupby("segment")},
-            "single_day": figures(daily)}
+            **periods, "single_day": figures(daily)}
 
 
 def report(name: str, result: dict[str, object]) -> None:
@@ -182,6 +187,11 @@ def report(name: str, result: dict[str, object]) -> None:
           f"coverage {result['auc_coverage']:.0%})")
     print(f"  rate relative MAE {result['rate_rel_mae']:.3f} (floor {result['rate_rel_mae_floor']:.3f}, "
           f"bias {result['rate_bias']:+.4f}, coverage {result['rate_coverage']:.0%})")
+    for name, figures_of in [(f"segment {s}", f) for s, f in result["by_segment"].items()] + [
+            (period, result[period]) for period in ("before_shift", "after_shift") if period in result]:
+        print(f"  {name}: AUC MAE {figures_of['auc_mae']:.4f} (floor {figures_of['auc_mae_floor']:.4f}), rate "
+              f"relative MAE {figures_of['rate_rel_mae']:.3f} (floor {figures_of['rate_rel_mae_floor']:.3f}), "
+              f"{figures_of['cohorts']} cohorts")
     single = result["single_day"]
     print(f"  single days: AUC MAE {single['auc_mae']:.4f} (floor {single['auc_mae_floor']:.4f}), rate relative MAE "
           f"{single['rate_rel_mae']:.3f} (floor {single['rate_rel_mae_floor']:.3f}), {single['mean_rows']} rows")
@@ -199,7 +209,8 @@ def main() -> None:
         home = Path(tmp)
         os.environ["DAGSTER_HOME"] = str(home)
         (home / "demo").mkdir()
-        results["demo"] = data_set(load_spec(demo_config(home / "demo", args.customers)), date(2024, 7, 15), args.days)
+        results["demo"] = data_set(load_spec(demo_config(home / "demo", args.customers)), date(2024, 7, 15), args.days,
+                                   shift=DEMO_SHIFT)
         report("demo", results["demo"])
         if not args.skip_hotel:
             (home / "hotel").mkdir()

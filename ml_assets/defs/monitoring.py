@@ -329,8 +329,9 @@ def estimates_by_day(predictions: pd.DataFrame, days: list[date], registry: Mode
                      spec: PipelineSpec) -> pd.DataFrame:
     """cohort_estimates of each day's cohort (the predictions of the window_days days ending on it), dated with it."""
     ds, window = spec.dataset, spec.monitoring.performance.window_days
+    no_rows = pd.DataFrame({ds.date: pd.Series(dtype="datetime64[ns]")})
     if predictions.empty:
-        return pd.DataFrame({ds.date: pd.Series(dtype="datetime64[ns]")})
+        return no_rows
     windows = training_windows(predictions, registry)
     dates = pd.to_datetime(predictions[ds.date]).dt.date
     tables = []
@@ -341,7 +342,7 @@ def estimates_by_day(predictions: pd.DataFrame, days: list[date], registry: Mode
             tables.append(cohort_estimates(cohort, SEGMENT_COLUMN, ds.date, SCORE_COLUMN, windows,
                                            spec.monitoring.estimation).assign(
                 **{ds.date: pd.Timestamp(day), "cohort_first": first.isoformat(), "cohort_last": day.isoformat()}))
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame({ds.date: pd.Series(dtype="datetime64[ns]")})
+    return pd.concat(tables, ignore_index=True) if tables else no_rows
 
 
 def estimation_metadata(table: pd.DataFrame, spec: PipelineSpec) -> dict[str, dg.MetadataValue]:
