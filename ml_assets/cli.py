@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from ml_assets.core.inference import segment_name
+from ml_assets.monitor_cli import add_monitor_command, run_monitor_command
 from ml_assets.registry_cli import REGISTRY_COMMANDS, add_registry_commands, run_registry_command
 from ml_assets.spec import ConfigError, PipelineSpec, load_spec
 
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("validate", "check a config (and the landing files' columns when they exist)")
     add_registry_commands(command)
+    add_monitor_command(command, _date)
 
     init = commands.add_parser("init", help="write a pipeline config for a data file, schema inferred",
                                description="write a pipeline config for a data file, schema inferred")
@@ -176,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             run_and_report(spec, args.start, args.end)
         elif args.command in REGISTRY_COMMANDS:
             run_registry_command(spec, args)
+        elif args.command == "monitor":
+            run_monitor_command(spec, args)
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -57,7 +57,7 @@ def build_jobs(spec: PipelineSpec) -> list:
         dg.define_asset_job(TRAINING_JOB, selection=["training_set", "segment_model", "model_evaluation"],
                             partitions_def=segment_partitions(spec), hooks={end_mlflow_on_run_finished}),
         dg.define_asset_job(SCORING_JOB, selection=["predictions", "risk_clusters", "risk_report", "drift_report",
-                                                        "model_performance"],
+                                                        "estimated_performance", "model_performance"],
                             partitions_def=daily_partitions(spec)),
         dg.define_asset_job(DAILY_JOB, selection=list(DAILY_CHAIN), partitions_def=daily_partitions(spec),
                             description="The whole daily chain, ingest to monitoring: one run per day or per range"),

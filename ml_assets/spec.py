@@ -442,10 +442,22 @@ class AlertsSpec(StrictModel):
         return value
 
 
+class EstimationSpec(StrictModel):
+    """Performance estimated from calibrated scores before labels mature (estimated_performance): the interval
+    comes from drawing each cohort's labels as Bernoulli(score) `samples` times."""
+
+    samples: int = Field(default=200, ge=20, description="label draws per cohort for the interval")
+    level: float = Field(default=0.9, gt=0.5, lt=1.0, description="coverage of the interval (0.9: 5th-95th percentile)")
+    seed: int = Field(default=0, description="seed of the label draws (same scores, same interval)")
+    max_rows: int = Field(default=20_000, ge=1000, description="larger cohorts draw labels for a sample of this many "
+                                                                "rows, the interval scaled by sqrt(sample / rows)")
+
+
 class MonitoringSpec(StrictModel):
-    """Delayed-label performance, the retrain sensor and alerts."""
+    """Delayed-label performance, its estimate before labels mature, the retrain sensor and alerts."""
 
     performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
+    estimation: EstimationSpec = Field(default_factory=EstimationSpec)
     retrain: RetrainSpec = Field(default_factory=RetrainSpec)
     alerts: AlertsSpec = Field(default_factory=AlertsSpec)
 

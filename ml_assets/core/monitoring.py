@@ -13,12 +13,14 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from ml_assets.core import drift
+from ml_assets.core.estimation import ESTIMATE_COLUMNS, TrainingWindow, estimate_performance, in_sample
 from ml_assets.core.modeling import expected_calibration_error
 from ml_assets.core.scoring import SCORE_COLUMN
-from ml_assets.spec import DriftSpec, PipelineSpec, ThresholdSpec
+from ml_assets.spec import DriftSpec, EstimationSpec, PipelineSpec, ThresholdSpec
 
-PERFORMANCE_COLUMNS = ["segment", "model_name", "model_version", "cohort_first", "cohort_last", "rows",
+PERFORMANCE_COLUMNS = ["segment", "model_name", "model_version", "cohort_first", "cohort_last", "in_sample", "rows",
                        "unlabeled_rows", "positives", "roc_auc", "ece", "default_rate", "mean_score",
+                       *[column for column in ESTIMATE_COLUMNS if column != "rows"],
                        "training_roc_auc", "training_ece", "training_default_rate", "judged", "below_floor"]
 
 
@@ -138,24 +140,30 @@ def realized_performance(target: np.ndarray, scores: np.ndarray) -> dict[str, fl
             "mean_score": float(scores.mean())}
 
 
-def cohort_performance(cohort: pd.DataFrame, segment_column: str, target: str,
-                       training_metrics: dict[tuple[str, str], dict[str, float]], floor: float,
-                       min_rows: int) -> pd.DataFrame:
-    """PERFORMANCE_COLUMNS per segment and model version of a cohort of predictions: realized metrics on
-    the labelled rows next to the version's holdout metrics; judged with at least `min_rows` labelled rows
-    of both classes, below_floor when judged and the realized AUC is under `floor`."""
+def cohort_performance(cohort: pd.DataFrame, segment_column: str, date_column: str, target: str,
+                       training_metrics: dict[tuple[str, str], dict[str, float]],
+                       windows: dict[tuple[str, str], TrainingWindow], floor: float, min_rows: int,
+                       estimation: EstimationSpec) -> pd.DataFrame:
+    """PERFORMANCE_COLUMNS per segment and model version of a cohort of predictions: realized metrics on the
+    labelled rows beside the CBPE estimate from their scores and the version's holdout metrics. in_sample when a
+    cohort date lies inside the version's training window; judged with at least `min_rows` labelled rows of both
+    classes; below_floor only when judged, out of sample and the realized AUC is under `floor`."""
     rows = []
     for (segment, name, version), part in cohort.groupby([segment_column, "model_name", "model_version"], sort=True):
         labelled = part[part[target].notna()]
-        realized = realized_performance(labelled[target].to_numpy(), labelled[SCORE_COLUMN].to_numpy())
+        scores = labelled[SCORE_COLUMN].to_numpy()
+        realized = realized_performance(labelled[target].to_numpy(), scores)
+        estimate = estimate_performance(scores, estimation).columns()
+        estimate.pop("rows")
         trained = training_metrics.get((str(name), str(version)), {})
         judged = len(labelled) >= min_rows and not np.isnan(realized["roc_auc"])
-        rows.append({"segment": segment, "model_name": name, "model_version": str(version),
+        seen = in_sample(part[date_column], windows.get((str(name), str(version))))
+        rows.append({"segment": segment, "model_name": name, "model_version": str(version), "in_sample": seen,
                      "rows": len(labelled), "unlabeled_rows": len(part) - len(labelled),
-                     "positives": int(labelled[target].sum()), **realized,
+                     "positives": int(labelled[target].sum()), **realized, **estimate,
                      "training_roc_auc": trained.get("roc_auc", np.nan), "training_ece": trained.get("ece", np.nan),
                      "training_default_rate": trained.get("positive_rate", np.nan),
-                     "judged": judged, "below_floor": bool(judged and realized["roc_auc"] < floor)})
+                     "judged": judged, "below_floor": bool(judged and not seen and realized["roc_auc"] < floor)})
     return pd.DataFrame(rows, columns=PERFORMANCE_COLUMNS)
 
 

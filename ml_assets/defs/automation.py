@@ -15,7 +15,7 @@ from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.spec import FileSourceSpec, PipelineSpec, ScheduleSpec
 
 DAILY_CHAIN = ("raw_data", "features", "predictions", "risk_clusters", "risk_report", "drift_report",
-               "model_performance")
+               "estimated_performance", "model_performance")
 TRIGGER_TAG = "ml_assets/trigger"
 
 

@@ -1,5 +1,6 @@
-"""drift_report and model_performance: daily drift against each champion's reference profile, and the
-realized performance of past predictions once their labels have matured.
+"""drift_report, estimated_performance and model_performance: daily drift against each champion's reference
+profile, the performance estimated from calibrated scores as soon as predictions exist, and the realized
+performance of past predictions once their labels have matured (beside the estimate of the same cohort).
 
 A run over a range works a chunk of `storage.chunk_days` days at a time: each chunk reads its days plus the
 trailing window before them, and stages its output days; the tables kept for metadata hold a few rows per day."""
@@ -11,6 +12,7 @@ import dagster as dg
 import pandas as pd
 
 from ml_assets.core import drift, lake, plots
+from ml_assets.core.estimation import TrainingWindow, cohort_estimates
 from ml_assets.core.evidently_report import write_drift_html
 from ml_assets.core.features import SEGMENT_COLUMN
 from ml_assets.core.monitoring import (
@@ -27,6 +29,7 @@ from ml_assets.spec import PipelineSpec
 
 NO_HIGH_DRIFT = "no_high_drift"
 AUC_ABOVE_FLOOR = "auc_above_floor"
+ESTIMATED_PERFORMANCE = "estimated_performance"
 HTML_FILE = "evidently.html"
 
 
@@ -237,15 +240,16 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         deps=[dg.AssetDep("predictions", partition_mapping=dg.TimeWindowPartitionMapping(
             start_offset=-(delay + window - 1), end_offset=-delay, allow_nonexistent_upstream_partitions=True))],
         check_specs=[dg.AssetCheckSpec(AUC_ABOVE_FLOOR, asset="model_performance",
-                                       description="realized ROC AUC of every judged segment at or above the floor "
-                                                   "(warns, never blocks)")],
+                                       description="realized ROC AUC of every judged out-of-sample cohort at or above "
+                                                   "the floor (warns, never blocks)")],
         group_name="monitoring",
         kinds={"pandas", "parquet"},
     )
     def model_performance(context: dg.AssetExecutionContext, model_registry: ModelRegistry, alerts: AlertWebhook):
         """For each day D, per segment and model version: realized ROC AUC, calibration error and default rate
         of the predictions whose labels matured on D (dated D - label_delay_days, pooled over
-        monitoring.performance.window_days), next to the version's holdout metrics."""
+        monitoring.performance.window_days), beside the CBPE estimate of the same rows and the version's holdout
+        metrics; cohorts touching the version's training window are marked in_sample and never judged."""
         start, end = run_dates(context)
         tables = []
         with staged_output(spec, "model_performance") as staged:
@@ -259,13 +263,105 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             latest = table[table[ds.date] == table[ds.date].max()] if len(table) else table
             alerted = send_performance_alerts(latest, alerts, spec, end)
             yield dg.Output(staged, metadata=performance_metadata(table, latest, spec, end))
-        below = table[table["below_floor"].astype(bool)]
-        yield dg.AssetCheckResult(
-            check_name=AUC_ABOVE_FLOOR, passed=below.empty, severity=dg.AssetCheckSeverity.WARN, metadata={
-                "floor": auc_floor(spec), "alerted_segments": dg.MetadataValue.json(alerted),
-                "below_floor": dg.MetadataValue.md(below.round(4).to_markdown(index=False) if len(below) else "none")})
+        yield floor_check(table, alerted, spec)
 
-    return [drift_report, model_performance]
+    @dg.asset(
+        partitions_def=daily_partitions(spec),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="monitoring",
+        kinds={"pandas", "parquet"},
+    )
+    def estimated_performance(context: dg.AssetExecutionContext, predictions: DailyFrames,
+                              model_registry: ModelRegistry):
+        """For each day D, per segment and model version: default rate and ROC AUC estimated from the calibrated
+        scores (CBPE, with an interval) of the predictions dated in the monitoring.performance.window_days days
+        ending on D, the cohort model_performance judges once its labels mature; in_sample marks cohorts that
+        touch the version's training window."""
+        tables = []
+        with staged_output(spec, ESTIMATED_PERFORMANCE) as staged:
+            for first, last in run_chunks(context, spec):
+                rows = with_cohort_days(predictions.read(first, last, estimation_inputs(spec)), first, spec)
+                chunk = estimates_by_day(rows, days_between(first, last), model_registry, spec)
+                tables.append(chunk)
+                staged.add(chunk, first, last)
+            yield dg.Output(staged, metadata=estimation_metadata(concat_tables(tables), spec))
+
+    return [drift_report, model_performance, estimated_performance]
+
+
+def floor_check(table: pd.DataFrame, alerted: list[str], spec: PipelineSpec) -> dg.AssetCheckResult:
+    """Passes when no judged out-of-sample cohort of any day of the run is below the AUC floor (in-sample cohorts
+    are listed, never judged); warns, never blocks."""
+    below = table[table["below_floor"].astype(bool)] if len(table) else table
+    shown = ["segment", "model_version", spec.dataset.date, "cohort_first", "cohort_last", "rows", "roc_auc",
+             "estimated_roc_auc", "training_roc_auc"]
+    judged = table[table["judged"].astype(bool)] if len(table) else table
+    return dg.AssetCheckResult(
+        check_name=AUC_ABOVE_FLOOR, passed=below.empty, severity=dg.AssetCheckSeverity.WARN, metadata={
+            "floor": auc_floor(spec), "alerted_segments": dg.MetadataValue.json(alerted),
+            "judged_cohorts": int((~judged["in_sample"].astype(bool)).sum()) if len(judged) else 0,
+            "in_sample_cohorts_not_judged": int(judged["in_sample"].astype(bool).sum()) if len(judged) else 0,
+            "below_floor": dg.MetadataValue.md(below[shown].round(4).to_markdown(index=False) if len(below)
+                                               else "none")})
+
+
+def estimation_inputs(spec: PipelineSpec) -> list[str]:
+    """The columns of predictions that estimated_performance reads."""
+    return [spec.dataset.date, SEGMENT_COLUMN, "model_name", "model_version", SCORE_COLUMN]
+
+
+def with_cohort_days(frame: pd.DataFrame, start: date, spec: PipelineSpec) -> pd.DataFrame:
+    """`frame` (predictions from `start` on) plus the stored predictions of the window_days - 1 days before it,
+    so the first days of a chunk get their whole cohort."""
+    before = stored_rows("predictions", start - timedelta(days=spec.monitoring.performance.window_days - 1),
+                         start - timedelta(days=1), spec, estimation_inputs(spec))
+    if before.empty or frame.empty:  # concatenating an empty frame would blur the dtypes
+        return frame if before.empty else before
+    return pd.concat([before, frame], ignore_index=True)
+
+
+def training_windows(predictions: pd.DataFrame, registry: ModelRegistry) -> dict[tuple[str, str], TrainingWindow]:
+    """The training window of every model version that scored `predictions`."""
+    versions = predictions[["model_name", "model_version"]].drop_duplicates().itertuples(index=False)
+    return {(str(n), str(v)): TrainingWindow.from_record(registry.load(str(n), str(v)).meta["window"])
+            for n, v in versions}
+
+
+def estimates_by_day(predictions: pd.DataFrame, days: list[date], registry: ModelRegistry,
+                     spec: PipelineSpec) -> pd.DataFrame:
+    """cohort_estimates of each day's cohort (the predictions of the window_days days ending on it), dated with it."""
+    ds, window = spec.dataset, spec.monitoring.performance.window_days
+    no_rows = pd.DataFrame({ds.date: pd.Series(dtype="datetime64[ns]")})
+    if predictions.empty:
+        return no_rows
+    windows = training_windows(predictions, registry)
+    dates = pd.to_datetime(predictions[ds.date]).dt.date
+    tables = []
+    for day in days:
+        first = day - timedelta(days=window - 1)
+        cohort = predictions[(dates >= first) & (dates <= day)]
+        if len(cohort):
+            tables.append(cohort_estimates(cohort, SEGMENT_COLUMN, ds.date, SCORE_COLUMN, windows,
+                                           spec.monitoring.estimation).assign(
+                **{ds.date: pd.Timestamp(day), "cohort_first": first.isoformat(), "cohort_last": day.isoformat()}))
+    return pd.concat(tables, ignore_index=True) if tables else no_rows
+
+
+def estimation_metadata(table: pd.DataFrame, spec: PipelineSpec) -> dict[str, dg.MetadataValue]:
+    """The latest day's estimates per segment and model version, and the method."""
+    date_column = spec.dataset.date
+    latest = table[table[date_column] == table[date_column].max()] if "segment" in table and len(table) else table
+    shown = ["segment", "model_version", "cohort_first", "cohort_last", "in_sample", "rows", "estimated_default_rate",
+             "estimated_default_rate_low", "estimated_default_rate_high", "estimated_roc_auc",
+             "estimated_roc_auc_low", "estimated_roc_auc_high"]
+    estimation = spec.monitoring.estimation
+    return {
+        "latest": dg.MetadataValue.md(latest[shown].round(4).to_markdown(index=False) if len(latest)
+                                      else "no predictions"),
+        "method": f"CBPE from calibrated scores; {estimation.level:.0%} interval of {estimation.samples} "
+                  "Bernoulli(score) label draws",
+        "dagster/row_count": len(table),
+    }
 
 
 def send_performance_alerts(latest: pd.DataFrame, alerts: AlertWebhook, spec: PipelineSpec, day: date) -> list[str]:
@@ -286,14 +382,15 @@ def performance_by_day(predictions: pd.DataFrame, days: list[date], registry: Mo
         return empty
     versions = predictions[["model_name", "model_version"]].drop_duplicates().itertuples(index=False)
     training = {(str(n), str(v)): registry.load(str(n), str(v)).meta.get("holdout_metrics", {}) for n, v in versions}
+    windows = training_windows(predictions, registry)
     dates = pd.to_datetime(predictions[ds.date]).dt.date
     tables = []
     for day in days:
         first, last = maturity_cohort(day, spec)
         cohort = predictions[(dates >= first) & (dates <= last)]
         if len(cohort):
-            tables.append(cohort_performance(cohort, SEGMENT_COLUMN, ds.target, training, auc_floor(spec),
-                                             performance.min_rows).assign(
+            tables.append(cohort_performance(cohort, SEGMENT_COLUMN, ds.date, ds.target, training, windows,
+                                             auc_floor(spec), performance.min_rows, spec.monitoring.estimation).assign(
                 **{ds.date: pd.Timestamp(day), "cohort_first": first.isoformat(), "cohort_last": last.isoformat()}))
     return pd.concat(tables, ignore_index=True) if tables else empty
 
@@ -347,11 +444,13 @@ def worst_features_markdown(judged: pd.DataFrame, date_column: str) -> str:
 
 def performance_metadata(table: pd.DataFrame, latest: pd.DataFrame, spec: PipelineSpec,
                          end: date) -> dict[str, dg.MetadataValue]:
-    """Latest day's realized metrics per segment, from its largest judged cohort (read by retrain_on_drift)."""
-    judged = latest[latest["judged"].astype(bool)] if len(latest) else latest
+    """Latest day's realized metrics per segment, from its largest judged out-of-sample cohort (read by
+    retrain_on_drift); the table shows every cohort, in-sample ones marked, realized beside estimated."""
+    judged = latest[latest["judged"].astype(bool) & ~latest["in_sample"].astype(bool)] if len(latest) else latest
     judged = judged.sort_values("rows").groupby("segment").tail(1)
-    shown = ["segment", "model_version", "cohort_first", "cohort_last", "rows", "roc_auc", "training_roc_auc", "ece",
-             "default_rate", "training_default_rate", "judged", "below_floor"]
+    shown = ["segment", "model_version", "cohort_first", "cohort_last", "in_sample", "rows", "roc_auc",
+             "estimated_roc_auc", "estimated_roc_auc_low", "estimated_roc_auc_high", "training_roc_auc", "ece",
+             "default_rate", "estimated_default_rate", "training_default_rate", "judged", "below_floor"]
     return {
         "performance_day": end.isoformat(),
         "below_floor": dg.MetadataValue.json({str(r.segment): bool(r.below_floor) for r in judged.itertuples()}),

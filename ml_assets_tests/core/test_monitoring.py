@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from ml_assets.core.estimation import TrainingWindow
 from ml_assets.core.monitoring import (
     RetrainSignal, at_least, auc_floor, cohort_performance, drift_signals, evidently_days, maturity_cohort,
     performance_signals, plan_retraining, realized_performance, run_failure_text)
+from ml_assets.spec import EstimationSpec
 from ml_assets_tests.conftest import make_spec
 
 DAYS = [date(2024, 6, d) for d in range(1, 6)]
@@ -62,20 +64,40 @@ def _cohort(rows: int, separation: float, seed: int, segment: str = "domestic") 
     target = (rng.random(rows) < 0.2).astype(float)
     scores = np.clip(0.15 + separation * (target - 0.2) + rng.normal(0, 0.1, rows), 0, 1)
     return pd.DataFrame({"model_segment": segment, "model_name": f"risk-{segment}", "model_version": "3",
+                         "invoice_date": pd.Timestamp("2024-05-01") + pd.to_timedelta(np.arange(rows) % 14, "D"),
                          "defaulted": target, "score": scores})
+
+
+def _performance(cohort: pd.DataFrame, windows: dict[tuple[str, str], TrainingWindow]) -> pd.DataFrame:
+    training = {("risk-domestic", "3"): {"roc_auc": 0.78, "ece": 0.02, "positive_rate": 0.2}}
+    return cohort_performance(cohort, "model_segment", "invoice_date", "defaulted", training, windows, floor=0.65,
+                              min_rows=200, estimation=EstimationSpec(samples=50)).set_index("segment")
 
 
 def test_cohort_performance_judges_enough_rows_and_flags_auc_below_the_floor() -> None:
     cohort = pd.concat([_cohort(600, 0.0, 1), _cohort(80, 0.5, 2, "industrial")], ignore_index=True)
     cohort.loc[:9, "defaulted"] = np.nan  # labels not in yet
-    training = {("risk-domestic", "3"): {"roc_auc": 0.78, "ece": 0.02, "positive_rate": 0.2}}
-    table = cohort_performance(cohort, "model_segment", "defaulted", training, floor=0.65, min_rows=200).set_index("segment")
+    table = _performance(cohort, {})
     domestic, industrial = table.loc["domestic"], table.loc["industrial"]
     assert domestic["rows"] == 590 and domestic["unlabeled_rows"] == 10
     assert domestic["judged"] and domestic["roc_auc"] < 0.65 and domestic["below_floor"]
-    assert domestic["training_roc_auc"] == 0.78
+    assert not domestic["in_sample"] and domestic["training_roc_auc"] == 0.78
     assert not industrial["judged"] and not industrial["below_floor"], "80 rows are shown, not judged"
     assert np.isnan(industrial["training_roc_auc"])
+    labelled = cohort[cohort["defaulted"].notna() & (cohort["model_segment"] == "domestic")]
+    assert domestic["estimated_default_rate"] == pytest.approx(labelled["score"].mean()), "estimate of the same rows"
+
+
+@pytest.mark.parametrize(("window", "in_sample"), [
+    (TrainingWindow(date(2024, 1, 1), date(2024, 4, 30)), False),   # ends the day before the cohort
+    (TrainingWindow(date(2024, 1, 1), date(2024, 5, 1)), True),     # holds the cohort's first day
+    (TrainingWindow(date(2024, 5, 14), date(2024, 8, 1)), True),    # holds its last day
+    (TrainingWindow(date(2024, 5, 15), date(2024, 8, 1)), False)])  # starts the day after it
+def test_a_cohort_inside_the_training_window_is_in_sample_and_never_below_the_floor(
+        window: TrainingWindow, in_sample: bool) -> None:
+    domestic = _performance(_cohort(600, 0.0, 1), {("risk-domestic", "3"): window}).loc["domestic"]
+    assert domestic["in_sample"] == in_sample and domestic["judged"] and domestic["roc_auc"] < 0.65
+    assert domestic["below_floor"] == (not in_sample), "an in-sample cohort is shown, never held to the floor"
 
 
 def test_signals_come_from_the_materialization_metadata() -> None:

@@ -8,24 +8,29 @@ from pathlib import Path
 
 import dagster as dg
 import mlflow
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from sklearn.metrics import roc_auc_score
 
 from ml_assets.core import lake
+from ml_assets.core.estimation import expected_roc_auc
 from ml_assets.definitions import INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
 from ml_assets.defs.monitoring import AUC_ABOVE_FLOOR, NO_HIGH_DRIFT
 from ml_assets.defs.sensors import TRIGGER_TAG, build_failure_alert_sensor
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.runner import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.spec import PipelineSpec
-from ml_assets_tests.conftest import SMALL_END, make_spec
+from ml_assets_tests.conftest import make_spec
 from ml_assets_tests.webhook import WebhookServer
 
 TRAINING = {"window_days": 45, "holdout_days": 14, "min_auc": 0.55}
-# Only the days the tests need: the training window (labels matured by June 30), the predictions whose
-# labels mature on June 30 (April 3..16), and the last week of June with its price shock.
-INGEST_RANGES = [("2024-03-03", "2024-04-16"), ("2024-06-24", "2024-06-30")]
-SCORING_RANGES = [("2024-04-03", "2024-04-16"), ("2024-06-24", "2024-06-30")]
+# Only the days the tests need: the training window (as of June 15: labels matured by April 1, so February 17 to
+# April 1), the predictions whose labels mature in the last week of June (March 25 to April 16: in-sample cohorts
+# until the one judged on June 27, which starts on April 2), and that week with its price shock.
+TRAINED_AS_OF = "2024-06-15"
+INGEST_RANGES = [("2024-02-17", "2024-04-16"), ("2024-06-24", "2024-06-30")]
+SCORING_RANGES = [("2024-03-25", "2024-04-16"), ("2024-06-24", "2024-06-30")]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +59,7 @@ def monitored(tmp_path_factory: pytest.TempPathFactory, landing_dir: Path,
         for first, last in INGEST_RANGES:
             assert run_job(defs, INGEST_JOB, instance, first, last).success
         run_job(defs, TRAINING_JOB, instance, spec.segment_names[0], spec.segment_names[-1],
-                run_config={"ops": {"training_set": {"config": {"as_of": SMALL_END.isoformat()}}}})
+                run_config={"ops": {"training_set": {"config": {"as_of": TRAINED_AS_OF}}}})
         for first, last in SCORING_RANGES:
             result = run_job(defs, SCORING_JOB, instance, first, last)
             assert result.success, result.get_step_failure_events()
@@ -83,16 +88,62 @@ def test_drift_report_detects_the_shock_with_an_evidently_report_and_an_alert(mo
     assert "amount (PSI" in drift_alert and str(html) in drift_alert
 
 
-def test_model_performance_compares_matured_predictions_with_training(monitored) -> None:
+def stored_day(spec: PipelineSpec, asset: str, day: str) -> pd.DataFrame:
+    return lake.read_partition(lake.partition_dir(spec.lake_dir, asset, "date", day))
+
+
+def stored_predictions(spec: PipelineSpec, first: str, last: str, segment: str) -> pd.DataFrame:
+    """The stored predictions of one segment dated first..last (days never scored are skipped)."""
+    keys = [key for key in lake.stored_keys(spec.lake_dir, "predictions", "date") if first <= key <= last]
+    rows = lake.read_frames([lake.partition_dir(spec.lake_dir, "predictions", "date", key) for key in keys])
+    return rows[rows["model_segment"] == segment]
+
+
+def test_model_performance_judges_out_of_sample_cohorts_beside_their_estimate(monitored) -> None:
     spec, metadata, _ = monitored
-    table = lake.read_partition(lake.partition_dir(spec.lake_dir, "model_performance", "date", "2024-06-30"))
-    domestic = table.set_index("segment").loc["domestic"]
+    domestic = stored_day(spec, "model_performance", "2024-06-30").set_index("segment").loc["domestic"]
     assert (domestic["cohort_first"], domestic["cohort_last"]) == ("2024-04-03", "2024-04-16")
+    assert not domestic["in_sample"], "the version was trained on February 17 to April 1"
     assert domestic["judged"] and domestic["roc_auc"] > spec.training.min_auc and not domestic["below_floor"]
     assert 0 < domestic["default_rate"] < 0.5 and domestic["training_roc_auc"] > 0.5
+    cohort = stored_predictions(spec, "2024-04-03", "2024-04-16", "domestic")
+    assert domestic["rows"] == len(cohort) and domestic["roc_auc"] == pytest.approx(
+        roc_auc_score(cohort["defaulted"], cohort["score"]))
+    assert domestic["estimated_roc_auc"] == pytest.approx(expected_roc_auc(cohort["score"].to_numpy()))
+    assert domestic["estimated_default_rate"] == pytest.approx(cohort["score"].mean())
     assert metadata["model_performance"]["below_floor"] == {"domestic": False}
-    early = lake.read_partition(lake.partition_dir(spec.lake_dir, "model_performance", "date", "2024-04-16"))
-    assert early.empty, "predictions of April have not matured by April 16"
+    assert stored_day(spec, "model_performance", "2024-04-16").empty, "April's predictions have not matured by then"
+
+
+def test_a_cohort_inside_the_training_window_is_shown_in_sample_and_never_fails_the_floor(monitored) -> None:
+    base, _, instance = monitored
+    domestic = stored_day(base, "model_performance", "2024-06-24").set_index("segment").loc["domestic"]
+    assert (domestic["cohort_first"], domestic["cohort_last"]) == ("2024-03-28", "2024-04-10")
+    assert domestic["in_sample"] and domestic["judged"] and not domestic["below_floor"]
+    spec = make_spec(base.base_dir, training=TRAINING, monitoring={"performance": {"min_auc": 0.99}})
+    result = build_definitions(spec).resolve_job_def(SCORING_JOB).execute_in_process(
+        instance=instance, raise_on_error=False, asset_selection=[dg.AssetKey("model_performance")],
+        tags={RANGE_START_TAG: "2024-06-24", RANGE_END_TAG: "2024-06-26"})
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == AUC_ABOVE_FLOOR and check.passed, "in-sample cohorts below 0.99 are not judged"
+    assert check.metadata["in_sample_cohorts_not_judged"].value >= 3
+    assert check.metadata["judged_cohorts"].value == 0
+
+
+def test_estimated_performance_is_there_as_soon_as_predictions_exist(monitored) -> None:
+    spec, metadata, _ = monitored
+    domestic = stored_day(spec, "estimated_performance", "2024-06-30").set_index("segment").loc["domestic"]
+    assert (domestic["cohort_first"], domestic["cohort_last"]) == ("2024-06-17", "2024-06-30")
+    cohort = stored_predictions(spec, "2024-06-17", "2024-06-30", "domestic")  # June 24..30 were scored
+    assert domestic["rows"] == len(cohort) and not domestic["in_sample"] and domestic["model_version"] == "1"
+    assert domestic["estimated_roc_auc"] == pytest.approx(expected_roc_auc(cohort["score"].to_numpy()))
+    assert domestic["estimated_default_rate"] == pytest.approx(cohort["score"].mean())
+    assert domestic["estimated_roc_auc_low"] < domestic["estimated_roc_auc"] < domestic["estimated_roc_auc_high"]
+    assert domestic["estimated_default_rate_low"] < domestic["estimated_default_rate"] \
+        < domestic["estimated_default_rate_high"]
+    early = stored_day(spec, "estimated_performance", "2024-03-25").set_index("segment").loc["domestic"]
+    assert early["in_sample"], "March 25 lies inside the training window"
+    assert "CBPE" in metadata["estimated_performance"]["method"]
 
 
 def test_retrain_on_drift_trains_a_new_version_once(monitored) -> None:

@@ -1,0 +1,224 @@
+"""Estimation benchmark: performance estimated from calibrated scores (CBPE, the estimated_performance asset)
+against the realized performance of the same cohorts from their labels, out of time, on two data sets.
+
+Per data set: ingest through `ingest_job`, train every segment as of --as-of (`training_job`, labels matured by
+then), score the --days days after it (`scoring_job`: predictions, estimated_performance, ...), all on a SQLite
+Dagster instance in a temporary folder. Then, per segment and day D of those days, the asset's estimate for its
+cohort (the predictions of the monitoring.performance.window_days days ending on D, only days after the as-of date)
+is compared with the realized ROC AUC and default rate of the same rows from their labels (the data sets are
+historical, so every label is known). Also reported: the same comparison for single-day cohorts, the estimate's
+interval coverage, and the noise floor, the mean absolute error an exactly calibrated model would still show (the
+mean |realized - estimate| over labels drawn as Bernoulli(score)): realized values of small cohorts are noisy.
+
+Data: demo, the invoices of core/synthetic.py (--customers, 2024-01-01..2024-09-30, the price shock and lateness
+change from 2024-08-01: a covariate shift the estimate should follow), config pipeline.yaml; hotel, the hotel
+bookings in ../shared/data with the config `ml-assets init` writes (leaks excluded as in the README). Both with
+drift.evidently.days: none (no HTML reports; the estimates do not depend on it).
+
+    .venv/bin/python benchmarks/estimation.py [--days 45] [--customers 6000] [--skip-hotel]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import yaml
+
+from ml_assets.cli import main as cli_main
+from ml_assets.core import lake
+from ml_assets.core.estimation import estimate_performance, sampled_metrics
+from ml_assets.core.features import SEGMENT_COLUMN
+from ml_assets.core.monitoring import realized_performance
+from ml_assets.core.scoring import SCORE_COLUMN
+from ml_assets.core.synthetic import DriftInjection, generate_invoices, write_landing_files
+from ml_assets.definitions import INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
+from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
+from ml_assets.spec import PipelineSpec, load_spec
+from machine_info import machine  # benchmarks/ is on sys.path when a script runs
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# ../shared/data beside the clone (main/), or two levels up from a worktree (wt/<name>/)
+HOTELS = next((folder / "shared" / "data" / "hotel_bookings.csv.gz" for folder in PROJECT_ROOT.parents[:2]
+               if (folder / "shared" / "data" / "hotel_bookings.csv.gz").exists()),
+              PROJECT_ROOT.parent / "shared" / "data" / "hotel_bookings.csv.gz")
+NO_REPORTS = {"drift": {"evidently": {"days": "none"}}}
+DEMO_SHIFT = date(2024, 8, 1)  # price shock (every tariff) and later payments (domestic): DriftInjection
+
+
+def demo_config(home: Path, customers: int) -> Path:
+    """pipeline.yaml with its outputs and the generated landing files under `home`."""
+    invoices = generate_invoices(customers, date(2024, 1, 1), date(2024, 9, 30), seed=0,
+                                 drift=DriftInjection(start=DEMO_SHIFT))
+    write_landing_files(invoices, home / "landing")
+    text = (PROJECT_ROOT / "pipeline.yaml").read_text()
+    text = text.replace("${ML_ASSETS_LANDING:-data/landing}", str(home / "landing"))
+    text = text.replace("${ML_ASSETS_HOME:-data}", str(home / "out")).replace("${MLFLOW_TRACKING_URI:-}", "")
+    text = text.replace("${ML_ASSETS_ALERT_WEBHOOK:-}", "")
+    return with_overrides(text, home / "pipeline.yaml")
+
+
+def hotel_config(home: Path) -> Path:
+    """The config `ml-assets init` writes for the hotel bookings (leaks excluded)."""
+    config = home / "hotels.yaml"
+    args = ["init", "--data", str(HOTELS), "--id", "booking_id", "--date", "arrival_date", "--target",
+            "is_canceled", "--segment", "hotel", "--exclude", "reservation_status", "--exclude",
+            "reservation_status_date", "--output", str(config)]
+    assert cli_main(args) == 0, "ml-assets init failed"
+    return with_overrides(config.read_text(), config)
+
+
+def with_overrides(text: str, path: Path) -> Path:
+    """Write the config text to `path` with NO_REPORTS merged in."""
+    raw = yaml.safe_load(text)
+    for section, values in NO_REPORTS.items():
+        raw[section] = {**raw.get(section, {}), **values}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def run_job(spec: PipelineSpec, job: str, instance: dg.DagsterInstance, first: str, last: str,
+            **kwargs: object) -> None:
+    """One run of a job over first..last (partition keys); fails loudly."""
+    result = build_definitions(spec).resolve_job_def(job).execute_in_process(
+        instance=instance, raise_on_error=False, tags={RANGE_START_TAG: first, RANGE_END_TAG: last},
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}, **kwargs.pop("run_config", {})},
+        **kwargs)
+    failures = [e for e in result.get_step_failure_events()
+                if e.event_specific_data.error.cls_name != "DagsterAssetCheckFailedError"]
+    assert not failures, failures[0].event_specific_data.error.message
+
+
+def materialize(spec: PipelineSpec, as_of: date, days: int) -> None:
+    """Ingest the training window and the scored days, train as of `as_of`, score the `days` days after it."""
+    window_first = as_of - timedelta(days=spec.dataset.label_delay_days + spec.training.window_days)
+    first, last = max(window_first, spec.dataset.start_date), as_of + timedelta(days=days)
+    with dg.instance_for_test() as instance:
+        run_job(spec, INGEST_JOB, instance, first.isoformat(), last.isoformat())
+        run_job(spec, TRAINING_JOB, instance, spec.segment_names[0], spec.segment_names[-1],
+                run_config={"ops": {"training_set": {"config": {"as_of": as_of.isoformat()}}}})
+        run_job(spec, SCORING_JOB, instance, (as_of + timedelta(days=1)).isoformat(), last.isoformat())
+
+
+def stored(spec: PipelineSpec, asset: str) -> pd.DataFrame:
+    """Every stored day of an asset."""
+    keys = lake.stored_keys(spec.lake_dir, asset, "date")
+    return lake.read_frames([lake.partition_dir(spec.lake_dir, asset, "date", key) for key in keys])
+
+
+def comparison(spec: PipelineSpec, cohort_days: int, estimates: pd.DataFrame | None) -> pd.DataFrame:
+    """Per segment and day: the estimate (the asset's, or computed on single days) beside the realized values of
+    the same rows, and the noise floor of each."""
+    ds, predictions = spec.dataset, stored(spec, "predictions")
+    dates = pd.to_datetime(predictions[ds.date]).dt.date
+    rows = []
+    for day in sorted(set(dates)):
+        cohort = predictions[(dates > day - timedelta(days=cohort_days)) & (dates <= day)]
+        for segment, part in cohort.groupby(SEGMENT_COLUMN):
+            scores, labels = part[SCORE_COLUMN].to_numpy(), part[ds.target].to_numpy(dtype="float64")
+            realized = realized_performance(labels, scores)
+            if estimates is None:
+                estimate = estimate_performance(scores, spec.monitoring.estimation).columns()
+            else:
+                match = estimates[(estimates["segment"] == segment) & (estimates["cohort_last"] == day.isoformat())]
+                assert len(match) == 1 and match["rows"].iat[0] == len(part), (segment, day)
+                estimate = match.iloc[0].to_dict()
+            rates, aucs = sampled_metrics(scores, 200, seed=1)
+            rows.append({"segment": segment, "day": day, "rows": len(part), "realized_auc": realized["roc_auc"],
+                         "realized_rate": realized["default_rate"], **{k: estimate[k] for k in (
+                             "estimated_roc_auc", "estimated_roc_auc_low", "estimated_roc_auc_high",
+                             "estimated_default_rate", "estimated_default_rate_low", "estimated_default_rate_high")},
+                         "auc_floor": float(np.nanmean(np.abs(aucs - estimate["estimated_roc_auc"]))),
+                         "rate_floor": float(np.mean(np.abs(rates - estimate["estimated_default_rate"]))
+                                             / estimate["estimated_default_rate"])})
+    return pd.DataFrame(rows)
+
+
+def figures(table: pd.DataFrame) -> dict[str, float]:
+    """Mean absolute errors (AUC; default rate relative to the realized rate), their noise floors, interval coverage."""
+    auc_error = (table["estimated_roc_auc"] - table["realized_auc"]).abs()
+    rate_error = (table["estimated_default_rate"] - table["realized_rate"]).abs() / table["realized_rate"]
+    defined = table["realized_auc"].notna()
+    return {
+        "cohorts": len(table), "mean_rows": round(float(table["rows"].mean()), 1),
+        "auc_mae": round(float(auc_error[defined].mean()), 4),
+        "auc_mae_floor": round(float(table.loc[defined, "auc_floor"].mean()), 4),
+        "rate_rel_mae": round(float(rate_error[table["realized_rate"] > 0].mean()), 4),
+        "rate_rel_mae_floor": round(float(table["rate_floor"].mean()), 4),
+        "auc_bias": round(float((table["estimated_roc_auc"] - table["realized_auc"])[defined].mean()), 4),
+        "rate_bias": round(float((table["estimated_default_rate"] - table["realized_rate"]).mean()), 4),
+        "auc_coverage": round(float(table.loc[defined].pipe(lambda t: t["realized_auc"].between(
+            t["estimated_roc_auc_low"], t["estimated_roc_auc_high"])).mean()), 3),
+        "rate_coverage": round(float(table["realized_rate"].between(
+            table["estimated_default_rate_low"], table["estimated_default_rate_high"]).mean()), 3),
+    }
+
+
+def data_set(spec: PipelineSpec, as_of: date, days: int, shift: date | None = None) -> dict[str, object]:
+    """Materialize, then the figures of the asset's cohorts (overall, per segment, and before / after a planted
+    behaviour change `shift` when given) and of single days."""
+    materialize(spec, as_of, days)
+    estimates = stored(spec, "estimated_performance")
+    window = spec.monitoring.performance.window_days
+    pooled = comparison(spec, window, estimates)
+    daily = comparison(spec, 1, None)
+    periods = {} if shift is None else {
+        "before_shift": figures(pooled[pooled["day"] < shift]),
+        "after_shift": figures(pooled[pooled["day"] >= shift + timedelta(days=window - 1)])}
+    return {"as_of": as_of.isoformat(), "days": days, "cohort_days": window, "calibration": spec.model.calibration,
+            **figures(pooled), "by_segment": {str(s): figures(t) for s, t in pooled.groupby("segment")},
+            **periods, "single_day": figures(daily)}
+
+
+def report(name: str, result: dict[str, object]) -> None:
+    """The human summary of one data set."""
+    print(f"{name}: trained as of {result['as_of']} (calibration {result['calibration']}), {result['days']} later days "
+          f"scored; cohorts of {result['cohort_days']} days ({result['cohorts']} segment-days, "
+          f"{result['mean_rows']} rows on average)")
+    print(f"  AUC  MAE {result['auc_mae']:.4f} (floor {result['auc_mae_floor']:.4f}, bias {result['auc_bias']:+.4f}, "
+          f"coverage {result['auc_coverage']:.0%})")
+    print(f"  rate relative MAE {result['rate_rel_mae']:.3f} (floor {result['rate_rel_mae_floor']:.3f}, "
+          f"bias {result['rate_bias']:+.4f}, coverage {result['rate_coverage']:.0%})")
+    for name, figures_of in [(f"segment {s}", f) for s, f in result["by_segment"].items()] + [
+            (period, result[period]) for period in ("before_shift", "after_shift") if period in result]:
+        print(f"  {name}: AUC MAE {figures_of['auc_mae']:.4f} (floor {figures_of['auc_mae_floor']:.4f}), rate "
+              f"relative MAE {figures_of['rate_rel_mae']:.3f} (floor {figures_of['rate_rel_mae_floor']:.3f}), "
+              f"{figures_of['cohorts']} cohorts")
+    single = result["single_day"]
+    print(f"  single days: AUC MAE {single['auc_mae']:.4f} (floor {single['auc_mae_floor']:.4f}), rate relative MAE "
+          f"{single['rate_rel_mae']:.3f} (floor {single['rate_rel_mae_floor']:.3f}), {single['mean_rows']} rows")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=45, help="days scored after the as-of date (>= 30)")
+    parser.add_argument("--customers", type=int, default=6000, help="demo customers")
+    parser.add_argument("--skip-hotel", action="store_true")
+    args = parser.parse_args()
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    results: dict[str, object] = {"benchmark": "estimation"}
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        os.environ["DAGSTER_HOME"] = str(home)
+        (home / "demo").mkdir()
+        results["demo"] = data_set(load_spec(demo_config(home / "demo", args.customers)), date(2024, 7, 15), args.days,
+                                   shift=DEMO_SHIFT)
+        report("demo", results["demo"])
+        if not args.skip_hotel:
+            (home / "hotel").mkdir()
+            results["hotel"] = data_set(load_spec(hotel_config(home / "hotel")), date(2016, 6, 30), args.days)
+            report("hotel", results["hotel"])
+    results["machine"] = machine()
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""`ml-assets monitor`: per segment and day, the model version, drift, estimated and realized performance, read from
+the stored partitions of drift_report, estimated_performance and model_performance."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from datetime import date
+
+import pandas as pd
+
+from ml_assets.core import lake
+from ml_assets.core.monitor_view import DRIFTED_FROM, MonitorRow, monitor_rows
+from ml_assets.registry_cli import checked_segment
+from ml_assets.spec import PipelineSpec
+
+DRIFT_COLUMNS = ["segment", "feature", "severity", "psi", "model_version"]
+ESTIMATE_COLUMNS = ["segment", "model_version", "in_sample", "estimated_roc_auc", "estimated_default_rate"]
+PERFORMANCE_COLUMNS = ["segment", "model_version", "cohort_last", "in_sample", "roc_auc", "default_rate"]
+
+
+def add_monitor_command(command: Callable[[str, str], argparse.ArgumentParser], date_type: Callable[[str], date]) -> None:
+    """Register `monitor` through cli.py's `command` helper (which adds --config)."""
+    monitor = command("monitor", "per segment and day: model version, drift, estimated and realized AUC and "
+                                 "default rate (realized once labels mature), in-sample flag")
+    monitor.add_argument("--segment", help="only this segment")
+    monitor.add_argument("--start", type=date_type, help="first day (default: the first stored)")
+    monitor.add_argument("--end", type=date_type, help="last day (default: the last stored)")
+    monitor.add_argument("--json", action="store_true", help="one JSON array of objects, for machines")
+
+
+def stored_days(spec: PipelineSpec, asset: str, columns: list[str], first: date | None, last: date | None,
+                shift_days: int = 0) -> pd.DataFrame:
+    """The stored daily partitions of `asset` whose day minus `shift_days` lies in first..last (only `columns`)."""
+    from ml_assets.resources.storage import DATE_DIMENSION  # loads Dagster: only when monitor runs
+
+    low = (first + pd.Timedelta(days=shift_days)).isoformat() if first else ""
+    high = (last + pd.Timedelta(days=shift_days)).isoformat() if last else "9999"
+    keys = [key for key in lake.stored_keys(spec.lake_dir, asset, DATE_DIMENSION) if low <= key <= high]
+    folders = [lake.partition_dir(spec.lake_dir, asset, DATE_DIMENSION, key) for key in keys]
+    return lake.read_frames(folders, [spec.dataset.date, *columns]) if folders else pd.DataFrame()
+
+
+def monitor_table(spec: PipelineSpec, segment: str | None, first: date | None, last: date | None) -> list[MonitorRow]:
+    """The monitor rows of the stored partitions, for one segment or all, days first..last."""
+    if first and last and last < first:
+        raise ValueError(f"--end {last} is before --start {first}")
+    rows = monitor_rows(stored_days(spec, "drift_report", DRIFT_COLUMNS, first, last),
+                        stored_days(spec, "estimated_performance", ESTIMATE_COLUMNS, first, last),
+                        stored_days(spec, "model_performance", PERFORMANCE_COLUMNS, first, last,
+                                    spec.dataset.label_delay_days),
+                        spec.dataset.date)
+    low, high = (first.isoformat() if first else ""), (last.isoformat() if last else "9999")
+    return [row for row in rows if (segment is None or row.segment == segment) and low <= row.date <= high]
+
+
+def text_report(rows: list[MonitorRow]) -> str:
+    """A table per segment for people."""
+    if not rows:
+        return "no stored monitoring partitions in that range (materialize drift_report, estimated_performance " \
+               "and model_performance: ml-assets run)"
+    frame = pd.DataFrame([row.as_json() for row in rows])
+    frame["drifted_features"] = frame["drifted_features"].map(lambda names: ", ".join(names) or "-")
+    parts = [f"segment {segment}\n{part.drop(columns='segment').to_markdown(index=False, floatfmt='.4f')}"
+             for segment, part in frame.groupby("segment")]
+    return "\n\n".join(parts) + (f"\n\ndrifted_features: severity {DRIFTED_FROM} or worse; realized_*: empty until "
+                                 "the cohort's labels mature; in_sample: the cohort touches the version's training "
+                                 "window (its realized AUC is not a test)")
+
+
+def run_monitor_command(spec: PipelineSpec, args: argparse.Namespace) -> None:
+    """Print the monitor rows as tables or, with --json, as one JSON array."""
+    segment = checked_segment(spec, args.segment) if args.segment else None
+    rows = monitor_table(spec, segment, args.start, args.end)
+    print(json.dumps([row.as_json() for row in rows], indent=1) if args.json else text_report(rows))
