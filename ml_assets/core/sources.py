@@ -6,6 +6,7 @@ header line is a day with no records (an empty frame), not an error; a missing o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -105,7 +106,7 @@ def read_sql(url: str, query: str, start: date, end: date) -> pd.DataFrame:
             return _read_duckdb(url.removeprefix("duckdb:///"), query, params)
         return _read_sqlalchemy(url, query, params)
     except Exception as exc:
-        raise ValueError(f"database {_redact(url)}: query failed ({type(exc).__name__}: {exc}); "
+        raise ValueError(f"database {redact_url(url)}: query failed ({type(exc).__name__}: {exc}); "
                          "check dataset.source.query and that the table exists") from None
 
 
@@ -129,13 +130,12 @@ def _read_sqlalchemy(url: str, query: str, params: dict[str, Any]) -> pd.DataFra
         engine.dispose()
 
 
-def _redact(url: str) -> str:
-    """A database URL without its password, for error messages."""
-    scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    return f"{scheme}{sep}{credentials.split(':')[0]}:***@{host}"
+CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^/@:\s]*)(?::[^/\s]*)?@")
+
+
+def redact_url(text: str) -> str:
+    """Text with the password of every URL in it replaced by ***, for error messages and logs."""
+    return CREDENTIALS.sub(lambda match: f"{match['scheme']}{match['user']}:***@", text)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

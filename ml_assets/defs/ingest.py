@@ -13,6 +13,7 @@ import pandas as pd
 from ml_assets.core import features as feature_core
 from ml_assets.core import schemas
 from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
+from ml_assets.defs.retries import service_retry_policy
 from ml_assets.resources.source import DataSource
 from ml_assets.resources.storage import DailyFrames
 from ml_assets.spec import PipelineSpec
@@ -87,6 +88,7 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     date_column = spec.dataset.date
 
     @dg.asset(
+        retry_policy=service_retry_policy(spec.retries),
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=[dg.AssetCheckSpec("schema", asset="raw_data", blocking=True,
@@ -114,7 +116,7 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 staged.add(result.frame, first, last)
             yield contract_check("raw_data", failures)
             if failures.count:
-                raise dg.Failure(f"raw_data {start}..{end} breaks its contract: {failures.describe()}")
+                raise dg.Failure(f"raw_data {start}..{end} breaks its contract: {failures.describe()}", allow_retries=False)
             findings = soft.findings(spec)
             yield soft_rules_check(findings)
             for row in findings.itertuples():
@@ -147,7 +149,7 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 staged.add(result.frame, first, last)
             yield contract_check("features", failures)
             if failures.count:
-                raise dg.Failure(f"features break their contract: {failures.describe()}")
+                raise dg.Failure(f"features break their contract: {failures.describe()}", allow_retries=False)
             unsegmented = {"rows_without_segment": dg.MetadataValue.int(unassigned)}
             yield dg.Output(staged, metadata=tally.metadata() | unsegmented)
 

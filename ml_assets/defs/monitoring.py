@@ -20,8 +20,9 @@ from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.core.sources import days_between
 from ml_assets.defs.partitions import (
     concat_tables, daily_partitions, image_markdown, run_chunks, run_dates, staged_output)
+from ml_assets.defs.retries import service_retry_policy
 from ml_assets.resources.alerts import AlertWebhook
-from ml_assets.resources.mlflow import CHAMPION, LoadedModel, ModelRegistry
+from ml_assets.resources.mlflow import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
 from ml_assets.resources.storage import DATE_DIMENSION, DailyFrames
 from ml_assets.spec import PipelineSpec
 
@@ -86,11 +87,14 @@ def run_champions(registry: ModelRegistry, spec: PipelineSpec,
     """Each segment's champion with its reference profile; a segment without a champion is left out (warned)."""
     champions = {}
     for segment in spec.segment_names:
-        champion = registry.load_alias(spec.registered_model_name(segment), CHAMPION)
-        if champion is None:
-            log.warning(f"segment {segment!r} has no champion: no reference to compare against")
-            continue
-        champions[segment] = (champion, champion_profile(registry, champion, spec, log))
+        try:
+            champion = registry.load_alias(spec.registered_model_name(segment), CHAMPION)
+            if champion is None:
+                log.warning(f"segment {segment!r} has no champion: no reference to compare against")
+                continue
+            champions[segment] = (champion, champion_profile(registry, champion, spec, log))
+        except ArtifactError as error:
+            log.error(f"segment {segment!r}: no drift report: {error}")
     return champions
 
 
@@ -194,6 +198,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     delay, window = ds.label_delay_days, spec.monitoring.performance.window_days
 
     @dg.asset(
+        retry_policy=service_retry_policy(spec.retries),
         partitions_def=daily_partitions(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=[dg.AssetCheckSpec(NO_HIGH_DRIFT, asset="drift_report", blocking=spec.drift.fail_on_drift,
@@ -230,6 +235,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         yield drift_check(table, spec, alerted)
 
     @dg.asset(
+        retry_policy=service_retry_policy(spec.retries),
         partitions_def=daily_partitions(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[dg.AssetDep("predictions", partition_mapping=dg.TimeWindowPartitionMapping(

@@ -1,5 +1,6 @@
 """training_set, segment_model and model_evaluation: one partition per segment, tracked in MLflow."""
 
+import json
 import subprocess
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,10 +26,11 @@ from ml_assets.core.scoring import model_scores
 from ml_assets.core.similar import reference_contributions
 from ml_assets.core.sources import days_between
 from ml_assets.defs.partitions import image_markdown, segment_partitions
+from ml_assets.defs.retries import service_retry_policy
 from ml_assets.resources.dask import DaskCluster
 from ml_assets.resources.mlflow import (
-    CHALLENGER, CHAMPION, META_FILE, PIP_REQUIREMENTS, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE, LoadedModel,
-    ModelRegistry)
+    CHALLENGER, CHAMPION, CHECKSUM_TAG, META_FILE, PIP_REQUIREMENTS, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE,
+    ArtifactError, LoadedModel, ModelRegistry)
 from ml_assets.resources.storage import DATE_DIMENSION
 from ml_assets.spec import PipelineSpec
 
@@ -70,8 +72,13 @@ def resolve_as_of(spec: PipelineSpec, as_of: str | None) -> date:
 
 def champion_comparison(registry: ModelRegistry, spec: PipelineSpec, segment: str,
                         fit: modeling.SegmentFit) -> tuple[LoadedModel | None, AucComparison | None]:
-    """The current champion and the paired bootstrap of challenger vs champion AUC on the challenger's holdout."""
-    champion = registry.load_alias(spec.registered_model_name(segment), CHAMPION)
+    """The current champion and the paired bootstrap of challenger vs champion AUC on the challenger's holdout;
+    a champion whose artifacts are broken is not compared (retraining is how it is replaced)."""
+    try:
+        champion = registry.load_alias(spec.registered_model_name(segment), CHAMPION)
+    except ArtifactError as error:
+        dg.get_dagster_logger().warning(f"{error}; the new version is judged by training.min_auc alone")
+        return None, None
     if champion is None:
         return None, None
     champion_scores = model_scores(champion.booster, model_matrix(fit.holdout, spec, champion.meta["vocabulary"]),
@@ -265,7 +272,8 @@ def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, registr
                   **fit_record(fit, data.result()["window"], champion, comparison),
                   "trained_with": "xgboost.dask" if trainer else "xgboost"}
         run_id, model_uri = log_segment_run(spec, segment, fit, data.result(), comparison, tags, references, folder)
-    version = register_version(model_uri, name, version_tags(record, tags))
+    checksums = {CHECKSUM_TAG: json.dumps(registry.artifact_checksums(run_id, model_uri))}
+    version = register_version(model_uri, name, version_tags(record, tags) | checksums)
     registry.set_alias(name, CHALLENGER, version)
     if promote:
         registry.move_champion(name, version, "gate", reason)
@@ -305,6 +313,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         })
 
     @dg.asset(
+        retry_policy=service_retry_policy(spec.retries),
         partitions_def=segments,
         backfill_policy=dg.BackfillPolicy.single_run(),
         required_resource_keys={"mlflow", "model_registry", "dask"},
@@ -338,6 +347,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         })
 
     @dg.asset(
+        retry_policy=service_retry_policy(spec.retries),
         partitions_def=segments,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="training",
