@@ -13,7 +13,7 @@ import pandas as pd
 from ml_assets.core import features as feature_core
 from ml_assets.core import schemas
 from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
-from ml_assets.defs.retries import service_retry_policy
+from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.source import DataSource
 from ml_assets.resources.storage import DailyFrames
 from ml_assets.spec import PipelineSpec
@@ -98,6 +98,7 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="ingest",
         kinds={"pandas", "parquet"},
     )
+    @names_outage_when_spent(spec.retries)
     def raw_data(context: dg.AssetExecutionContext, source: DataSource):
         """Records of each day from the source, coerced and validated against the spec's columns."""
         start, end = run_dates(context)

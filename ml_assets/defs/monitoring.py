@@ -20,7 +20,7 @@ from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.core.sources import days_between
 from ml_assets.defs.partitions import (
     concat_tables, daily_partitions, image_markdown, run_chunks, run_dates, staged_output)
-from ml_assets.defs.retries import service_retry_policy
+from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.resources.mlflow import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
 from ml_assets.resources.storage import DATE_DIMENSION, DailyFrames
@@ -207,6 +207,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="monitoring",
         kinds={"pandas", "parquet"},
     )
+    @names_outage_when_spent(spec.retries)
     def drift_report(context: dg.AssetExecutionContext, features: DailyFrames, predictions: DailyFrames,
                      model_registry: ModelRegistry, alerts: AlertWebhook):
         """PSI, KS, chi-square and Wasserstein per feature and on the score, per segment and day, against the
@@ -246,6 +247,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="monitoring",
         kinds={"pandas", "parquet"},
     )
+    @names_outage_when_spent(spec.retries)
     def model_performance(context: dg.AssetExecutionContext, model_registry: ModelRegistry, alerts: AlertWebhook):
         """For each day D, per segment and model version: realized ROC AUC, calibration error and default rate
         of the predictions whose labels matured on D (dated D - label_delay_days, pooled over

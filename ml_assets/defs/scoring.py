@@ -13,7 +13,7 @@ from ml_assets.core.daily_scoring import empty_scores, score_segment
 from ml_assets.core.features import SEGMENT_COLUMN
 from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.defs.partitions import concat_tables, daily_partitions, run_chunks, run_dates, staged_output
-from ml_assets.defs.retries import service_retry_policy
+from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.mlflow import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
 from ml_assets.resources.storage import DATE_DIMENSION, DailyFrames
 from ml_assets.spec import PipelineSpec
@@ -66,6 +66,7 @@ def segment_scorer(registry: ModelRegistry, segment: str, spec: PipelineSpec,
         if champion is None:
             return Unscorable(f"no champion model {name}@{CHAMPION}; train the segment (ml-assets run or the "
                               f"training job) or `ml-assets promote --segment {segment} --version V --reason ...`")
+        registry.reference_profile(champion)  # checked here too: drift_report needs it for the segment's rows
         return Scorer(name, champion, similar_index(registry, champion, spec, log))
     except ArtifactError as error:
         log.error(f"segment {segment!r} not scored: {error}")
@@ -227,6 +228,7 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="scoring",
         kinds={"xgboost", "parquet"},
     )
+    @names_outage_when_spent(spec.retries)
     def predictions(context: dg.AssetExecutionContext, features: DailyFrames, model_registry: ModelRegistry):
         """Each row scored by its segment's champion model, with the model name and version, reason codes and,
         for the day's highest scores, similar past customers."""
@@ -254,6 +256,7 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="scoring",
         kinds={"pandas", "parquet"},
     )
+    @names_outage_when_spent(spec.retries)
     def risk_clusters(context: dg.AssetExecutionContext, predictions: DailyFrames, model_registry: ModelRegistry):
         """Risk category from the cut-points stored with the scoring model version (or the day's quantiles),
         the arrears rule, group and new-customer mark."""

@@ -26,7 +26,7 @@ from ml_assets.core.scoring import model_scores
 from ml_assets.core.similar import reference_contributions
 from ml_assets.core.sources import days_between
 from ml_assets.defs.partitions import image_markdown, segment_partitions
-from ml_assets.defs.retries import service_retry_policy
+from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.dask import DaskCluster
 from ml_assets.resources.mlflow import (
     CHALLENGER, CHAMPION, CHECKSUM_TAG, META_FILE, PIP_REQUIREMENTS, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE,
@@ -281,6 +281,14 @@ def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, registr
     return {**record, "version": version, "run_id": run_id}
 
 
+def empty_segment_message(spec: PipelineSpec, segment: str) -> str:
+    """Why a segment has no model: none of its dataset.segments values occurs in the training window."""
+    values = spec.dataset.segments[segment]
+    return (f"no rows in the training window: no {spec.dataset.segment} value of dataset.segments.{segment} "
+            f"({values}) occurs there; not trained. Fix dataset.segments (values are matched exactly) or ingest "
+            "days holding the segment")
+
+
 def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     """training_set -> segment_model (quality gate) -> model_evaluation, per segment."""
     segments = segment_partitions(spec)
@@ -322,18 +330,21 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="training",
         kinds={"xgboost", "mlflow"},
     )
+    @names_outage_when_spent(spec.retries)
     def segment_model(context: dg.AssetExecutionContext, training_set: dict[str, pd.DataFrame]):
         """XGBoost per segment (calibrated, beside a logistic baseline), logged and registered in MLflow;
         champion only through the gate: the floor, then a significant AUC gain over the champion on the same holdout."""
         tags = {"config_hash": spec.config_hash(), "git_commit": git_commit(spec.base_dir),
                 "dagster_run_id": context.run_id, "pipeline": spec.name}
+        empty = [segment for segment in context.partition_keys if training_set[segment].empty]
         records = {segment: train_segment(spec, segment, training_set[segment], context.resources.model_registry,
                                           tags, context.log, context.resources.dask)
-                   for segment in context.partition_keys}
-        passed = all(r["metrics"]["roc_auc"] >= spec.training.min_auc for r in records.values())
+                   for segment in context.partition_keys if segment not in empty}
+        passed = not empty and all(r["metrics"]["roc_auc"] >= spec.training.min_auc for r in records.values())
         yield dg.AssetCheckResult(check_name="quality_gate", passed=passed, metadata={
-            seg: f"AUC {r['metrics']['roc_auc']:.4f} (floor {spec.training.min_auc}); {r['reason']}"
-            for seg, r in records.items()})
+            **{seg: f"AUC {r['metrics']['roc_auc']:.4f} (floor {spec.training.min_auc}); {r['reason']}"
+               for seg, r in records.items()},
+            **{seg: empty_segment_message(spec, seg) for seg in empty}})
         yield dg.Output(records, metadata={
             "models": dg.MetadataValue.md(_records_table(records)),
             "holdout_auc": {seg: round(r["metrics"]["roc_auc"], 4) for seg, r in records.items()},
@@ -353,6 +364,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="training",
         kinds={"matplotlib", "mlflow"},
     )
+    @names_outage_when_spent(spec.retries)
     def model_evaluation(context: dg.AssetExecutionContext, segment_model: dict[str, dict[str, Any]],
                          training_set: dict[str, pd.DataFrame], model_registry: ModelRegistry):
         """Holdout metrics, decisions at the threshold, lift by decile and plots of each new model version."""
