@@ -483,7 +483,7 @@ class RetriesSpec(StrictModel):
     @model_validator(mode="after")
     def _fits_the_bound(self) -> RetriesSpec:
         if self.worst_case_s() > self.max_total_s:
-            raise ValueError(f"retries: the worst case of an outage is {self.worst_case_s():.0f} s "
+            raise ValueError(f"the worst case of an outage is {self.worst_case_s():.0f} s "
                              f"(max_retries {self.max_retries}, delay_s {self.delay_s}, request_timeout_s "
                              f"{self.request_timeout_s}, request_retries {self.request_retries}) > max_total_s "
                              f"{self.max_total_s}; lower them or raise max_total_s")
