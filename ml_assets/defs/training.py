@@ -345,7 +345,9 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             **{seg: f"AUC {r['metrics']['roc_auc']:.4f} (floor {spec.training.min_auc}); {r['reason']}"
                for seg, r in records.items()},
             **{seg: empty_segment_message(spec, seg) for seg in empty}})
-        yield dg.Output(records, metadata={
+        untrained = {seg: {"segment": seg, "model_name": spec.registered_model_name(seg), "version": None,
+                           "promoted": False, "reason": empty_segment_message(spec, seg)} for seg in empty}
+        yield dg.Output(records | untrained, metadata={
             "models": dg.MetadataValue.md(_records_table(records)),
             "holdout_auc": {seg: round(r["metrics"]["roc_auc"], 4) for seg, r in records.items()},
             "baseline_auc": {seg: baseline_auc(r) for seg, r in records.items()},

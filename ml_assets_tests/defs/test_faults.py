@@ -177,7 +177,7 @@ def test_unknown_segment_values_are_counted_at_the_spec_severity(trained: Pipeli
 def test_segment_without_training_rows_fails_its_quality_gate(tmp_path: Path, landing_dir: Path,
                                                               ingested_lake: Path) -> None:
     segments = {"domestic": ["domestic"], "industrial": ["industrial"], "commercial": ["commercial"]}
-    spec = spec_with_lake(tmp_path, landing_dir, ingested_lake, dataset={"segments": segments})
+    spec = spec_with_lake(tmp_path, landing_dir, ingested_lake, dataset={"segments": segments}, retries=FAST_RETRIES)
     result = train(spec, "commercial", "commercial")
     assert not result.success
     gate = next(c for c in result.get_asset_check_evaluations() if c.check_name == "quality_gate")
