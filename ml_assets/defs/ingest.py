@@ -98,7 +98,7 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="ingest",
         kinds={"pandas", "parquet"},
     )
-    @names_outage_when_spent(spec.retries)
+    @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def raw_data(context: dg.AssetExecutionContext, source: DataSource):
         """Records of each day from the source, coerced and validated against the spec's columns."""
         start, end = run_dates(context)

@@ -207,7 +207,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="monitoring",
         kinds={"pandas", "parquet"},
     )
-    @names_outage_when_spent(spec.retries)
+    @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def drift_report(context: dg.AssetExecutionContext, features: DailyFrames, predictions: DailyFrames,
                      model_registry: ModelRegistry, alerts: AlertWebhook):
         """PSI, KS, chi-square and Wasserstein per feature and on the score, per segment and day, against the
@@ -247,7 +247,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="monitoring",
         kinds={"pandas", "parquet"},
     )
-    @names_outage_when_spent(spec.retries)
+    @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def model_performance(context: dg.AssetExecutionContext, model_registry: ModelRegistry, alerts: AlertWebhook):
         """For each day D, per segment and model version: realized ROC AUC, calibration error and default rate
         of the predictions whose labels matured on D (dated D - label_delay_days, pooled over

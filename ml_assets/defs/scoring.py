@@ -228,7 +228,7 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="scoring",
         kinds={"xgboost", "parquet"},
     )
-    @names_outage_when_spent(spec.retries)
+    @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def predictions(context: dg.AssetExecutionContext, features: DailyFrames, model_registry: ModelRegistry):
         """Each row scored by its segment's champion model, with the model name and version, reason codes and,
         for the day's highest scores, similar past customers."""
@@ -256,7 +256,7 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="scoring",
         kinds={"pandas", "parquet"},
     )
-    @names_outage_when_spent(spec.retries)
+    @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def risk_clusters(context: dg.AssetExecutionContext, predictions: DailyFrames, model_registry: ModelRegistry):
         """Risk category from the cut-points stored with the scoring model version (or the day's quantiles),
         the arrears rule, group and new-customer mark."""

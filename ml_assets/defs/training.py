@@ -330,7 +330,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="training",
         kinds={"xgboost", "mlflow"},
     )
-    @names_outage_when_spent(spec.retries)
+    @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def segment_model(context: dg.AssetExecutionContext, training_set: dict[str, pd.DataFrame]):
         """XGBoost per segment (calibrated, beside a logistic baseline), logged and registered in MLflow;
         champion only through the gate: the floor, then a significant AUC gain over the champion on the same holdout."""
@@ -366,7 +366,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="training",
         kinds={"matplotlib", "mlflow"},
     )
-    @names_outage_when_spent(spec.retries)
+    @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def model_evaluation(context: dg.AssetExecutionContext, segment_model: dict[str, dict[str, Any]],
                          training_set: dict[str, pd.DataFrame], model_registry: ModelRegistry):
         """Holdout metrics, decisions at the threshold, lift by decile and plots of each new model version."""

@@ -107,7 +107,10 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> s
 def mlflow_tracking(context: dg.InitResourceContext) -> MlFlow:
     """dagster-mlflow's resource (one MLflow run per Dagster run), artifacts kept in the project's home."""
     config = context.resource_config
-    ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"], config["artifact_location"])
+    try:
+        ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"], config["artifact_location"])
+    except MlflowException as error:
+        raise unreachable(config["mlflow_tracking_uri"], error) from None
     return MlFlow(context)
 
 
