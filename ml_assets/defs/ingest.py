@@ -75,8 +75,12 @@ class FrameTally:
 
 
 def read_raw(source: DataSource, first: date, last: date, spec: PipelineSpec) -> pd.DataFrame:
-    """The source's records of first..last; a source with nothing at all gives the spec's columns, no rows."""
-    raw = source.read(first, last)
+    """The source's records of first..last; a source with nothing at all gives the spec's columns, no rows. A file
+    or query that cannot be read fails without retries (retrying cannot fix it; an outage is retried)."""
+    try:
+        raw = source.read(first, last)
+    except (ValueError, FileNotFoundError) as error:
+        raise dg.Failure(str(error), allow_retries=False) from None
     if raw.empty and len(raw.columns) == 0:
         return pd.DataFrame(columns=list(spec.dataset.columns))
     return raw
