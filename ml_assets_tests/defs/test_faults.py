@@ -23,6 +23,7 @@ from ml_assets.resources.mlflow import CHAMPION, ModelRegistry
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.conftest import make_spec
 from ml_assets_tests.defs.test_bad_input import lake_snapshot, registry_snapshot
+from ml_assets_tests.defs import test_mlflow_server
 from ml_assets_tests.defs.test_mlflow_server import free_port, wait_until_ready
 from ml_assets_tests.training_support import TRAINING, spec_with_lake, train
 
@@ -190,8 +191,10 @@ def test_segment_without_training_rows_fails_its_quality_gate(tmp_path: Path, la
 
 
 @pytest.fixture
-def tracking_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A real `mlflow server` on 127.0.0.1 (SQLite store, proxied artifacts) and its process, stopped after."""
+def tracking_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real `mlflow server` on 127.0.0.1 (SQLite store, proxied artifacts) and its process, stopped after
+    (a busy machine may take minutes to start it)."""
+    monkeypatch.setattr(test_mlflow_server, "READY_TIMEOUT_S", 300)
     port, folder = free_port(), tmp_path / "server"
     folder.mkdir()
     log, store = folder / "server.log", f"sqlite:///{folder / 'mlflow.db'}"
