@@ -168,10 +168,10 @@ def _quote_raw_text(cases: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     whole = cases["check"].astype(str).str.startswith("coerce_dtype") & cases["index"].isna()
     named = [cases[~whole]]
     for case in cases[whole].itertuples(index=False):
-        if case.column not in frame.columns:
+        offenders = _uncoercible(frame[case.column], str(case.check)) if case.column in frame.columns else []
+        if len(offenders) == 0:  # pandas refused the column for another reason: report it as pandera did
             named.append(pd.DataFrame([case._asdict()]))
             continue
-        offenders = _uncoercible(frame[case.column], str(case.check))
         named.append(pd.DataFrame({"schema_context": case.schema_context, "column": case.column,
                                    "check": case.check, "check_number": case.check_number,
                                    "failure_case": offenders.astype(str), "index": offenders.index}))
