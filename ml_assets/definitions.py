@@ -20,7 +20,7 @@ from ml_assets.defs.sensors import build_monitoring_sensors
 from ml_assets.defs.training import build_training_assets
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.resources.dask import DaskCluster
-from ml_assets.resources.mlflow import ModelRegistry, mlflow_tracking
+from ml_assets.resources.mlflow import ModelRegistry, mlflow_http_env, mlflow_tracking
 from ml_assets.resources.source import DataSource
 from ml_assets.resources.storage import LakeIOManager
 from ml_assets.spec import PipelineSpec, load_spec
@@ -33,7 +33,9 @@ DAILY_JOB = "daily_job"
 
 
 def build_resources(spec: PipelineSpec) -> dict[str, object]:
-    """The lake IO manager, dagster-mlflow tracking and the model registry of one pipeline."""
+    """The lake IO manager, dagster-mlflow tracking and the model registry of one pipeline (MLflow's HTTP
+    timeout and retries set from the spec's retries section: MLflow reads them from the environment)."""
+    os.environ.update(mlflow_http_env(spec.retries))
     return {
         "io_manager": LakeIOManager(lake_dir=str(spec.lake_dir), date_column=spec.dataset.date),
         "mlflow": mlflow_tracking.configured({

@@ -9,6 +9,7 @@ import difflib
 import hashlib
 import os
 import re
+from collections.abc import Hashable
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -355,6 +356,9 @@ class ScoringSpec(StrictModel):
     similar_customers: SimilarCustomersSpec = Field(default_factory=SimilarCustomersSpec)
     report_columns: list[str] | None = Field(
         default=None, description="columns of the row-level report files, in order; none: every column")
+    unknown_segments: Literal["warn", "error"] = Field(
+        default="warn", description="severity of the segments_known check when rows have a segment value outside "
+                                    "dataset.segments (those rows are not scored)")
 
     def reason_columns(self) -> list[str]:
         """reason_1 .. reason_<count>."""
@@ -428,8 +432,8 @@ class AlertsSpec(StrictModel):
     """Alert webhook (Slack-compatible JSON {"text": ...}); without a URL alerts are log lines."""
 
     webhook_url: str | None = None
-    timeout_seconds: float = Field(default=5.0, gt=0)
-    retries: int = Field(default=3, ge=0)
+    timeout_seconds: float = Field(default=5.0, gt=0, description="timeout of one POST to the webhook")
+    retries: int = Field(default=3, ge=0, description="POSTs retried after a timeout or a 5xx/429 answer")
     drift_severity: Severity = Field(default="high", description="drift at or above this severity sends an alert")
 
     @field_validator("webhook_url")
@@ -507,6 +511,49 @@ class StorageSpec(StrictModel):
                                                           "covers a range: memory follows the chunk, not the range")
 
 
+class RetriesSpec(StrictModel):
+    """Limits on waiting for a service (MLflow, the source database, the alert webhook): each request times out,
+    each step that calls a service is retried by Dagster with backoff, and the worst case fits in max_total_s."""
+
+    max_retries: int = Field(default=2, ge=0, le=10, description="Dagster retries of a step whose service failed")
+    delay_s: float = Field(default=2.0, ge=0, description="wait before the first retry of a step")
+    backoff: Literal["exponential", "linear", "constant"] = Field(
+        default="exponential", description="growth of the wait between step retries (Dagster's Backoff)")
+    request_timeout_s: int = Field(default=10, ge=1, description="timeout of one request to MLflow (MLFLOW_HTTP_"
+                                                                 "REQUEST_TIMEOUT), the webhook or the database")
+    request_retries: int = Field(default=0, ge=0, le=10,
+                                 description="MLflow's own HTTP retries of one request (MLFLOW_HTTP_REQUEST_MAX_RETRIES)")
+    request_backoff_factor: int = Field(default=1, ge=0, description="MLflow's HTTP backoff factor "
+                                                                     "(MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR)")
+    max_total_s: float = Field(default=60.0, gt=0, description="bound on the time a service outage may take to "
+                                                               "fail a step, over every retry")
+
+    @model_validator(mode="after")
+    def _fits_the_bound(self) -> RetriesSpec:
+        if self.worst_case_s() > self.max_total_s:
+            raise ValueError(f"the worst case of an outage is {self.worst_case_s():.0f} s "
+                             f"(max_retries {self.max_retries}, delay_s {self.delay_s}, request_timeout_s "
+                             f"{self.request_timeout_s}, request_retries {self.request_retries}) > max_total_s "
+                             f"{self.max_total_s}; lower them or raise max_total_s")
+        return self
+
+    def step_delay_s(self, attempt: int) -> float:
+        """Wait before retry `attempt` (1-based), as Dagster's RetryPolicy computes it."""
+        if self.backoff == "exponential":
+            return self.delay_s * (2**attempt - 1)
+        return self.delay_s * attempt if self.backoff == "linear" else self.delay_s
+
+    def request_bound_s(self) -> float:
+        """Longest one failing MLflow request may take: every try times out, MLflow backs off (and jitters) between."""
+        backoff = sum(self.request_backoff_factor * 2**k + 1.0 for k in range(self.request_retries))
+        return (self.request_retries + 1) * self.request_timeout_s + backoff
+
+    def worst_case_s(self) -> float:
+        """Longest a step may take to fail on an outage: every attempt ends at its first failing request."""
+        delays = sum(self.step_delay_s(attempt) for attempt in range(1, self.max_retries + 1))
+        return (self.max_retries + 1) * self.request_bound_s() + delays
+
+
 class MlflowSpec(StrictModel):
     """MLflow tracking; an empty tracking_uri means a SQLite store in the storage home."""
 
@@ -530,6 +577,7 @@ class PipelineSpec(StrictModel):
     dask: DaskSpec = Field(default_factory=DaskSpec)
     storage: StorageSpec = Field(default_factory=StorageSpec)
     mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
+    retries: RetriesSpec = Field(default_factory=RetriesSpec)
     base_dir: Path = Field(default=Path("."), exclude=True, description="folder of the config file")
 
     @model_validator(mode="after")
@@ -689,13 +737,31 @@ def substitute_env(text: str) -> str:
     return ENV_PATTERN.sub(replace, text)
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping (YAML would keep the later one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, Hashable):
+                continue  # an unhashable key fails in SafeLoader's own construction, with its own message
+            if key in first_line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} on lines {first_line[key]} and {line}; keep one of them",
+                    key_node.start_mark)
+            first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_spec(path: str | Path) -> PipelineSpec:
     """Read, substitute and validate a pipeline YAML file."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: config file not found; create one with `ml-assets init` or pass --config")
     try:
-        raw = yaml.safe_load(substitute_env(path.read_text()))
+        raw = yaml.load(substitute_env(path.read_text()), Loader=UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

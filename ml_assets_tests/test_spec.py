@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ml_assets.spec import ConfigError, load_spec, parse_spec, substitute_env
+from ml_assets.spec import ConfigError, RetriesSpec, load_spec, parse_spec, substitute_env
 from ml_assets_tests.conftest import PROJECT_ROOT, demo_config
 
 
@@ -66,6 +66,10 @@ def test_env_overrides_storage_home(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         (lambda c: c["scoring"].update(report_columns=["invoice_id", "risk_clustr"]),
          "scoring.report_columns[1]: column 'risk_clustr' not found; did you mean 'risk_cluster'?"),
         (lambda c: c["clustering"].update(cutpoints="daily"), "clustering.cutpoints: Input should be 'model' or 'batch'"),
+        (lambda c: c.update(retries={"max_retries": 5, "request_timeout_s": 30}),
+         "retries: the worst case of an outage is 294 s (max_retries 5, delay_s 2.0, request_timeout_s 30, "
+         "request_retries 0) > max_total_s 60.0; lower them or raise max_total_s"),
+        (lambda c: c["scoring"].update(unknown_segments="fail"), "scoring.unknown_segments: Input should be 'warn' or"),
     ],
 )
 def test_bad_config_names_field_value_and_suggestion(tmp_path: Path, mutate, expected: str) -> None:
@@ -92,3 +96,22 @@ def test_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
     spec = load_spec(config_path)
     assert spec.lake_dir == tmp_path / "cfg" / "out" / "lake"
     assert spec.registered_model_name("domestic") == "utility_risk-domestic"
+
+
+def test_duplicate_keys_name_both_lines(tmp_path: Path) -> None:
+    """YAML keeps the later of two equal keys silently; the loader refuses them, naming both lines."""
+    text = (PROJECT_ROOT / "pipeline.yaml").read_text()
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("  label_delay_days:")) + 1
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(text.replace("  segment: tariff\n", "  segment: tariff\n  label_delay_days: 30\n", 1))
+    second = next(i for i, line in enumerate(config.read_text().splitlines()) if "label_delay_days: 30" in line) + 1
+    with pytest.raises(ConfigError) as error:
+        load_spec(config)
+    assert f"duplicate key 'label_delay_days' on lines {first} and {second}; keep one of them" in str(error.value)
+
+
+def test_default_retries_bound_an_outage_by_a_minute() -> None:
+    """The defaults: three attempts of a step, each ended by one request's timeout, plus Dagster's backoff."""
+    retries = RetriesSpec()
+    assert retries.worst_case_s() == 3 * retries.request_timeout_s + retries.delay_s * (1 + 3) <= 60

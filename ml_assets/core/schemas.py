@@ -14,6 +14,11 @@ from ml_assets.core.features import SEGMENT_COLUMN
 from ml_assets.spec import ColumnRule, PipelineSpec
 
 PANDAS_DTYPES = {"int": "Int64", "float": "float64", "str": "object", "date": "datetime64[ns]", "bool": "boolean"}
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # XGBoost reads features as float32: larger values become inf
+EXPECTED_TEXT = {"Int64": "a whole number (no fraction, no thousands separator)",
+                 "float64": "a number with '.' as decimal point (no thousands separator)",
+                 "datetime64[ns]": "a date as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS, without a time zone offset",
+                 "boolean": "true/false or 1/0"}
 
 
 @dataclass(frozen=True)
@@ -33,13 +38,23 @@ def _finite(series: pd.Series) -> pd.Series:
     return ~np.isinf(series.astype("float64"))
 
 
+def _float32_range(series: pd.Series) -> pd.Series:
+    """Values XGBoost can read: |x| within float32's range (NaN is handled by `nullable`, inf by `_finite`)."""
+    values = series.astype("float64")
+    return values.isna() | np.isinf(values) | (values.abs() <= FLOAT32_MAX)
+
+
+FINITE_CHECKS = [pa.Check(_finite, error="finite (no inf)"),
+                 pa.Check(_float32_range, error=f"within float32 range (|x| <= {FLOAT32_MAX:.3g}, what XGBoost reads)")]
+
+
 def _raw_column(name: str, kind: str, spec: PipelineSpec, start: date, end: date) -> pa.Column:
     """Column contract: dtype with coercion, nullability and the role's value rules."""
     ds = spec.dataset
     optional = name in ds.optional
     checks: list[pa.Check] = []
     if kind in ("int", "float"):
-        checks.append(pa.Check(_finite, error="finite (no inf)"))
+        checks += FINITE_CHECKS
     if name == ds.target:
         checks.append(pa.Check.isin([0, 1], error="target must be 0 or 1"))
     if name == ds.date:
@@ -130,8 +145,7 @@ def features_schema(spec: PipelineSpec) -> pa.DataFrameSchema:
         ds.target: pa.Column("Int64", pa.Check.isin([0, 1]), nullable=False, coerce=True),
         SEGMENT_COLUMN: pa.Column(object, nullable=True),
     }
-    columns |= {name: pa.Column("float64", pa.Check(_finite, error="finite (no inf)"), nullable=True)
-                for name in spec.features.model_numeric()}
+    columns |= {name: pa.Column("float64", FINITE_CHECKS, nullable=True) for name in spec.features.model_numeric()}
     columns |= {name: pa.Column(object, nullable=True) for name in spec.features.categorical}
     return pa.DataFrameSchema(columns, strict=True, name="features")
 
@@ -141,11 +155,41 @@ def enforce(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> ContractResult:
     try:
         return ContractResult(schema.validate(frame, lazy=True), _no_failures())
     except SchemaErrors as errors:
-        return ContractResult(None, _failure_table(errors.failure_cases))
+        return ContractResult(None, _failure_table(_quote_raw_text(errors.failure_cases, frame)))
 
 
 def _no_failures() -> pd.DataFrame:
     return pd.DataFrame(columns=["column", "check", "failure_case", "index"])
+
+
+def _quote_raw_text(cases: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """A column whose coercion failed as a whole is reported with no row and no value: name its rows instead,
+    each with the text as the source wrote it."""
+    whole = cases["check"].astype(str).str.startswith("coerce_dtype") & cases["index"].isna()
+    named = [cases[~whole]]
+    for case in cases[whole].itertuples(index=False):
+        offenders = _uncoercible(frame[case.column], str(case.check)) if case.column in frame.columns else []
+        if len(offenders) == 0:  # pandas refused the column for another reason: report it as pandera did
+            named.append(pd.DataFrame([case._asdict()]))
+            continue
+        named.append(pd.DataFrame({"schema_context": case.schema_context, "column": case.column,
+                                   "check": case.check, "check_number": case.check_number,
+                                   "failure_case": offenders.astype(str), "index": offenders.index}))
+    return pd.concat(named, ignore_index=True)
+
+
+def _uncoercible(values: pd.Series, check: str) -> pd.Series:
+    """The values (as written) of a column that do not convert to the dtype named in a coerce_dtype check."""
+    present = values[values.notna()]
+    if "datetime64" in check:
+        text = present.astype(str)
+        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+        offset = text.str.contains(r"(?:[+-]\d\d:?\d\d|Z)$", regex=True)
+        return present[parsed.isna() | offset]
+    numbers = pd.to_numeric(present, errors="coerce")
+    if "Int64" in check:
+        return present[numbers.isna() | (numbers % 1 != 0)]
+    return present[numbers.isna()]
 
 
 def _failure_table(cases: pd.DataFrame) -> pd.DataFrame:
@@ -211,5 +255,7 @@ class FailureTally:
             if check.startswith("required column"):
                 lines.append(f"column {column!r}: {check}")
                 continue
-            lines.append(f"column {column!r} fails {check!r} on {count} row(s), e.g. {', '.join(examples)}")
+            expected = next((f" (expected {text})" for dtype, text in EXPECTED_TEXT.items()
+                             if check.startswith("coerce_dtype") and f"'{dtype}'" in check), "")
+            lines.append(f"column {column!r} fails {check!r} on {count} row(s), e.g. {', '.join(examples)}{expected}")
         return "; ".join(lines[:limit])

@@ -6,8 +6,11 @@ header line is a day with no records (an empty frame), not an error; a missing o
 
 from __future__ import annotations
 
+import csv
+import re
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import fsspec
@@ -50,6 +53,53 @@ def _check_present(location: str) -> None:
                          "if the day has no records, write just the header line")
 
 
+SNIFF_BYTES = 8192
+
+
+def _head_bytes(location: str, size: int = SNIFF_BYTES) -> bytes:
+    """The first bytes of a file as stored (not decompressed)."""
+    with fsspec.open(location, "rb", compression=None) as handle:
+        return handle.read(size)
+
+
+def _content_problem(location: str, head: bytes, encoding: str) -> str | None:
+    """What a CSV landing file holds when it is not plain CSV text, from its first bytes; None when it looks like text."""
+    gzipped = location.lower().endswith(".gz")
+    if head.startswith(b"\x1f\x8b"):
+        return None if gzipped else "is gzip-compressed but not named .gz; rename it to .csv.gz"
+    if gzipped:
+        return "is named .gz but is not gzip-compressed; rename it to .csv or compress it"
+    if head.startswith(b"PAR1"):
+        return "is a Parquet file, not CSV; name it .parquet"
+    if head.startswith(b"PK\x03\x04"):
+        return "is a zip archive, not CSV; unzip it (or gzip it as .csv.gz)"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) and not encoding.lower().startswith("utf-16"):
+        return "is UTF-16 text (it starts with a byte-order mark); save it as UTF-8 or set dataset.source.encoding: utf-16"
+    if b"\x00" in head and not encoding.lower().startswith(("utf-16", "utf-32")):
+        return "is binary data, not CSV text (it holds NUL bytes); check that the right file was copied here"
+    return None
+
+
+def _truncated_last_line(location: str, frame: pd.DataFrame, delimiter: str, encoding: str) -> str | None:
+    """A last line with fewer fields than the header (a copy cut off mid-line), described; None otherwise. A cut
+    .gz file is caught by the decompressor instead."""
+    if location.lower().endswith(".gz"):
+        return None
+    with fsspec.open(location, "rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(max(0, size - 65536))
+        tail = handle.read()
+    lines = tail.decode(encoding, errors="replace").rstrip("\r\n").splitlines()
+    if not lines or tail.endswith(b"\n") or len(frame) == 0:
+        return None
+    fields = len(next(csv.reader([lines[-1]], delimiter=delimiter)))
+    if fields >= frame.shape[1]:
+        return None
+    line_number = len(frame) + 1  # the header is line 1
+    return (f"the last line (line {line_number}) is truncated ({fields} of {frame.shape[1]} fields: {lines[-1][:60]!r}); the file "
+            "was probably cut off while copying: copy it again")
+
+
 def _guess_delimiter(frame: pd.DataFrame, delimiter: str) -> str | None:
     """A likelier delimiter when a CSV parsed into one column whose name contains one."""
     if frame.shape[1] != 1:
@@ -62,6 +112,10 @@ def read_landing_file(location: str, delimiter: str = ",", encoding: str = "utf-
     """One landing file (CSV, CSV.gz or Parquet, local or fsspec URL), with errors that say what to do."""
     file_format = _file_format(location)
     _check_present(location)
+    if file_format == "csv":
+        problem = _content_problem(location, _head_bytes(location), encoding)
+        if problem:
+            raise ValueError(f"{location}: {problem}")
     try:
         if file_format == "parquet":
             return pd.read_parquet(location)
@@ -76,6 +130,9 @@ def read_landing_file(location: str, delimiter: str = ",", encoding: str = "utf-
     if better:
         raise ValueError(f"{location}: parsed as one column {frame.columns[0][:60]!r}; the file seems delimited "
                          f"by {better!r}: set dataset.source.delimiter: {better!r}")
+    truncated = _truncated_last_line(location, frame, delimiter, encoding)
+    if truncated:
+        raise ValueError(f"{location}: {truncated}")
     return frame
 
 
@@ -97,16 +154,32 @@ def read_file_range(location: str, date_column: str, start: date, end: date,
     return frame[in_range | dates.isna()].reset_index(drop=True)
 
 
-def read_sql(url: str, query: str, start: date, end: date) -> pd.DataFrame:
+class SourceUnavailable(ConnectionError):
+    """The source database cannot be reached (an outage to retry, not a bad query)."""
+
+
+def read_sql(url: str, query: str, start: date, end: date, connect_timeout_s: int = 10) -> pd.DataFrame:
     """Rows returned by `query` with :start and :end bound to the range (DuckDB natively, else SQLAlchemy)."""
     params: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat()}
+    _check_database_file(url)
     try:
         if url.startswith("duckdb:///"):
             return _read_duckdb(url.removeprefix("duckdb:///"), query, params)
-        return _read_sqlalchemy(url, query, params)
+        return _read_sqlalchemy(url, query, params, connect_timeout_s)
+    except SourceUnavailable:
+        raise
     except Exception as exc:
-        raise ValueError(f"database {_redact(url)}: query failed ({type(exc).__name__}: {exc}); "
+        raise ValueError(f"database {redact_url(url)}: query failed ({type(exc).__name__}: {redact_url(str(exc))}); "
                          "check dataset.source.query and that the table exists") from None
+
+
+def _check_database_file(url: str) -> None:
+    """A file database (sqlite, duckdb) that is not there is unreachable (connecting would create an empty one)."""
+    for prefix in ("sqlite:///", "duckdb:///"):
+        path = url.removeprefix(prefix).split("?")[0]
+        if url.startswith(prefix) and path not in ("", ":memory:") and not Path(path).exists():
+            raise SourceUnavailable(f"database {redact_url(url)}: file {path} not found; fix dataset.source.url "
+                                    "or restore the file")
 
 
 def _read_duckdb(path: str, query: str, params: dict[str, Any]) -> pd.DataFrame:
@@ -117,25 +190,31 @@ def _read_duckdb(path: str, query: str, params: dict[str, Any]) -> pd.DataFrame:
         return connection.execute(query.replace(":start", "$start").replace(":end", "$end"), params).df()
 
 
-def _read_sqlalchemy(url: str, query: str, params: dict[str, Any]) -> pd.DataFrame:
-    """Query any SQLAlchemy database with bound parameters."""
+def _read_sqlalchemy(url: str, query: str, params: dict[str, Any], connect_timeout_s: int) -> pd.DataFrame:
+    """Query any SQLAlchemy database with bound parameters; a failed connection is SourceUnavailable."""
     import sqlalchemy
 
-    engine = sqlalchemy.create_engine(url)
+    network = not url.startswith("sqlite")
+    engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": connect_timeout_s} if network else {})
     try:
-        with engine.connect() as connection:
+        try:
+            connection = engine.connect()
+        except sqlalchemy.exc.OperationalError as exc:
+            raise SourceUnavailable(f"database {redact_url(url)} cannot be reached "
+                                    f"({redact_url(str(exc.orig)).splitlines()[0]}); check that it runs and "
+                                    "dataset.source.url") from None
+        with connection:
             return pd.read_sql(sqlalchemy.text(query), connection, params=params)
     finally:
         engine.dispose()
 
 
-def _redact(url: str) -> str:
-    """A database URL without its password, for error messages."""
-    scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    return f"{scheme}{sep}{credentials.split(':')[0]}:***@{host}"
+CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^/@:\s]*)(?::[^/\s]*)?@")
+
+
+def redact_url(text: str) -> str:
+    """Text with the password of every URL in it replaced by ***, for error messages and logs."""
+    return CREDENTIALS.sub(lambda match: f"{match['scheme']}{match['user']}:***@", text)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

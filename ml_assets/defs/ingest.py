@@ -13,6 +13,7 @@ import pandas as pd
 from ml_assets.core import features as feature_core
 from ml_assets.core import schemas
 from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
+from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.source import DataSource
 from ml_assets.resources.storage import DailyFrames
 from ml_assets.spec import PipelineSpec
@@ -74,8 +75,12 @@ class FrameTally:
 
 
 def read_raw(source: DataSource, first: date, last: date, spec: PipelineSpec) -> pd.DataFrame:
-    """The source's records of first..last; a source with nothing at all gives the spec's columns, no rows."""
-    raw = source.read(first, last)
+    """The source's records of first..last; a source with nothing at all gives the spec's columns, no rows. A file
+    or query that cannot be read fails without retries (retrying cannot fix it; an outage is retried)."""
+    try:
+        raw = source.read(first, last)
+    except (ValueError, FileNotFoundError) as error:
+        raise dg.Failure(str(error), allow_retries=False) from None
     if raw.empty and len(raw.columns) == 0:
         return pd.DataFrame(columns=list(spec.dataset.columns))
     return raw
@@ -87,6 +92,7 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     date_column = spec.dataset.date
 
     @dg.asset(
+        retry_policy=service_retry_policy(spec.retries),
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=[dg.AssetCheckSpec("schema", asset="raw_data", blocking=True,
@@ -96,6 +102,7 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="ingest",
         kinds={"pandas", "parquet"},
     )
+    @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def raw_data(context: dg.AssetExecutionContext, source: DataSource):
         """Records of each day from the source, coerced and validated against the spec's columns."""
         start, end = run_dates(context)
@@ -114,7 +121,7 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 staged.add(result.frame, first, last)
             yield contract_check("raw_data", failures)
             if failures.count:
-                raise dg.Failure(f"raw_data {start}..{end} breaks its contract: {failures.describe()}")
+                raise dg.Failure(f"raw_data {start}..{end} breaks its contract: {failures.describe()}", allow_retries=False)
             findings = soft.findings(spec)
             yield soft_rules_check(findings)
             for row in findings.itertuples():
@@ -147,7 +154,7 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 staged.add(result.frame, first, last)
             yield contract_check("features", failures)
             if failures.count:
-                raise dg.Failure(f"features break their contract: {failures.describe()}")
+                raise dg.Failure(f"features break their contract: {failures.describe()}", allow_retries=False)
             unsegmented = {"rows_without_segment": dg.MetadataValue.int(unassigned)}
             yield dg.Output(staged, metadata=tally.metadata() | unsegmented)
 

@@ -22,8 +22,9 @@ from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.core.sources import days_between
 from ml_assets.defs.partitions import (
     concat_tables, daily_partitions, image_markdown, run_chunks, run_dates, staged_output)
+from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.alerts import AlertWebhook
-from ml_assets.resources.mlflow import CHAMPION, LoadedModel, ModelRegistry
+from ml_assets.resources.mlflow import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
 from ml_assets.resources.storage import DATE_DIMENSION, DailyFrames
 from ml_assets.spec import PipelineSpec
 
@@ -89,11 +90,14 @@ def run_champions(registry: ModelRegistry, spec: PipelineSpec,
     """Each segment's champion with its reference profile; a segment without a champion is left out (warned)."""
     champions = {}
     for segment in spec.segment_names:
-        champion = registry.load_alias(spec.registered_model_name(segment), CHAMPION)
-        if champion is None:
-            log.warning(f"segment {segment!r} has no champion: no reference to compare against")
-            continue
-        champions[segment] = (champion, champion_profile(registry, champion, spec, log))
+        try:
+            champion = registry.load_alias(spec.registered_model_name(segment), CHAMPION)
+            if champion is None:
+                log.warning(f"segment {segment!r} has no champion: no reference to compare against")
+                continue
+            champions[segment] = (champion, champion_profile(registry, champion, spec, log))
+        except ArtifactError as error:
+            log.error(f"segment {segment!r}: no drift report: {error}")
     return champions
 
 
@@ -199,6 +203,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     delay, window = ds.label_delay_days, spec.monitoring.performance.window_days
 
     @dg.asset(
+        retry_policy=service_retry_policy(spec.retries),
         partitions_def=daily_partitions(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=[dg.AssetCheckSpec(NO_HIGH_DRIFT, asset="drift_report", blocking=spec.drift.fail_on_drift,
@@ -207,6 +212,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="monitoring",
         kinds={"pandas", "parquet"},
     )
+    @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def drift_report(context: dg.AssetExecutionContext, features: DailyFrames, predictions: DailyFrames,
                      model_registry: ModelRegistry, alerts: AlertWebhook):
         """PSI, KS, chi-square and Wasserstein per feature and on the score, per segment and day, against the
@@ -235,6 +241,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         yield drift_check(table, spec, alerted)
 
     @dg.asset(
+        retry_policy=service_retry_policy(spec.retries),
         partitions_def=daily_partitions(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[dg.AssetDep("predictions", partition_mapping=dg.TimeWindowPartitionMapping(
@@ -245,6 +252,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="monitoring",
         kinds={"pandas", "parquet"},
     )
+    @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def model_performance(context: dg.AssetExecutionContext, model_registry: ModelRegistry, alerts: AlertWebhook):
         """For each day D, per segment and model version: realized ROC AUC, calibration error and default rate
         of the predictions whose labels matured on D (dated D - label_delay_days, pooled over

@@ -13,7 +13,8 @@ from ml_assets.core.daily_scoring import empty_scores, score_segment
 from ml_assets.core.features import SEGMENT_COLUMN
 from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.defs.partitions import concat_tables, daily_partitions, run_chunks, run_dates, staged_output
-from ml_assets.resources.mlflow import CHAMPION, LoadedModel, ModelRegistry
+from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
+from ml_assets.resources.mlflow import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
 from ml_assets.resources.storage import DATE_DIMENSION, DailyFrames
 from ml_assets.spec import PipelineSpec
 
@@ -48,19 +49,33 @@ class Scorer:
     index: similar.SimilarIndex | None
 
 
+@dataclass(frozen=True)
+class Unscorable:
+    """Why a segment's rows cannot be scored: no champion registered, or a champion whose artifacts are broken."""
+
+    reason: str
+
+
 def segment_scorer(registry: ModelRegistry, segment: str, spec: PipelineSpec,
-                   log: dg.DagsterLogManager) -> Scorer | None:
-    """The segment's champion and similar-customer index; None when the segment has no champion."""
+                   log: dg.DagsterLogManager) -> Scorer | Unscorable:
+    """The segment's champion and similar-customer index, or why there is none. A broken artifact stops only its
+    segment; an unreachable registry (RegistryUnavailable) fails the step, so nothing stored is replaced."""
     name = spec.registered_model_name(segment)
-    champion = registry.load_alias(name, CHAMPION)
-    if champion is None:
-        return None
-    return Scorer(name, champion, similar_index(registry, champion, spec, log))
+    try:
+        champion = registry.load_alias(name, CHAMPION)
+        if champion is None:
+            return Unscorable(f"no champion model {name}@{CHAMPION}; train the segment (ml-assets run or the "
+                              f"training job) or `ml-assets promote --segment {segment} --version V --reason ...`")
+        registry.reference_profile(champion)  # checked here too: drift_report needs it for the segment's rows
+        return Scorer(name, champion, similar_index(registry, champion, spec, log))
+    except ArtifactError as error:
+        log.error(f"segment {segment!r} not scored: {error}")
+        return Unscorable(str(error))
 
 
-def score_chunk(features: pd.DataFrame, scorers: dict[str, Scorer | None], registry: ModelRegistry,
+def score_chunk(features: pd.DataFrame, scorers: dict[str, Scorer | Unscorable], registry: ModelRegistry,
                 spec: PipelineSpec, log: dg.DagsterLogManager) -> tuple[pd.DataFrame, dict[str, int]]:
-    """A chunk's rows scored segment by segment, and the row count of each segment without a champion (not
+    """A chunk's rows scored segment by segment, and the row count of each segment without a usable champion (not
     scored). `scorers` caches each segment's scorer for the run's next chunks."""
     scored, unscored = [], {}
     for segment, rows in features.groupby(SEGMENT_COLUMN, sort=False):
@@ -68,7 +83,7 @@ def score_chunk(features: pd.DataFrame, scorers: dict[str, Scorer | None], regis
         if segment not in scorers:
             scorers[segment] = segment_scorer(registry, segment, spec, log)
         scorer = scorers[segment]
-        if scorer is None:
+        if isinstance(scorer, Unscorable):
             unscored[segment] = len(rows)
             continue
         scored.append(score_segment(rows, scorer.model.booster, scorer.model.meta, scorer.name,
@@ -102,10 +117,16 @@ class PredictionTally:
         if len(outside) and sum(map(len, self.outside_sample)) < SAMPLE_ROWS:
             self.outside_sample.append(outside[[spec.dataset.id, spec.dataset.date]].head(SAMPLE_ROWS))
 
+    def unscored_rows(self) -> int:
+        """Rows of the run not scored: no usable champion for their segment, or a segment value outside
+        dataset.segments."""
+        return sum(self.unscored.values()) + self.outside
+
     def metadata(self, spec: PipelineSpec) -> dict[str, object]:
         """Row count, unscored and unsegmented rows, models used, mean score and the reason-code method."""
         return {
             "dagster/row_count": self.rows,
+            "unscored_rows": dg.MetadataValue.int(self.unscored_rows()),
             "unscored_rows_by_segment": self.unscored,
             "rows_outside_segments": self.outside,
             "models": sorted(self.models),
@@ -121,23 +142,31 @@ class PredictionTally:
         return pd.concat(self.outside_sample, ignore_index=True).head(SAMPLE_ROWS)
 
 
-def champion_check(unscored: dict[str, int]) -> dg.AssetCheckResult:
-    """Fails naming each segment that had rows but no champion model (its rows were not scored)."""
+def champion_check(unscored: dict[str, int], scorers: dict[str, Scorer | Unscorable]) -> dg.AssetCheckResult:
+    """Fails naming each segment that had rows but no usable champion (no champion, or broken artifacts), why,
+    and what to do; the other segments were scored."""
+    reasons = {segment: scorers[segment].reason for segment in unscored}
     return dg.AssetCheckResult(
         check_name="champion_available", passed=not unscored, severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"unscored_rows_by_segment": unscored,
-                  "what_to_do": "train the segment (ml-assets run or the training job) or promote a version "
-                                f"to {CHAMPION}; the other segments were scored"} if unscored else {})
+        metadata={"unscored_rows": dg.MetadataValue.int(sum(unscored.values())),
+                  "unscored_rows_by_segment": unscored,
+                  "what_to_do": dg.MetadataValue.md("\n".join(f"- {segment}: {reason}"
+                                                               for segment, reason in reasons.items()))}
+        if unscored else {"unscored_rows": dg.MetadataValue.int(0)})
 
 
 def segments_check(outside: int, sample: pd.DataFrame, spec: PipelineSpec) -> dg.AssetCheckResult:
-    """Warns with the count and a sample (id, date) of rows whose segment value is not in dataset.segments."""
+    """Fails at scoring.unknown_segments' severity (default warn) with the count and a sample (id, date) of rows
+    whose segment value is not in dataset.segments (values differing in case or spaces included): not scored."""
     ds = spec.dataset
+    severity = dg.AssetCheckSeverity.ERROR if spec.scoring.unknown_segments == "error" else dg.AssetCheckSeverity.WARN
     return dg.AssetCheckResult(
-        check_name="segments_known", passed=outside == 0, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"rows_outside_segments": outside,
+        check_name="segments_known", passed=outside == 0, severity=severity,
+        metadata={"unscored_rows": dg.MetadataValue.int(outside),
+                  "rows_outside_segments": dg.MetadataValue.int(outside),
                   "sample": dg.MetadataValue.md(sample.to_markdown(index=False) if len(sample) else "none"),
-                  "what_to_do": f"add their {ds.segment} values to dataset.segments to score them"})
+                  "what_to_do": f"these rows were not scored: add their {ds.segment} values (exactly as written, "
+                                "case and spaces included) to dataset.segments, or fix the source"})
 
 
 def highest_risk_columns(spec: PipelineSpec) -> list[str]:
@@ -188,6 +217,7 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[dg.AssetDep("segment_model", partition_mapping=dg.AllPartitionMapping())],
+        retry_policy=service_retry_policy(spec.retries),
         check_specs=[
             dg.AssetCheckSpec("champion_available", asset="predictions", blocking=False,
                               description="every segment with rows has a champion model; segments without one "
@@ -198,10 +228,11 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="scoring",
         kinds={"xgboost", "parquet"},
     )
+    @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def predictions(context: dg.AssetExecutionContext, features: DailyFrames, model_registry: ModelRegistry):
         """Each row scored by its segment's champion model, with the model name and version, reason codes and,
         for the day's highest scores, similar past customers."""
-        scorers: dict[str, Scorer | None] = {}
+        scorers: dict[str, Scorer | Unscorable] = {}
         tally = PredictionTally()
         with staged_output(spec, "predictions") as staged:
             for first, last in run_chunks(context, spec):
@@ -210,19 +241,22 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 tally.add(table, rows, unscored, spec)
                 staged.add(table, first, last)
             for segment, count in tally.unscored.items():
-                context.log.warning(f"segment {segment!r}: no champion model {spec.registered_model_name(segment)}@"
-                                    f"{CHAMPION}; {count} rows not scored (train it with ml-assets run or the "
-                                    "training job)")
+                context.log.warning(f"segment {segment!r}: {count} rows not scored: {scorers[segment].reason}")
+            if tally.outside:
+                context.log.warning(f"{tally.outside} rows not scored: their {ds.segment} value is not in "
+                                    "dataset.segments (see the segments_known check)")
             yield dg.Output(staged, metadata=tally.metadata(spec))
-        yield champion_check(tally.unscored)
+        yield champion_check(tally.unscored, scorers)
         yield segments_check(tally.outside, tally.sample(), spec)
 
     @dg.asset(
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        retry_policy=service_retry_policy(spec.retries),
         group_name="scoring",
         kinds={"pandas", "parquet"},
     )
+    @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def risk_clusters(context: dg.AssetExecutionContext, predictions: DailyFrames, model_registry: ModelRegistry):
         """Risk category from the cut-points stored with the scoring model version (or the day's quantiles),
         the arrears rule, group and new-customer mark."""

@@ -1,5 +1,6 @@
 """training_set, segment_model and model_evaluation: one partition per segment, tracked in MLflow."""
 
+import json
 import subprocess
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,10 +26,11 @@ from ml_assets.core.scoring import model_scores
 from ml_assets.core.similar import reference_contributions
 from ml_assets.core.sources import days_between
 from ml_assets.defs.partitions import image_markdown, segment_partitions
+from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.dask import DaskCluster
 from ml_assets.resources.mlflow import (
-    CHALLENGER, CHAMPION, META_FILE, PIP_REQUIREMENTS, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE, LoadedModel,
-    ModelRegistry)
+    CHALLENGER, CHAMPION, CHECKSUM_TAG, META_FILE, PIP_REQUIREMENTS, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE,
+    ArtifactError, LoadedModel, ModelRegistry)
 from ml_assets.resources.storage import DATE_DIMENSION
 from ml_assets.spec import PipelineSpec
 
@@ -70,8 +72,13 @@ def resolve_as_of(spec: PipelineSpec, as_of: str | None) -> date:
 
 def champion_comparison(registry: ModelRegistry, spec: PipelineSpec, segment: str,
                         fit: modeling.SegmentFit) -> tuple[LoadedModel | None, AucComparison | None]:
-    """The current champion and the paired bootstrap of challenger vs champion AUC on the challenger's holdout."""
-    champion = registry.load_alias(spec.registered_model_name(segment), CHAMPION)
+    """The current champion and the paired bootstrap of challenger vs champion AUC on the challenger's holdout;
+    a champion whose artifacts are broken is not compared (retraining is how it is replaced)."""
+    try:
+        champion = registry.load_alias(spec.registered_model_name(segment), CHAMPION)
+    except ArtifactError as error:
+        dg.get_dagster_logger().warning(f"{error}; the new version is judged by training.min_auc alone")
+        return None, None
     if champion is None:
         return None, None
     champion_scores = model_scores(champion.booster, model_matrix(fit.holdout, spec, champion.meta["vocabulary"]),
@@ -265,12 +272,21 @@ def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, registr
                   **fit_record(fit, data.result()["window"], champion, comparison),
                   "trained_with": "xgboost.dask" if trainer else "xgboost"}
         run_id, model_uri = log_segment_run(spec, segment, fit, data.result(), comparison, tags, references, folder)
-    version = register_version(model_uri, name, version_tags(record, tags))
+    checksums = {CHECKSUM_TAG: json.dumps(registry.artifact_checksums(run_id, model_uri))}
+    version = register_version(model_uri, name, version_tags(record, tags) | checksums)
     registry.set_alias(name, CHALLENGER, version)
     if promote:
         registry.move_champion(name, version, "gate", reason)
     log.info(f"{name} v{version}: {reason}; {'promoted to champion' if promote else 'kept as challenger'}")
     return {**record, "version": version, "run_id": run_id}
+
+
+def empty_segment_message(spec: PipelineSpec, segment: str) -> str:
+    """Why a segment has no model: none of its dataset.segments values occurs in the training window."""
+    values = spec.dataset.segments[segment]
+    return (f"no rows in the training window: no {spec.dataset.segment} value of dataset.segments.{segment} "
+            f"({values}) occurs there; not trained. Fix dataset.segments (values are matched exactly) or ingest "
+            "days holding the segment")
 
 
 def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
@@ -305,6 +321,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         })
 
     @dg.asset(
+        retry_policy=service_retry_policy(spec.retries),
         partitions_def=segments,
         backfill_policy=dg.BackfillPolicy.single_run(),
         required_resource_keys={"mlflow", "model_registry", "dask"},
@@ -313,19 +330,24 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         group_name="training",
         kinds={"xgboost", "mlflow"},
     )
+    @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def segment_model(context: dg.AssetExecutionContext, training_set: dict[str, pd.DataFrame]):
         """XGBoost per segment (calibrated, beside a logistic baseline), logged and registered in MLflow;
         champion only through the gate: the floor, then a significant AUC gain over the champion on the same holdout."""
         tags = {"config_hash": spec.config_hash(), "git_commit": git_commit(spec.base_dir),
                 "dagster_run_id": context.run_id, "pipeline": spec.name}
+        empty = [segment for segment in context.partition_keys if training_set[segment].empty]
         records = {segment: train_segment(spec, segment, training_set[segment], context.resources.model_registry,
                                           tags, context.log, context.resources.dask)
-                   for segment in context.partition_keys}
-        passed = all(r["metrics"]["roc_auc"] >= spec.training.min_auc for r in records.values())
+                   for segment in context.partition_keys if segment not in empty}
+        passed = not empty and all(r["metrics"]["roc_auc"] >= spec.training.min_auc for r in records.values())
         yield dg.AssetCheckResult(check_name="quality_gate", passed=passed, metadata={
-            seg: f"AUC {r['metrics']['roc_auc']:.4f} (floor {spec.training.min_auc}); {r['reason']}"
-            for seg, r in records.items()})
-        yield dg.Output(records, metadata={
+            **{seg: f"AUC {r['metrics']['roc_auc']:.4f} (floor {spec.training.min_auc}); {r['reason']}"
+               for seg, r in records.items()},
+            **{seg: empty_segment_message(spec, seg) for seg in empty}})
+        untrained = {seg: {"segment": seg, "model_name": spec.registered_model_name(seg), "version": None,
+                           "promoted": False, "reason": empty_segment_message(spec, seg)} for seg in empty}
+        yield dg.Output(records | untrained, metadata={
             "models": dg.MetadataValue.md(_records_table(records)),
             "holdout_auc": {seg: round(r["metrics"]["roc_auc"], 4) for seg, r in records.items()},
             "baseline_auc": {seg: baseline_auc(r) for seg, r in records.items()},
@@ -338,11 +360,13 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         })
 
     @dg.asset(
+        retry_policy=service_retry_policy(spec.retries),
         partitions_def=segments,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="training",
         kinds={"matplotlib", "mlflow"},
     )
+    @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def model_evaluation(context: dg.AssetExecutionContext, segment_model: dict[str, dict[str, Any]],
                          training_set: dict[str, pd.DataFrame], model_registry: ModelRegistry):
         """Holdout metrics, decisions at the threshold, lift by decile and plots of each new model version."""

@@ -4,11 +4,27 @@ import json
 import logging
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import dagster as dg
 
 logger = logging.getLogger("ml_assets.alerts")
+
+
+def webhook_origin(url: str) -> str:
+    """A webhook URL shown without its secret parts: scheme and host only (Slack-style URLs carry the token in
+    the path, others in the user info)."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}/..."
+
+
+def describe_error(error: Exception) -> str:
+    """A delivery error without the URL it may quote: the HTTP status, or the kind of failure."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code}"
+    reason = getattr(error, "reason", error)
+    return f"{type(reason).__name__}: {reason}" if not isinstance(reason, str) else reason
 
 
 class AlertWebhook(dg.ConfigurableResource):
@@ -34,8 +50,9 @@ class AlertWebhook(dg.ConfigurableResource):
             if not retryable or attempt == self.retries:
                 break
             time.sleep(self.backoff_seconds * 2**attempt)
-        logger.error("alert not delivered to the webhook after %d attempt(s) (%s); check "
-                     "monitoring.alerts.webhook_url. Message: %s", attempt + 1, error, text)
+        logger.error("alert not delivered to the webhook %s after %d attempt(s) (%s); check "
+                     "monitoring.alerts.webhook_url. Message: %s", webhook_origin(self.webhook_url), attempt + 1,
+                     describe_error(error), text)
         return False
 
     def _post(self, text: str) -> Exception | None:

@@ -1,6 +1,7 @@
 """MLflow: dagster-mlflow's tracking resource, and the model registry the scoring assets read from."""
 
 import getpass
+import hashlib
 import json
 import os
 import tempfile
@@ -22,6 +23,8 @@ from mlflow.tracking import MlflowClient
 
 from ml_assets.core.drift import ReferenceProfile
 from ml_assets.core.profile import PROFILE_FILE, load_profile
+from ml_assets.core.sources import redact_url
+from ml_assets.spec import RetriesSpec
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)  # dagster-mlflow's resource and hooks are beta
 
@@ -39,6 +42,45 @@ MODEL_ARTIFACT = "model"
 PIP_REQUIREMENTS = [f"xgboost=={xgb.__version__}"]
 HISTORY_TAG = "champion_history"
 HISTORY_MAX_CHARS = 5000  # registered-model tag values are VARCHAR(5000) in MLflow's SQL stores
+CHECKSUM_TAG = "artifact_sha256"  # version tag: JSON {artifact file: sha256} recorded at registration
+CHECKED_ARTIFACTS = (META_FILE, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE)  # run artifacts besides the model
+NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}  # MLflow's "no such model / alias"
+
+
+class RegistryUnavailable(RuntimeError):
+    """The MLflow tracking server or registry store cannot be reached: an outage, never a missing model."""
+
+
+class ArtifactError(RuntimeError):
+    """An artifact of a registered version that is missing, fails its checksum or cannot be read."""
+
+    def __init__(self, name: str, version: str, segment: str, artifact: str, problem: str) -> None:
+        self.name, self.version, self.segment, self.artifact = name, str(version), segment, artifact
+        super().__init__(f"{name} v{version}: artifact {artifact} {problem}; move the champion back with "
+                         f"`ml-assets rollback --segment {segment} --reason \"v{version} {artifact} corrupt\"` "
+                         f"or retrain the segment (`ml-assets run`, or the training job for {segment})")
+
+
+def unreachable(tracking_uri: str, error: BaseException) -> RegistryUnavailable:
+    """The error of a failed registry call: names the MLflow service and its URL (without credentials)."""
+    cause = redact_url(str(error).splitlines()[0] if str(error) else type(error).__name__)[:300]
+    return RegistryUnavailable(f"MLflow tracking server / model registry at {redact_url(tracking_uri)} cannot be "
+                               f"reached ({cause}); start it or fix mlflow.tracking_uri, then run again")
+
+
+def mlflow_http_env(retries: RetriesSpec) -> dict[str, str]:
+    """MLflow's own HTTP limits from the spec's retries section (MLflow reads them at every request)."""
+    return {"MLFLOW_HTTP_REQUEST_TIMEOUT": str(retries.request_timeout_s),
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries.request_retries),
+            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(retries.request_backoff_factor)}
+
+
+def file_digests(root: Path, prefix: str) -> dict[str, str]:
+    """sha256 of a downloaded artifact (a file, or every file of a folder) keyed by its path under `prefix`."""
+    if root.is_file():
+        return {prefix: hashlib.sha256(root.read_bytes()).hexdigest()}
+    return {f"{prefix}/{path.relative_to(root).as_posix()}": hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(root.rglob("*")) if path.is_file()}
 
 
 def is_remote(tracking_uri: str) -> bool:
@@ -65,7 +107,10 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> s
 def mlflow_tracking(context: dg.InitResourceContext) -> MlFlow:
     """dagster-mlflow's resource (one MLflow run per Dagster run), artifacts kept in the project's home."""
     config = context.resource_config
-    ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"], config["artifact_location"])
+    try:
+        ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"], config["artifact_location"])
+    except MlflowException as error:
+        raise unreachable(config["mlflow_tracking_uri"], error) from None
     return MlFlow(context)
 
 
@@ -92,15 +137,18 @@ class ModelRegistry(dg.ConfigurableResource):
         """The version holding `alias`, or None when the model or alias does not exist."""
         try:
             return self.client.get_model_version_by_alias(name, alias)
-        except MlflowException:
-            return None
+        except MlflowException as error:
+            if error.error_code in NOT_FOUND_CODES:
+                return None
+            raise unreachable(self.tracking_uri, error) from None
 
     def load(self, name: str, version: str) -> LoadedModel:
         """Booster and scoring metadata of one registered version."""
         return _load_version(self.tracking_uri, name, str(version))
 
     def load_alias(self, name: str, alias: str = CHAMPION) -> LoadedModel | None:
-        """The model holding `alias`, or None when there is none yet."""
+        """The model holding `alias`, or None when there is none yet (an unreachable registry raises
+        RegistryUnavailable, a broken artifact ArtifactError)."""
         found = self.version_by_alias(name, alias)
         return None if found is None else self.load(name, found.version)
 
@@ -109,7 +157,8 @@ class ModelRegistry(dg.ConfigurableResource):
         once per process; do not modify it."""
         frame = _load_frame(self.tracking_uri, model.name, model.version, REFERENCE_FILE)
         if frame is None:
-            raise FileNotFoundError(f"{model.name} v{model.version} has no {REFERENCE_FILE} artifact; retrain it")
+            raise ArtifactError(model.name, model.version, model.meta.get("segment", "?"), REFERENCE_FILE,
+                                "was not logged")
         return frame
 
     def reference_profile(self, model: LoadedModel) -> ReferenceProfile | None:
@@ -121,6 +170,20 @@ class ModelRegistry(dg.ConfigurableResource):
         """The labeled training rows and their contributions logged with a model version for similar-customer
         search (read once per process; do not modify it), or None for versions trained before it was logged."""
         return _load_frame(self.tracking_uri, model.name, model.version, SIMILAR_FILE)
+
+    def artifact_checksums(self, run_id: str, model_uri: str) -> dict[str, str]:
+        """sha256 of a run's model files and scoring artifacts, to record on the version it registers."""
+        with tempfile.TemporaryDirectory() as tmp:
+            model_dir = _download(self.tracking_uri, Path(tmp) / "model", artifact_uri=_logged_model_uri(
+                self.client, model_uri))
+            digests = file_digests(model_dir, MODEL_ARTIFACT)
+            for artifact in CHECKED_ARTIFACTS:
+                try:
+                    path = _download(self.tracking_uri, Path(tmp) / "run", run_id=run_id, artifact_path=artifact)
+                except (MlflowException, OSError):
+                    continue  # not logged by this run (e.g. similar customers turned off)
+                digests |= file_digests(path, artifact)
+        return digests
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(name, alias, str(version))
@@ -220,51 +283,128 @@ def champion_stack(history: list[dict[str, str]]) -> list[str]:
     return stack
 
 
-def _model_artifact_uri(client: MlflowClient, model_version: ModelVersion) -> str:
-    """Where a version's model files live. MLflow 3 sources read `models:/m-...`, which MLflow resolves
-    against the process-wide tracking URI; resolving it with our client keeps loading tied to our store."""
-    if model_version.source.startswith("models:/"):
-        return client.get_logged_model(model_version.source.removeprefix("models:/")).artifact_location
-    return model_version.source
+def _logged_model_uri(client: MlflowClient, source: str) -> str:
+    """Where a logged model's files live. MLflow 3 sources read `models:/m-...`, which MLflow resolves against
+    the process-wide tracking URI; resolving it with our client keeps loading tied to our store."""
+    if source.startswith("models:/"):
+        return client.get_logged_model(source.removeprefix("models:/")).artifact_location
+    return source
+
+
+def _download(tracking_uri: str, destination: Path, **where: str) -> Path:
+    """Download an artifact (run_id + artifact_path, or artifact_uri) into `destination`; its local path."""
+    destination.mkdir(parents=True, exist_ok=True)
+    return Path(mlflow.artifacts.download_artifacts(dst_path=str(destination), tracking_uri=tracking_uri, **where))
+
+
+@dataclass(frozen=True)
+class VersionFiles:
+    """One registered version's identity and the checksums recorded when it was registered."""
+
+    tracking_uri: str
+    name: str
+    version: str
+    segment: str
+    run_id: str
+    source: str
+    checksums: dict[str, str]
+
+    def broken(self, artifact: str, problem: str) -> ArtifactError:
+        return ArtifactError(self.name, self.version, self.segment, artifact, problem)
+
+    def fetch(self, artifact: str, destination: Path) -> Path | None:
+        """Download a run artifact (or the model, for MODEL_ARTIFACT) and check it against the recorded sha256;
+        None when it was never logged. A registry that stopped answering raises RegistryUnavailable."""
+        try:
+            if artifact == MODEL_ARTIFACT:
+                uri = _logged_model_uri(MlflowClient(tracking_uri=self.tracking_uri), self.source)
+                path = _download(self.tracking_uri, destination / artifact, artifact_uri=uri)
+            else:
+                path = _download(self.tracking_uri, destination, run_id=self.run_id, artifact_path=artifact)
+        except (MlflowException, OSError) as error:
+            self._raise_if_unreachable(error)
+            if any(key == artifact or key.startswith(f"{artifact}/") for key in self.checksums):
+                raise self.broken(artifact, "is missing from the artifact store") from None
+            return None
+        self.verify(file_digests(path, artifact), artifact)
+        return path
+
+    def verify(self, found: dict[str, str], artifact: str) -> None:
+        """Compare downloaded files with the checksums recorded at registration (none recorded: not checked)."""
+        expected = {key: digest for key, digest in self.checksums.items()
+                    if key == artifact or key.startswith(f"{artifact}/")}
+        for key, digest in expected.items():
+            if key not in found:
+                raise self.broken(key, "is missing from the artifact store")
+            if found[key] != digest:
+                raise self.broken(key, f"fails its sha256 checksum (recorded at registration {digest[:12]}..., "
+                                       f"now {found[key][:12]}...)")
+
+    def _raise_if_unreachable(self, error: BaseException) -> None:
+        """A failed download is an outage when the registry itself no longer answers."""
+        try:
+            MlflowClient(tracking_uri=self.tracking_uri).get_model_version(self.name, self.version)
+        except MlflowException:
+            raise unreachable(self.tracking_uri, error) from None
+
+
+def version_files(tracking_uri: str, name: str, version: str) -> VersionFiles:
+    """A version's run, model source, segment and recorded checksums, read from the registry."""
+    try:
+        found = MlflowClient(tracking_uri=tracking_uri).get_model_version(name, version)
+    except MlflowException as error:
+        if error.error_code in NOT_FOUND_CODES:
+            raise
+        raise unreachable(tracking_uri, error) from None
+    checksums = json.loads(found.tags.get(CHECKSUM_TAG, "{}"))
+    return VersionFiles(tracking_uri, name, str(version), found.tags.get("segment", "?"), found.run_id,
+                        found.source, checksums)
+
+
+def _read(files: VersionFiles, artifact: str, reader: Any, path: Path) -> Any:
+    """Read a downloaded artifact; a file that cannot be read is named with its version and what to do."""
+    try:
+        return reader(path)
+    except Exception as error:  # noqa: BLE001 (xgboost, json, pyarrow: each raises its own)
+        raise files.broken(artifact, f"cannot be read ({type(error).__name__}: {str(error)[:200]})") from None
+
+
+def _booster(folder: Path) -> xgb.Booster:
+    """The booster in a downloaded model folder."""
+    booster = xgb.Booster()
+    booster.load_model(str(next(folder.glob("model.*"))))
+    return booster
 
 
 @lru_cache(maxsize=64)
 def _load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
-    """Load a version once per process: registered versions are immutable."""
-    client = MlflowClient(tracking_uri=tracking_uri)
-    model_version = client.get_model_version(name, version)
+    """Load a version once per process (registered versions are immutable), each file checked first."""
+    files = version_files(tracking_uri, name, version)
     with tempfile.TemporaryDirectory() as tmp:
-        meta_path = mlflow.artifacts.download_artifacts(run_id=model_version.run_id, artifact_path=META_FILE,
-                                                        dst_path=tmp, tracking_uri=tracking_uri)
-        meta = json.loads(Path(meta_path).read_text())
-        model_dir = mlflow.artifacts.download_artifacts(artifact_uri=_model_artifact_uri(client, model_version),
-                                                        dst_path=tmp, tracking_uri=tracking_uri)
-        booster = xgb.Booster()
-        booster.load_model(str(next(Path(model_dir).glob("model.*"))))
+        meta_path = files.fetch(META_FILE, Path(tmp))
+        if meta_path is None:
+            raise files.broken(META_FILE, "was not logged")
+        meta = _read(files, META_FILE, lambda path: json.loads(path.read_text()), meta_path)
+        model_dir = files.fetch(MODEL_ARTIFACT, Path(tmp))
+        booster = _read(files, MODEL_ARTIFACT, _booster, model_dir)
     return LoadedModel(name=name, version=str(version), booster=booster, meta=meta)
-
-
-def _download_run_artifact(tracking_uri: str, name: str, version: str, artifact: str, destination: str) -> Path | None:
-    """Download an artifact of the run that made a version into `destination`; None when it was not logged."""
-    run_id = MlflowClient(tracking_uri=tracking_uri).get_model_version(name, version).run_id
-    try:
-        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact, dst_path=destination,
-                                                        tracking_uri=tracking_uri))
-    except (MlflowException, OSError):
-        return None
 
 
 @lru_cache(maxsize=16)
 def _load_frame(tracking_uri: str, name: str, version: str, artifact: str) -> pd.DataFrame | None:
-    """Download and read a parquet artifact of a version once per process; None when it was not logged."""
+    """Download, check and read a parquet artifact of a version once per process; None when it was not logged."""
+    files = version_files(tracking_uri, name, version)
     with tempfile.TemporaryDirectory() as tmp:
-        path = _download_run_artifact(tracking_uri, name, version, artifact, tmp)
-        return None if path is None else pd.read_parquet(path)
+        path = files.fetch(artifact, Path(tmp))
+        return None if path is None else _read(files, artifact, pd.read_parquet, path)
 
 
 @lru_cache(maxsize=64)
 def _load_profile(tracking_uri: str, name: str, version: str) -> ReferenceProfile | None:
-    """Download and read a version's reference profile once per process (versions are immutable)."""
+    """Download, check and read a version's reference profile once per process (versions are immutable)."""
+    files = version_files(tracking_uri, name, version)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = _download_run_artifact(tracking_uri, name, version, PROFILE_DIR, tmp)
-        return load_profile(folder) if folder is not None and (folder / PROFILE_FILE).exists() else None
+        folder = files.fetch(PROFILE_DIR, Path(tmp))
+        if folder is None or not (folder / PROFILE_FILE).exists():
+            return None
+        return _read(files, PROFILE_DIR, load_profile, folder)

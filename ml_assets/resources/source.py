@@ -18,6 +18,7 @@ class DataSource(dg.ConfigurableResource):
     delimiter: str = ","
     encoding: str = "utf-8"
     query: str = ""
+    connect_timeout_s: int = 10
 
     @classmethod
     def from_spec(cls, spec: PipelineSpec) -> "DataSource":
@@ -26,12 +27,13 @@ class DataSource(dg.ConfigurableResource):
         if isinstance(source, FileSourceSpec):
             return cls(kind="files", location=spec.resolve_location(source.path), date_column=spec.dataset.date,
                        delimiter=source.delimiter, encoding=source.encoding)
-        return cls(kind="sql", location=source.url, date_column=spec.dataset.date, query=source.query)
+        return cls(kind="sql", location=source.url, date_column=spec.dataset.date, query=source.query,
+                   connect_timeout_s=spec.retries.request_timeout_s)
 
     def read(self, start: date, end: date) -> pd.DataFrame:
         """Records dated start..end."""
         if self.kind == "sql":
-            return sources.read_sql(self.location, self.query, start, end)
+            return sources.read_sql(self.location, self.query, start, end, self.connect_timeout_s)
         if "{date}" in self.location:
             return sources.read_daily_files(lambda day: self.location.format(date=day.isoformat()), start, end,
                                             self.delimiter, self.encoding)

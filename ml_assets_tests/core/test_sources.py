@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from ml_assets.core.sources import date_chunks, days_between, read_daily_files, read_file_range, read_landing_file
+from ml_assets.core.sources import (
+    date_chunks, days_between, read_daily_files, read_file_range, read_landing_file, redact_url)
 
 
 def day_location(folder: Path, suffix: str = ".csv"):
@@ -185,3 +186,10 @@ def test_read_file_range_without_the_date_column_returns_every_row(tmp_path):
     path = tmp_path / "all.csv"
     write_csv(str(path), pd.DataFrame({"id": [1, 2]}))
     assert read_file_range(str(path), "day", date(2024, 1, 1), date(2024, 1, 2))["id"].tolist() == [1, 2]
+
+
+def test_redact_url_masks_every_password_and_keeps_the_rest() -> None:
+    text = "postgresql://etl:p@ss@db.internal:5432/wh failed; retried http://ops:hunter2@127.0.0.1:5000/api"
+    assert redact_url(text) == ("postgresql://etl:***@db.internal:5432/wh failed; retried "
+                                "http://ops:***@127.0.0.1:5000/api")
+    assert redact_url("sqlite:////tmp/x.db and https://host/path?q=1") == "sqlite:////tmp/x.db and https://host/path?q=1"

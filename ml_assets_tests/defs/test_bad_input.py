@@ -1,5 +1,6 @@
 """Bad input: every case fails with a message naming the file or column, and nothing stored is touched."""
 
+import gzip
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -99,6 +100,26 @@ def unknown_estrato(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(estrato=lambda f: f["estrato"].where(f.index != 5, 9))
 
 
+def inf_without_rule(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(days_late_prev_1=lambda f: f["days_late_prev_1"].where(f.index != 4, np.inf))
+
+
+def beyond_float32(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(amount_prev_1=lambda f: f["amount_prev_1"].where(f.index != 4, 1e308))
+
+
+def other_date_format(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(invoice_date=lambda f: f["invoice_date"].where(f.index != 2, "07/01/2024"))
+
+
+def timezone_offset(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(invoice_date=lambda f: f["invoice_date"].where(f.index != 2, "2024-07-01T00:00:00+02:00"))
+
+
+def fraction_in_int(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype({"estrato": object}).assign(estrato=lambda f: f["estrato"].where(f.index != 6, "3.5"))
+
+
 CONTRACT_CASES: list[tuple[str, Callable[[pd.DataFrame], pd.DataFrame], str]] = [
     ("missing required column", drop_column, "column 'region': required column is missing"),
     ("dtype that cannot be coerced", text_in_amount, "column 'amount' fails \"coerce_dtype('float64')\" on 1 row(s), e.g. 12,5O"),
@@ -110,6 +131,15 @@ CONTRACT_CASES: list[tuple[str, Callable[[pd.DataFrame], pd.DataFrame], str]] = 
     ("inf", infinite_amount, "column 'amount' fails 'finite (no inf)'"),
     ("absurd magnitude", absurd_amount, "column 'amount' fails '<= 100000000.0' on 1 row(s), e.g. 3000000000000000.0"),
     ("unknown category", unknown_estrato, "column 'estrato' fails 'one of [1, 2, 3, 4, 5, 6]' on 1 row(s), e.g. 9"),
+    ("inf without a rule", inf_without_rule, "column 'days_late_prev_1' fails 'finite (no inf)' on 1 row(s), e.g. inf"),
+    ("beyond float32", beyond_float32, "column 'amount_prev_1' fails 'within float32 range (|x| <= 3.4e+38, what "
+                                       "XGBoost reads)' on 1 row(s), e.g. 1e+308"),
+    ("date in another format", other_date_format, "column 'invoice_date' fails \"coerce_dtype('datetime64[ns]')\" on "
+                                                  "1 row(s), e.g. 07/01/2024 (expected a date as YYYY-MM-DD"),
+    ("time zone offset", timezone_offset, "column 'invoice_date' fails \"coerce_dtype('datetime64[ns]')\" on 1 row(s), "
+                                          "e.g. 2024-07-01T00:00:00+02:00 (expected a date as YYYY-MM-DD"),
+    ("fraction in an int column", fraction_in_int, "column 'estrato' fails \"coerce_dtype('Int64')\" on 1 row(s), "
+                                                   "e.g. 3.5 (expected a whole number"),
 ]
 
 
@@ -175,6 +205,44 @@ def test_wrong_encoding(stored_before, tmp_path: Path, landing_dir: Path) -> Non
     write_csv(frame, tmp_path / f"invoices_{DAY}.csv", encoding="latin-1")
     success, message = ingest(spec_reading(spec, tmp_path))
     assert not success and "not readable as utf-8" in message and "dataset.source.encoding" in message
+    assert_untouched(spec, lake_before, registry_before)
+
+
+def gzip_named_csv(text: bytes) -> bytes:
+    return gzip.compress(text)
+
+
+def utf16_text(text: bytes) -> bytes:
+    return text.decode().encode("utf-16")
+
+
+def binary_junk(text: bytes) -> bytes:
+    return bytes(range(256)) * 40
+
+
+def cut_last_line(text: bytes) -> bytes:
+    return text[: text.rindex(b",", 0, len(text) - 1) - 3]
+
+
+FILE_CASES: list[tuple[str, Callable[[bytes], bytes], str]] = [
+    ("gzip named .csv", gzip_named_csv, "is gzip-compressed but not named .gz; rename it to .csv.gz"),
+    ("UTF-16", utf16_text, "is UTF-16 text (it starts with a byte-order mark)"),
+    ("binary", binary_junk, "is binary data, not CSV text"),
+    ("truncated last line", cut_last_line, "is truncated ("),
+]
+
+
+@pytest.mark.parametrize(("case", "damage", "expected"), FILE_CASES, ids=[c[0] for c in FILE_CASES])
+def test_files_are_named_by_their_content(stored_before, tmp_path: Path, landing_dir: Path, case: str, damage,
+                                          expected: str) -> None:
+    """What a landing file really holds is named before any encoding advice; a cut last line is a truncated line."""
+    spec, lake_before, registry_before = stored_before
+    path = tmp_path / f"invoices_{DAY}.csv"
+    path.write_bytes(damage(good_day(landing_dir).to_csv(index=False).encode()))
+    success, message = ingest(spec_reading(spec, tmp_path))
+    assert not success
+    assert f"invoices_{DAY}.csv: " in message and expected in message, message
+    assert "dataset.source.encoding: utf-16" in message if case == "UTF-16" else "encoding" not in message
     assert_untouched(spec, lake_before, registry_before)
 
 

@@ -66,3 +66,15 @@ def test_webhook_url_comes_from_the_environment_through_the_spec(tmp_path: Path,
     monkeypatch.setenv("ML_ASSETS_ALERT_WEBHOOK", "hooks.example.com/x")
     with pytest.raises(ConfigError, match="webhook_url.*must start with http"):
         load_spec(config)
+
+
+def test_undelivered_alert_names_the_webhook_without_its_secret_path(caplog: pytest.LogCaptureFixture) -> None:
+    """A webhook answering 500 ends, after the retries, in one error line naming the service and its host only
+    (Slack-style webhook URLs carry their token in the path)."""
+    with WebhookServer(fail_first=100, status=500) as server, caplog.at_level(logging.ERROR, "ml_assets.alerts"):
+        secret_url = server.url.replace("/hooks/alerts", "/services/T000/B000/s3cr3t")
+        assert AlertWebhook(webhook_url=secret_url, retries=1, backoff_seconds=0.01).send("drift") is False
+    host, port = server.url.split("//")[1].split("/")[0].split(":")
+    assert server.attempts == 2
+    assert f"alert not delivered to the webhook http://{host}:{port}/... after 2 attempt(s) (HTTP 500)" in caplog.text
+    assert "s3cr3t" not in caplog.text and "T000" not in caplog.text

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy
 
 from ml_assets.core import lake
+from ml_assets.core.sources import SourceUnavailable
 from ml_assets.definitions import build_definitions
 from ml_assets.resources.source import DataSource
 from ml_assets_tests.conftest import make_spec
@@ -68,8 +69,10 @@ def test_sqlalchemy_url(tmp_path: Path, invoices: pd.DataFrame) -> None:
 
 def test_database_errors_name_the_database_without_its_password() -> None:
     source = DataSource(kind="sql", location="sqlite:////nonexistent/dir/x.db", date_column="d", query=QUERY)
-    with pytest.raises(ValueError, match=r"database sqlite:////nonexistent/dir/x.db: query failed"):
+    with pytest.raises(SourceUnavailable, match=r"database sqlite:////nonexistent/dir/x.db: file /nonexistent/dir/x.db "
+                                                r"not found; fix dataset.source.url"):
         source.read(START, END)
+    assert not Path("/nonexistent/dir/x.db").exists()
     secret = DataSource(kind="sql", location="postgresql://etl:hunter2@127.0.0.1:1/wh", date_column="d", query=QUERY)
     with pytest.raises(ValueError) as error:
         secret.read(START, END)
@@ -89,3 +92,22 @@ def test_raw_data_reads_a_duckdb_source_in_a_range_run(tmp_path: Path, landing_d
     stored = {key: len(lake.read_partition(lake.partition_dir(spec.lake_dir, "features", "date", key)))
               for key in lake.stored_keys(spec.lake_dir, "features", "date")}
     assert stored == invoices.groupby("invoice_date").size().to_dict()
+
+
+def test_unreachable_database_fails_raw_data_after_the_spec_retries(tmp_path: Path) -> None:
+    """A database that is not there fails raw_data once per attempt of the spec's retry policy, then with one
+    error naming the database; nothing is stored and features does not run."""
+    url = f"sqlite:///{tmp_path / 'gone.sqlite'}"
+    spec = make_spec(tmp_path, dataset={"source": {"kind": "sql", "url": url, "query": QUERY}},
+                     retries={"max_retries": 2, "delay_s": 0.01})
+    with dg.instance_for_test() as instance:
+        result = build_definitions(spec).resolve_job_def("ingest_job").execute_in_process(
+            instance=instance, partition_key=START.isoformat(), raise_on_error=False)
+    assert not result.success
+    assert [e.step_key for e in result.all_events if e.event_type_value == "STEP_RESTARTED"] == ["raw_data"] * 2
+    failure = result.failure_data_for_node("raw_data")
+    assert f"database {url}: file {tmp_path / 'gone.sqlite'} not found" in failure.error.message
+    assert not (tmp_path / "gone.sqlite").exists(), "connecting must not create an empty database"
+    assert result.failure_data_for_node("features") is None
+    assert not [e for e in result.all_events if e.step_key == "features" and e.is_step_success]
+    assert not (Path(str(spec.lake_dir)) / "raw_data").exists()
