@@ -9,6 +9,7 @@ import difflib
 import hashlib
 import os
 import re
+import string
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +46,18 @@ class FileSourceSpec(StrictModel):
     @property
     def per_day(self) -> bool:
         return "{date}" in self.path
+
+    @field_validator("path")
+    @classmethod
+    def _only_date_placeholder(cls, value: str) -> str:
+        try:
+            parsed = list(string.Formatter().parse(value))
+        except ValueError as exc:
+            raise ValueError(f"path has unbalanced braces ({exc}); the only placeholder is {{date}}") from None
+        if any((field, spec, conversion) != ("date", "", None) for _, field, spec, conversion in parsed
+               if field is not None):
+            raise ValueError("the only placeholder a path may hold is {date} (write a literal brace as {{ or }})")
+        return value
 
 
 class SqlSourceSpec(StrictModel):
@@ -498,6 +511,20 @@ class PipelineSpec(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _writes_stay_home(self) -> PipelineSpec:
+        home = _lexical(self.base_dir, self.storage.home)
+        if _is_relative(self.storage.home) and not _inside(home, _lexical(self.base_dir, ".")):
+            raise ValueError(f"storage.home: {self.storage.home!r} leaves the config's folder ({home}); use a path "
+                             "inside it, or an absolute path or URL if that is really where the data goes")
+        for field in ("lake", "reports"):
+            value = getattr(self.storage, field)
+            if _is_relative(value) and not _inside(_lexical(self.base_dir, value), home):
+                raise ValueError(f"storage.{field}: {value!r} resolves to {_lexical(self.base_dir, value)}, outside "
+                                 f"the data home {home}; use a path inside storage.home, or an absolute path or URL "
+                                 "if that is really where it goes")
+        return self
+
+    @model_validator(mode="after")
     def _scoring_names_exist(self) -> PipelineSpec:
         if self.clustering.arrears:
             _require_column("clustering.arrears.column", self.clustering.arrears.column, self.feature_columns())
@@ -592,6 +619,21 @@ class PipelineSpec(StrictModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
 
 
+def _is_relative(location: str) -> bool:
+    """True for a local relative path: not a URL, not absolute, not ~user."""
+    return "://" not in location and not Path(location).expanduser().is_absolute()
+
+
+def _lexical(base_dir: Path, location: str) -> Path:
+    """`location` joined to `base_dir` with '..' folded away, without following symlinks."""
+    return Path(os.path.normpath(Path(base_dir).absolute() / Path(location).expanduser()))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """True when `path` is `folder` or below it."""
+    return path == folder or folder in path.parents
+
+
 def _require_column(field_path: str, column: str | None, valid: list[str], optional: bool = False,
                     kind: str = "column") -> None:
     """Raise a ValueError naming the field and the closest valid name when `column` is unknown."""
@@ -629,7 +671,13 @@ def load_spec(path: str | Path) -> PipelineSpec:
     if not path.exists():
         raise ConfigError(f"{path}: config file not found; create one with `ml-assets init` or pass --config")
     try:
-        raw = yaml.safe_load(substitute_env(path.read_text()))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8 YAML") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); pass a readable YAML file") from None
+    try:
+        raw = yaml.safe_load(substitute_env(text))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
