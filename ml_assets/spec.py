@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 ColumnType = Literal["int", "float", "str", "date", "bool"]
 Severity = Literal["low", "moderate", "high"]
+SECRET_FIELDS = ("monitoring.alerts.webhook_url", "dataset.source.url")  # credentials: never logged or stored
 ENV_PATTERN = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
@@ -496,6 +497,9 @@ class PipelineSpec(StrictModel):
     storage: StorageSpec = Field(default_factory=StorageSpec)
     mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
     base_dir: Path = Field(default=Path("."), exclude=True, description="folder of the config file")
+    secret_env: dict[str, str] = Field(
+        default_factory=dict, exclude=True,
+        description="secret fields written as ${VAR} (SECRET_FIELDS) -> VAR; resources get them as dg.EnvVar")
 
     @model_validator(mode="after")
     def _columns_exist(self) -> PipelineSpec:
@@ -665,6 +669,23 @@ def substitute_env(text: str) -> str:
     return ENV_PATTERN.sub(replace, text)
 
 
+def secret_env_names(text: str) -> dict[str, str]:
+    """SECRET_FIELDS written as one ${VAR} (or ${VAR:-default}) whose VAR is set: field path -> VAR."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return {}
+    names = {}
+    for field in SECRET_FIELDS:
+        value: Any = raw
+        for part in field.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        match = ENV_PATTERN.fullmatch(value) if isinstance(value, str) else None
+        if match and os.environ.get(match.group("name")):
+            names[field] = match.group("name")
+    return names
+
+
 def load_spec(path: str | Path) -> PipelineSpec:
     """Read, substitute and validate a pipeline YAML file."""
     path = Path(path)
@@ -682,7 +703,8 @@ def load_spec(path: str | Path) -> PipelineSpec:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections (name, dataset, features, ...)")
-    return parse_spec(raw, base_dir=path.resolve().parent, origin=str(path))
+    spec = parse_spec(raw, base_dir=path.resolve().parent, origin=str(path))
+    return spec.model_copy(update={"secret_env": secret_env_names(text)})
 
 
 def parse_spec(raw: dict[str, Any], base_dir: Path, origin: str = "config") -> PipelineSpec:

@@ -24,13 +24,13 @@ def write_config(home: Path, landing_dir: Path, **overrides: dict) -> PipelineSp
 
 def process_env(spec: PipelineSpec, **extra: str) -> dict[str, str]:
     """The environment of a pipeline process: its own Dagster instance under the spec's home."""
+    (spec.home_dir / "dagster").mkdir(parents=True, exist_ok=True)
     return {**os.environ, "DAGSTER_HOME": str(spec.home_dir / "dagster"), "PYTHONUNBUFFERED": "1", **extra}
 
 
 def run_cli(spec: PipelineSpec, job: str, first: str, last: str, wait: bool = True, as_of: str | None = None,
             **env: str) -> subprocess.Popen | subprocess.CompletedProcess:
     """One job over first..last in a new Python process (driver.py), on the spec's persistent instance."""
-    (spec.home_dir / "dagster").mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "ml_assets_tests.reliability.driver", str(spec.base_dir / "pipeline.yaml"),
                job, first, last, *([as_of] if as_of else [])]
     if wait:
@@ -40,13 +40,12 @@ def run_cli(spec: PipelineSpec, job: str, first: str, last: str, wait: bool = Tr
                             stderr=subprocess.PIPE, text=True)
 
 
-def ml_assets(spec: PipelineSpec, *args: str, wait: bool = True) -> subprocess.Popen | subprocess.CompletedProcess:
+def ml_assets(spec: PipelineSpec, *args: str, wait: bool = True,
+              **env: str) -> subprocess.Popen | subprocess.CompletedProcess:
     """The `ml-assets` command of this environment with `--config` of the spec, run from the spec's folder."""
     command = [str(Path(sys.executable).parent / "ml-assets"), *args, "--config", str(spec.base_dir / "pipeline.yaml")]
     if wait:
-        return subprocess.run(command, cwd=spec.base_dir, env=process_env(spec), capture_output=True, text=True,
-                              timeout=900)
-    return subprocess.Popen(command, cwd=spec.base_dir, env=process_env(spec), stdout=subprocess.DEVNULL,
+        return subprocess.run(command, cwd=spec.base_dir, env=process_env(spec, **env), capture_output=True,
+                              text=True, timeout=900)
+    return subprocess.Popen(command, cwd=spec.base_dir, env=process_env(spec, **env), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-
-

@@ -20,6 +20,7 @@ from ml_assets_tests.conftest import PROJECT_ROOT, demo_config
 
 BOUNDED = settings(max_examples=40, deadline=None, database=None,
                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FEW = settings(BOUNDED, max_examples=15)  # each example validates a whole day against the contract
 DAY = date(2024, 3, 1)
 ADVERSARIAL = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
@@ -171,7 +172,7 @@ def test_random_bytes_as_a_landing_file_are_a_clear_error_or_a_checked_frame(tmp
     ingest_file(path, spec)
 
 
-@BOUNDED
+@FEW
 @given(fraction=st.floats(min_value=0.0, max_value=1.0), compressed=st.booleans())
 def test_a_cut_landing_file_is_a_clear_error_or_a_checked_frame(tmp_path: Path, spec: PipelineSpec,
                                                                  landing_csv: bytes, fraction: float,
@@ -188,7 +189,7 @@ CELLS = st.sampled_from(["inf", "-inf", "1e308", "NaN", "", "nan", "1,000", "202
                          "\x00", '"', "0x1F", "9" * 40, "-1", "3.5", "Ω", "None", "TRUE"])
 
 
-@BOUNDED
+@FEW
 @given(cells=st.lists(st.tuples(st.integers(min_value=0, max_value=59), st.integers(min_value=0, max_value=22),
                                 CELLS), min_size=1, max_size=6))
 def test_adversarial_cells_are_contract_failures_or_valid_rows(tmp_path: Path, spec: PipelineSpec,
