@@ -28,6 +28,18 @@ def process_env(spec: PipelineSpec, **extra: str) -> dict[str, str]:
     return {**os.environ, "DAGSTER_HOME": str(spec.home_dir / "dagster"), "PYTHONUNBUFFERED": "1", **extra}
 
 
+def started(command: list[str], spec: PipelineSpec, env: dict[str, str]) -> subprocess.Popen:
+    """A process running in the background, its output appended to log_file(spec) (a pipe could fill and block it)."""
+    with log_file(spec).open("a") as log:
+        return subprocess.Popen(command, cwd=spec.base_dir, env=process_env(spec, **env), stdout=log,
+                                stderr=subprocess.STDOUT, text=True)
+
+
+def log_file(spec: PipelineSpec) -> Path:
+    """Where background pipeline processes of a spec write their output."""
+    return spec.base_dir / "processes.log"
+
+
 def run_cli(spec: PipelineSpec, job: str, first: str, last: str, wait: bool = True, as_of: str | None = None,
             **env: str) -> subprocess.Popen | subprocess.CompletedProcess:
     """One job over first..last in a new Python process (driver.py), on the spec's persistent instance."""
@@ -36,8 +48,7 @@ def run_cli(spec: PipelineSpec, job: str, first: str, last: str, wait: bool = Tr
     if wait:
         return subprocess.run(command, cwd=spec.base_dir, env=process_env(spec, **env), capture_output=True,
                               text=True, timeout=900)
-    return subprocess.Popen(command, cwd=spec.base_dir, env=process_env(spec, **env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return started(command, spec, env)
 
 
 def ml_assets(spec: PipelineSpec, *args: str, wait: bool = True,
@@ -47,5 +58,4 @@ def ml_assets(spec: PipelineSpec, *args: str, wait: bool = True,
     if wait:
         return subprocess.run(command, cwd=spec.base_dir, env=process_env(spec, **env), capture_output=True,
                               text=True, timeout=900)
-    return subprocess.Popen(command, cwd=spec.base_dir, env=process_env(spec, **env), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    return started(command, spec, env)

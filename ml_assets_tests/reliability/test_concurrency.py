@@ -20,7 +20,7 @@ from ml_assets.defs.training import SEGMENT_MODEL_POOL
 from ml_assets.resources.storage import STAGING_PREFIX
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.conftest import make_spec
-from ml_assets_tests.reliability.support import run_cli, write_config
+from ml_assets_tests.reliability.support import log_file, run_cli, write_config
 from ml_assets_tests.training_support import AS_OF, spec_with_lake
 
 HOLDER_RUN = "0" * 8 + "-0000-0000-0000-" + "0" * 12  # a run id holding the pool's slot, as a first training would
@@ -117,7 +117,7 @@ def test_two_daily_runs_for_different_dates_run_side_by_side(tmp_path: Path, lan
     ranges = [("2024-03-01", "2024-03-10"), ("2024-03-11", "2024-03-20")]
     runs = [run_cli(spec, "ingest", first, last, wait=False) for first, last in ranges]
     for process in runs:
-        assert process.wait(timeout=600) == 0, process.stderr.read()
+        assert process.wait(timeout=900) == 0, log_file(spec).read_text()[-3000:]
     alone = write_config(tmp_path / "alone", landing_dir)
     with dg.instance_for_test() as instance:
         for first, last in ranges:
