@@ -21,6 +21,7 @@ from ml_assets.defs.training import build_training_assets
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.resources.dask import DaskCluster
 from ml_assets.resources.mlflow import ModelRegistry, mlflow_http_env, mlflow_tracking
+from ml_assets.resources.secrets import secret_value
 from ml_assets.resources.source import DataSource
 from ml_assets.resources.storage import LakeIOManager
 from ml_assets.spec import PipelineSpec, load_spec
@@ -45,7 +46,8 @@ def build_resources(spec: PipelineSpec) -> dict[str, object]:
         }),
         "model_registry": ModelRegistry(tracking_uri=spec.tracking_uri),
         "source": DataSource.from_spec(spec),
-        "alerts": AlertWebhook(webhook_url=spec.monitoring.alerts.webhook_url,
+        "alerts": AlertWebhook(webhook_url=secret_value(spec, "monitoring.alerts.webhook_url",
+                                                        spec.monitoring.alerts.webhook_url),
                                timeout_seconds=spec.monitoring.alerts.timeout_seconds,
                                retries=spec.monitoring.alerts.retries),
         "dask": DaskCluster.from_spec(spec),

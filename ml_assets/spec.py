@@ -9,6 +9,7 @@ import difflib
 import hashlib
 import os
 import re
+import string
 from collections.abc import Hashable
 from datetime import date
 from pathlib import Path
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 ColumnType = Literal["int", "float", "str", "date", "bool"]
 Severity = Literal["low", "moderate", "high"]
+SECRET_FIELDS = ("monitoring.alerts.webhook_url", "dataset.source.url")  # credentials: never logged or stored
 ENV_PATTERN = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
@@ -46,6 +48,18 @@ class FileSourceSpec(StrictModel):
     @property
     def per_day(self) -> bool:
         return "{date}" in self.path
+
+    @field_validator("path")
+    @classmethod
+    def _only_date_placeholder(cls, value: str) -> str:
+        try:
+            parsed = list(string.Formatter().parse(value))
+        except ValueError as exc:
+            raise ValueError(f"path has unbalanced braces ({exc}); the only placeholder is {{date}}") from None
+        if any((field, spec, conversion) != ("date", "", None) for _, field, spec, conversion in parsed
+               if field is not None):
+            raise ValueError("the only placeholder a path may hold is {date} (write a literal brace as {{ or }})")
+        return value
 
 
 class SqlSourceSpec(StrictModel):
@@ -579,6 +593,9 @@ class PipelineSpec(StrictModel):
     mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
     retries: RetriesSpec = Field(default_factory=RetriesSpec)
     base_dir: Path = Field(default=Path("."), exclude=True, description="folder of the config file")
+    secret_env: dict[str, str] = Field(
+        default_factory=dict, exclude=True,
+        description="secret fields written as ${VAR} (SECRET_FIELDS) -> VAR; resources get them as dg.EnvVar")
 
     @model_validator(mode="after")
     def _columns_exist(self) -> PipelineSpec:
@@ -610,6 +627,20 @@ class PipelineSpec(StrictModel):
             return list(self.drift.monitored)
         skipped = set(self.features.calendar_features()) if self.features.calendar.handling == "unmonitored" else set()
         return [column for column in self.feature_columns() if column not in skipped]
+
+    @model_validator(mode="after")
+    def _writes_stay_home(self) -> PipelineSpec:
+        home = _lexical(self.base_dir, self.storage.home)
+        if _is_relative(self.storage.home) and not _inside(home, _lexical(self.base_dir, ".")):
+            raise ValueError(f"storage.home: {self.storage.home!r} leaves the config's folder ({home}); use a path "
+                             "inside it, or an absolute path or URL if that is really where the data goes")
+        for field in ("lake", "reports"):
+            value = getattr(self.storage, field)
+            if _is_relative(value) and not _inside(_lexical(self.base_dir, value), home):
+                raise ValueError(f"storage.{field}: {value!r} resolves to {_lexical(self.base_dir, value)}, outside "
+                                 f"the data home {home}; use a path inside storage.home, or an absolute path or URL "
+                                 "if that is really where it goes")
+        return self
 
     @model_validator(mode="after")
     def _scoring_names_exist(self) -> PipelineSpec:
@@ -706,6 +737,21 @@ class PipelineSpec(StrictModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
 
 
+def _is_relative(location: str) -> bool:
+    """True for a local relative path: not a URL, not absolute, not ~user."""
+    return "://" not in location and not Path(location).expanduser().is_absolute()
+
+
+def _lexical(base_dir: Path, location: str) -> Path:
+    """`location` joined to `base_dir` with '..' folded away, without following symlinks."""
+    return Path(os.path.normpath(Path(base_dir).absolute() / Path(location).expanduser()))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """True when `path` is `folder` or below it."""
+    return path == folder or folder in path.parents
+
+
 def _require_column(field_path: str, column: str | None, valid: list[str], optional: bool = False,
                     kind: str = "column") -> None:
     """Raise a ValueError naming the field and the closest valid name when `column` is unknown."""
@@ -755,18 +801,42 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def secret_env_names(text: str) -> dict[str, str]:
+    """SECRET_FIELDS written as one ${VAR} (or ${VAR:-default}) whose VAR is set: field path -> VAR."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return {}
+    names = {}
+    for field in SECRET_FIELDS:
+        value: Any = raw
+        for part in field.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        match = ENV_PATTERN.fullmatch(value) if isinstance(value, str) else None
+        if match and os.environ.get(match.group("name")):
+            names[field] = match.group("name")
+    return names
+
+
 def load_spec(path: str | Path) -> PipelineSpec:
     """Read, substitute and validate a pipeline YAML file."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: config file not found; create one with `ml-assets init` or pass --config")
     try:
-        raw = yaml.load(substitute_env(path.read_text()), Loader=UniqueKeyLoader)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8 YAML") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); pass a readable YAML file") from None
+    try:
+        raw = yaml.load(substitute_env(text), Loader=UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections (name, dataset, features, ...)")
-    return parse_spec(raw, base_dir=path.resolve().parent, origin=str(path))
+    spec = parse_spec(raw, base_dir=path.resolve().parent, origin=str(path))
+    return spec.model_copy(update={"secret_env": secret_env_names(text)})
 
 
 def parse_spec(raw: dict[str, Any], base_dir: Path, origin: str = "config") -> PipelineSpec:

@@ -9,6 +9,7 @@ import dagster as dg
 
 from ml_assets.core.monitoring import (
     RetrainSignal, drift_signals, performance_signals, plan_retraining, run_failure_text)
+from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.spec import PipelineSpec
 
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
 
 TRIGGER_TAG = "ml_assets/retrain_trigger"
 PAGE_SIZE = 1000
+PARTITION_TAG = "dagster/partition"
+IN_FLIGHT = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING,
+             dg.DagsterRunStatus.STARTED]
 
 
 def read_cursor(cursor: str | None) -> tuple[dict[str, int], dict[str, datetime]]:
@@ -51,6 +55,29 @@ def metadata_values(record: dg.EventLogRecord) -> dict[str, object]:
     return {key: value.value for key, value in record.asset_materialization.metadata.items()}
 
 
+def run_segments(tags: dict[str, str], segments: list[str]) -> set[str]:
+    """Segments a training run covers, from its partition tag or its partition range tags (spec order)."""
+    if tags.get(PARTITION_TAG) in segments:
+        return {tags[PARTITION_TAG]}
+    first, last = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
+    if first in segments and last in segments:
+        return set(segments[segments.index(first):segments.index(last) + 1])
+    return set()
+
+
+def segments_in_training(instance: dg.DagsterInstance, training_job: str, segments: list[str]) -> set[str]:
+    """Segments with a run of the training job queued, starting or running on this instance."""
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=training_job, statuses=IN_FLIGHT))
+    return set().union(*(run_segments(run.tags, segments) for run in runs))
+
+
+def hold_in_training(signals: list[RetrainSignal], busy: set[str]) -> tuple[list[RetrainSignal], list[str]]:
+    """Signals of segments not in training, and why the others were held back."""
+    held = [f"{s.segment}: {s.reason} on {s.day} held back, a training run of {s.segment} is queued or running"
+            for s in signals if s.segment in busy]
+    return [s for s in signals if s.segment not in busy], held
+
+
 def retrain_request(signal: RetrainSignal) -> dg.RunRequest:
     """A training run of the signal's segment partition, keyed by the signal so it runs once."""
     return dg.RunRequest(run_key=signal.run_key, partition_key=signal.segment,
@@ -74,7 +101,8 @@ def build_retrain_sensor(spec: PipelineSpec, training_job: str) -> dg.SensorDefi
                         else dg.DefaultSensorStatus.STOPPED),
         description=f"Requests a {training_job} run for a segment whose drift reaches {retrain.min_severity!r}"
                     + (" or whose realized AUC falls below the floor" if retrain.on_low_performance else "")
-                    + f"; one run per event (run_key), cooldown {retrain.cooldown_hours} h per segment.",
+                    + f"; one run per event (run_key), cooldown {retrain.cooldown_hours} h per segment, "
+                      "none while that segment's training is queued or running.",
     )
     def retrain_on_drift(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         after, requested = read_cursor(context.cursor)
@@ -85,6 +113,9 @@ def build_retrain_sensor(spec: PipelineSpec, training_job: str) -> dg.SensorDefi
             signals += [signal for record in runs_seen.values() for signal in extract(metadata_values(record))]
         now = datetime.now(UTC)
         chosen, held = plan_retraining(signals, requested, now, retrain.cooldown_hours)
+        chosen, busy = hold_in_training(chosen, segments_in_training(context.instance, training_job,
+                                                                     spec.segment_names))
+        held += busy
         for signal in chosen:
             context.log.info(f"retraining {signal.segment}: {signal.reason} of v{signal.model_version} on {signal.day}")
             requested[signal.segment] = now

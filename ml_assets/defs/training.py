@@ -38,6 +38,7 @@ REFERENCE_MAX_ROWS = 50_000
 FINGERPRINT_FILE = "data_fingerprint.json"
 EXAMPLE_ROWS = 5
 LIST_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "ks")
+SEGMENT_MODEL_POOL = "segment_model"  # Dagster pool: with a limit of 1 on the instance, one training at a time
 
 
 class TrainingConfig(dg.Config):
@@ -325,6 +326,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         partitions_def=segments,
         backfill_policy=dg.BackfillPolicy.single_run(),
         required_resource_keys={"mlflow", "model_registry", "dask"},
+        pool=SEGMENT_MODEL_POOL,
         check_specs=[dg.AssetCheckSpec("quality_gate", asset="segment_model", blocking=True,
                                        description="holdout AUC at or above training.min_auc")],
         group_name="training",

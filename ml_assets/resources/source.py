@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from ml_assets.core import sources
+from ml_assets.resources.secrets import secret_value
 from ml_assets.spec import FileSourceSpec, PipelineSpec
 
 
@@ -27,8 +28,8 @@ class DataSource(dg.ConfigurableResource):
         if isinstance(source, FileSourceSpec):
             return cls(kind="files", location=spec.resolve_location(source.path), date_column=spec.dataset.date,
                        delimiter=source.delimiter, encoding=source.encoding)
-        return cls(kind="sql", location=source.url, date_column=spec.dataset.date, query=source.query,
-                   connect_timeout_s=spec.retries.request_timeout_s)
+        return cls(kind="sql", location=secret_value(spec, "dataset.source.url", source.url),
+                   date_column=spec.dataset.date, query=source.query, connect_timeout_s=spec.retries.request_timeout_s)
 
     def read(self, start: date, end: date) -> pd.DataFrame:
         """Records dated start..end."""

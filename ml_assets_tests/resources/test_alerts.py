@@ -4,6 +4,7 @@ import logging
 import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from ml_assets.definitions import build_resources
@@ -60,7 +61,8 @@ def test_webhook_url_comes_from_the_environment_through_the_spec(tmp_path: Path,
     config.write_text((PROJECT_ROOT / "pipeline.yaml").read_text())
     monkeypatch.setenv("ML_ASSETS_ALERT_WEBHOOK", "https://hooks.example.com/services/T000/B000/XXX")
     alerts = build_resources(load_spec(config))["alerts"]
-    assert alerts.webhook_url == "https://hooks.example.com/services/T000/B000/XXX"
+    assert alerts.webhook_url == dg.EnvVar("ML_ASSETS_ALERT_WEBHOOK"), "a secret reaches the resource as its name"
+    assert alerts.webhook_url.get_value() == "https://hooks.example.com/services/T000/B000/XXX"
     monkeypatch.setenv("ML_ASSETS_ALERT_WEBHOOK", "")
     assert build_resources(load_spec(config))["alerts"].webhook_url is None
     monkeypatch.setenv("ML_ASSETS_ALERT_WEBHOOK", "hooks.example.com/x")
