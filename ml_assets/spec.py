@@ -11,15 +11,17 @@ import os
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from upath import UPath
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ml_assets.core.cron import cron_problem
 from ml_assets.core.xgboost_params import param_problems
+
+if TYPE_CHECKING:
+    from upath import UPath
 
 ColumnType = Literal["int", "float", "str", "date", "bool"]
 Severity = Literal["low", "moderate", "high"]
@@ -562,6 +564,8 @@ class PipelineSpec(StrictModel):
     @property
     def lake_dir(self) -> UPath:
         """The lake: a local folder or an fsspec URL (s3://bucket/lake)."""
+        from upath import UPath  # fsspec loads only when a command touches the lake
+
         return UPath(self.resolve_location(self.storage.lake))
 
     @property
