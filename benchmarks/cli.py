@@ -1,7 +1,8 @@
 """How long people wait for the CLI: `ml-assets --help`, `validate`, `models` and `scripts/ui` until it answers.
 
 Each command runs --repeats times as a fresh subprocess, alternating with the baseline `python -c pass` of
-the same interpreter; figures are medians (best in the summary). The environment is compiled first: one warm-up
+the same interpreter; figures are medians of wall seconds (best in the summary) and, for the commands, of CPU
+seconds (user + sys, what the command costs whatever the machine's load). The environment is compiled first: one warm-up
 run of each command without PYTHONDONTWRITEBYTECODE writes the project's .pyc files (site-packages are compiled
 by scripts/setup), so imports cost what they cost on a normal install.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import socket
 import statistics
@@ -34,11 +36,14 @@ def compiled_env(landing: Path) -> dict[str, str]:
     return {**env, "ML_ASSETS_LANDING": str(landing)}
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
-    """Wall seconds of one subprocess run; it must succeed."""
-    began = time.perf_counter()
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds user+sys) of one subprocess run; it must succeed.
+
+    On a shared machine the wall time grows with the load; the CPU time is what the command itself costs."""
+    before, began = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - began
+    wall, after = time.perf_counter() - began, resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def free_port() -> int:
@@ -91,17 +96,22 @@ def main() -> None:
         for command in commands.values():  # warm-up: writes .pyc files, creates the MLflow store once
             timed(command, env)
         times: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.repeats):
             for name, command in commands.items():
-                times[name].append(timed(command, env))
+                wall, seconds = timed(command, env)
+                times[name].append(wall)
+                cpu[name].append(seconds)
         ui_ready(env)  # warm-up
         times["ui_ready"] = [ui_ready(env) for _ in range(args.ui_repeats)]
     load = os.getloadavg()[0]
-    print(f"{'command':<10} {'median_s':>9} {'best_s':>8}   ({args.repeats} runs each, load average {load:.1f})")
+    print(f"{'command':<10} {'median_s':>9} {'best_s':>8} {'cpu_s':>7}   ({args.repeats} runs each, "
+          f"load average {load:.1f})")
     for name, values in times.items():
-        print(f"{name:<10} {statistics.median(values):>9.3f} {min(values):>8.3f}")
+        cpu_text = f"{statistics.median(cpu[name]):>7.3f}" if name in cpu else f"{'-':>7}"
+        print(f"{name:<10} {statistics.median(values):>9.3f} {min(values):>8.3f} {cpu_text}")
     figures = {f"{name}_s": round(statistics.median(values), 3) for name, values in times.items()}
-    figures["baseline_s"] = figures.pop("baseline_s")
+    figures.update({f"{name}_cpu_s": round(statistics.median(values), 3) for name, values in cpu.items()})
     print(json.dumps({"benchmark": "cli", **figures, "repeats": args.repeats, "ui_repeats": args.ui_repeats,
                       "statistic": "median", "load_average": round(load, 1)}))
 

@@ -101,13 +101,15 @@ def side_by_side(tmp_path_factory: pytest.TempPathFactory, landing_dir: Path) ->
 
 def test_cli_runs_are_runs_of_the_code_location_with_their_job_name(side_by_side) -> None:
     a, _, _ = side_by_side
-    runs = a.runs()
+    runs, instance = a.runs(), a.instance()
     assert [run.job_name for run in runs] == list(JOBS)
     for run in runs:
         assert run.remote_job_origin.location_name == LOCATION_NAME
         assert run.remote_job_origin.job_name == run.job_name
-        assert run.tags[".dagster/repository"] == "__repository__@ml_assets"
         assert run.status == dg.DagsterRunStatus.SUCCESS
+        listed = instance.get_runs(dg.RunsFilter(job_name=run.job_name, tags={
+            ".dagster/repository": "__repository__@ml_assets"}))  # the filter of the UI's job page
+        assert [r.run_id for r in listed] == [run.run_id]
         assert run_url(run.run_id) in a.out, "the CLI prints every run's full id and URL"
 
 
@@ -127,7 +129,7 @@ def test_each_config_has_its_own_runs_assets_and_mlflow_store(side_by_side) -> N
         instance = run.instance()
         own = {r.run_id for r in run.runs()}
         events = instance.fetch_materializations(dg.AssetKey("features"), limit=1000).records
-        assert events and {e.run_id for e in events} <= own
+        assert events and {e.event_log_entry.run_id for e in events} <= own
     assert b.instance().fetch_materializations(dg.AssetKey("predictions"), limit=10).records == []
     for run in (a, b):
         client = mlflow.MlflowClient(f"sqlite:///{run.home / 'out' / 'mlflow' / 'mlflow.db'}")
