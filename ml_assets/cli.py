@@ -6,6 +6,8 @@ command that needs them, so `--help` and `validate` answer quickly."""
 from __future__ import annotations
 
 import argparse
+import csv
+import gzip
 import logging
 import os
 import sys
@@ -173,14 +175,29 @@ def validate(spec: PipelineSpec) -> None:
     if "://" not in sample and not Path(sample).exists():
         print(f"config is valid (no landing file at {sample} to check columns against)")
         return
-    from ml_assets.core.sources import read_landing_file
+    header = csv_header(sample, source.delimiter, source.encoding)
+    if header is None:  # Parquet, a URL, or a file the quick read cannot parse: the reader that explains why
+        from ml_assets.core.sources import read_landing_file
 
-    header = list(read_landing_file(sample, source.delimiter, source.encoding).columns)
+        header = list(read_landing_file(sample, source.delimiter, source.encoding).columns)
     required = [c for c in spec.dataset.columns if c not in spec.dataset.optional]
     missing = [c for c in required if c not in header]
     if missing:
         raise ConfigError("; ".join(f"dataset.columns: {c!r} is not in {sample}{suggest_name(c, header)}" for c in missing))
     print(f"config is valid; {Path(sample).name} has every required column")
+
+
+def csv_header(location: str, delimiter: str, encoding: str) -> list[str] | None:
+    """Column names of a local CSV / CSV.gz file read without pandas (quick); None when it cannot tell."""
+    if "://" in location or not location.endswith((".csv", ".csv.gz")):
+        return None
+    opener = gzip.open if location.endswith(".gz") else open
+    try:
+        with opener(location, "rt", encoding=encoding, newline="") as handle:
+            header = next(csv.reader(handle, delimiter=delimiter), [])
+    except (OSError, UnicodeDecodeError, EOFError, csv.Error):
+        return None
+    return header if len(header) > 1 else None
 
 
 def init_config(args: argparse.Namespace) -> None:

@@ -1,5 +1,7 @@
 """The ml-assets command: validate and run argument handling, with readable errors and exit codes."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -108,3 +110,12 @@ def test_an_unexpected_error_is_one_line_and_its_trace_only_under_verbose(
     assert err == "error: KeyError: 'boom' (rerun with --verbose for the stack trace)\n"
     assert main(["validate", "--config", path, "--verbose"]) == 1
     assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_help_and_validate_load_neither_dagster_nor_pandas_nor_mlflow(tmp_path: Path, landing_dir: Path) -> None:
+    (tmp_path / "landing").symlink_to(landing_dir)
+    path = write_config(tmp_path, demo_config(tmp_path))
+    script = ("import sys; from ml_assets.cli import main; code = main(['validate', '--config', sys.argv[1]]); "
+              "print(code, sorted(m for m in ('dagster', 'pandas', 'mlflow', 'xgboost', 'upath') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "0 []"
