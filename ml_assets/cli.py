@@ -6,8 +6,10 @@ command that needs them, so `--help` and `validate` answer quickly."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gzip
+import io
 import logging
 import os
 import sys
@@ -137,13 +139,13 @@ def run_and_report(spec: PipelineSpec, config: Path, start: date, end: date, ver
     """Materialize the graph and print each job's outcome, the summary line and where everything went."""
     from ml_assets.runner import persistent_instance, run_pipeline
 
-    if not verbose:
-        from mlflow.utils.logging_utils import disable_logging
-
-        disable_logging()  # MLflow prints "Registered model ..." past its loggers
     began = time.monotonic()
     instance = persistent_instance(spec)
-    summary = run_pipeline(spec, start, end, instance, verbose=verbose)
+    # MLflow prints "Successfully registered model ..." to stderr past its loggers (and re-enables its stream
+    # inside its own calls): without --verbose, stderr of the run is dropped; errors come from the run's events
+    quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stderr(io.StringIO())
+    with quiet:
+        summary = run_pipeline(spec, start, end, instance, verbose=verbose)
     print(summary_line(summary, f"done in {time.monotonic() - began:.0f} s"))
     models = summary.metadata.get("segment_model", {}).get("holdout_auc", {})
     verdict = summary.metadata.get("drift_report", {}).get("verdict", {})
