@@ -6,14 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from ml_assets.core import lake
-from ml_assets.core.monitor_view import DRIFTED_FROM, MonitorRow, monitor_rows
 from ml_assets.registry_cli import checked_segment
-from ml_assets.spec import PipelineSpec
+
+if TYPE_CHECKING:  # pandas and the lake load only when monitor runs, keeping `ml-assets --help` quick
+    import pandas as pd
+
+    from ml_assets.core.monitor_view import MonitorRow
+    from ml_assets.spec import PipelineSpec
 
 DRIFT_COLUMNS = ["segment", "feature", "severity", "psi", "model_version"]
 ESTIMATE_COLUMNS = ["segment", "model_version", "in_sample", "estimated_roc_auc", "estimated_default_rate"]
@@ -33,10 +35,13 @@ def add_monitor_command(command: Callable[[str, str], argparse.ArgumentParser], 
 def stored_days(spec: PipelineSpec, asset: str, columns: list[str], first: date | None, last: date | None,
                 shift_days: int = 0) -> pd.DataFrame:
     """The stored daily partitions of `asset` whose day minus `shift_days` lies in first..last (only `columns`)."""
-    from ml_assets.resources.storage import DATE_DIMENSION  # loads Dagster: only when monitor runs
+    import pandas as pd
 
-    low = (first + pd.Timedelta(days=shift_days)).isoformat() if first else ""
-    high = (last + pd.Timedelta(days=shift_days)).isoformat() if last else "9999"
+    from ml_assets.core import lake
+    from ml_assets.resources.storage import DATE_DIMENSION
+
+    low = (first + timedelta(days=shift_days)).isoformat() if first else ""
+    high = (last + timedelta(days=shift_days)).isoformat() if last else "9999"
     keys = [key for key in lake.stored_keys(spec.lake_dir, asset, DATE_DIMENSION) if low <= key <= high]
     folders = [lake.partition_dir(spec.lake_dir, asset, DATE_DIMENSION, key) for key in keys]
     return lake.read_frames(folders, [spec.dataset.date, *columns]) if folders else pd.DataFrame()
@@ -44,6 +49,8 @@ def stored_days(spec: PipelineSpec, asset: str, columns: list[str], first: date 
 
 def monitor_table(spec: PipelineSpec, segment: str | None, first: date | None, last: date | None) -> list[MonitorRow]:
     """The monitor rows of the stored partitions, for one segment or all, days first..last."""
+    from ml_assets.core.monitor_view import monitor_rows
+
     if first and last and last < first:
         raise ValueError(f"--end {last} is before --start {first}")
     rows = monitor_rows(stored_days(spec, "drift_report", DRIFT_COLUMNS, first, last),
@@ -57,6 +64,10 @@ def monitor_table(spec: PipelineSpec, segment: str | None, first: date | None, l
 
 def text_report(rows: list[MonitorRow]) -> str:
     """A table per segment for people."""
+    import pandas as pd
+
+    from ml_assets.core.monitor_view import DRIFTED_FROM
+
     if not rows:
         return "no stored monitoring partitions in that range (materialize drift_report, estimated_performance " \
                "and model_performance: ml-assets run)"

@@ -7,12 +7,11 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from ml_assets.spec import PipelineSpec, suggest_name
-
-if TYPE_CHECKING:  # MLflow and Dagster load only when a registry command runs, keeping the other commands quick
+if TYPE_CHECKING:  # MLflow, Dagster and pydantic load only when a command runs, keeping `--help` quick
     from mlflow.entities.model_registry import ModelVersion
 
     from ml_assets.resources.mlflow import ModelRegistry
+    from ml_assets.spec import PipelineSpec
 
 REGISTRY_COMMANDS = ("models", "promote", "rollback")
 LISTED_TAGS = {"holdout_roc_auc": "auc", "baseline_roc_auc": "baseline_auc", "holdout_ece": "ece",
@@ -52,6 +51,8 @@ def run_registry_command(spec: PipelineSpec, args: argparse.Namespace) -> None:
 
 def checked_segment(spec: PipelineSpec, segment: str) -> str:
     """The segment when the config has it, else an error naming the closest one."""
+    from ml_assets.spec import suggest_name
+
     if segment not in spec.segment_names:
         raise ValueError(f"--segment: {segment!r} is not a segment of {spec.name}"
                          f"{suggest_name(segment, spec.segment_names)}")

@@ -13,15 +13,22 @@ import string
 from collections.abc import Hashable
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from upath import UPath
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from ml_assets.core.cron import cron_problem
+from ml_assets.core.xgboost_params import param_problems
+
+if TYPE_CHECKING:
+    from upath import UPath
 
 ColumnType = Literal["int", "float", "str", "date", "bool"]
 Severity = Literal["low", "moderate", "high"]
 SECRET_FIELDS = ("monitoring.alerts.webhook_url", "dataset.source.url")  # credentials: never logged or stored
+XGBOOST_PARAMS_ERROR = "xgboost_params"
 ENV_PATTERN = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
@@ -261,6 +268,16 @@ class ModelSpec(StrictModel):
                              "keep one: remove the explicit value or set imbalance: none")
         return self
 
+    @model_validator(mode="after")
+    def _xgboost_params_exist(self) -> ModelSpec:
+        problems = param_problems(self.params, "params")
+        for segment, params in self.segment_params.items():
+            problems += param_problems(params, f"segment_params.{segment}")
+        if problems:
+            raise PydanticCustomError(XGBOOST_PARAMS_ERROR, "{summary}", {"summary": "; ".join(problems),
+                                                                          "problems": problems})
+        return self
+
     def params_for(self, segment: str) -> dict[str, Any]:
         """Base params updated with the segment's overrides."""
         return {**self.params, **self.segment_params.get(segment, {})}
@@ -480,22 +497,18 @@ class MonitoringSpec(StrictModel):
     alerts: AlertsSpec = Field(default_factory=AlertsSpec)
 
 
-CRON_FIELD = re.compile(r"^[0-9*/,\-A-Za-z?LW#]+$")
-
-
 class ScheduleSpec(StrictModel):
     """A cron schedule (UTC) and whether Dagster starts it running."""
 
-    cron: str
-    status: Literal["running", "stopped"]
+    cron: str = Field(description="5-field cron string (minute hour day-of-month month day-of-week) or an @alias")
+    status: Literal["running", "stopped"] = Field(description="whether Dagster starts the schedule running")
 
     @field_validator("cron")
     @classmethod
-    def _five_fields(cls, value: str) -> str:
-        fields = value.split()
-        if len(fields) != 5 or not all(CRON_FIELD.match(field) for field in fields):
-            raise ValueError(f"cron {value!r} is not a cron expression of 5 fields "
-                             "(minute hour day-of-month month day-of-week), e.g. '0 6 * * *'")
+    def _valid_cron(cls, value: str) -> str:
+        problem = cron_problem(value)
+        if problem:
+            raise ValueError(f"cron {value!r} is not a cron expression: {problem}")
         return value
 
 
@@ -696,6 +709,8 @@ class PipelineSpec(StrictModel):
     @property
     def lake_dir(self) -> UPath:
         """The lake: a local folder or an fsspec URL (s3://bucket/lake)."""
+        from upath import UPath  # fsspec loads only when a command touches the lake
+
         return UPath(self.resolve_location(self.storage.lake))
 
     @property
@@ -857,6 +872,8 @@ def _describe_error(error: dict[str, Any]) -> str:
         return f"{location}: unknown field (value {error['input']!r}){suggest_name(str(field), valid)}"
     if error["type"] == "missing":
         return f"{location}: required field is missing"
+    if error["type"] == XGBOOST_PARAMS_ERROR:
+        return "\n  ".join(f"{location}.{problem}" for problem in error["ctx"]["problems"])
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "value_error" and (not location or message.startswith(f"{location}.")):
         return message

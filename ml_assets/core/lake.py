@@ -54,12 +54,23 @@ def _write_atomic(path: UPath, payload: bytes) -> None:
             temporary.unlink()
 
 
+def umask_mode() -> int:
+    """The mode `open()` gives a new file under the process umask (0644 under umask 022)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_local_atomic(path: Path, write: Callable[[str], Any]) -> None:
-    """Local files: `write(temp_path)` in the same folder, then os.replace (atomic on POSIX)."""
+    """Local files: `write(temp_path)` in the same folder, then os.replace (atomic on POSIX).
+
+    mkstemp creates the temporary file 0600; it gets the umask's mode before the rename, so readers on a
+    shared volume can open it."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

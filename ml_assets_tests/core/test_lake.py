@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -122,3 +125,15 @@ def _circular() -> dict:
     record: dict = {"version": 2}
     record["self"] = record  # json.dumps raises ValueError: Circular reference detected
     return record
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_atomic_writes_take_the_umask_mode_not_mkstemp_0600(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        frame_file = write_frame(partition_dir(tmp_path, "features", "date", "2024-01-01"), sample_frame())
+        record_file = write_record(partition_dir(tmp_path, "summary", "date", "2024-01-01"), {"rows": 3})
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(frame_file).st_mode) == mode
+    assert stat.S_IMODE(os.stat(record_file).st_mode) == mode

@@ -1,0 +1,53 @@
+"""The Dagster instance folder of one pipeline config: <storage.home>/dagster, never the current folder.
+
+Two configs with different `storage.home` never share runs or asset history; the CLI and `scripts/ui --config`
+point DAGSTER_HOME here. Light on imports (pathlib only) so shell scripts can ask for the folder quickly."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ml_assets.spec import PipelineSpec
+
+INSTANCE_FOLDER = "dagster"
+INSTANCE_YAML = """\
+# Embedded Dagster instance of this pipeline (written by ml-assets when missing; edit it or replace it with the
+# production stack's settings). Runs, events, schedules and compute logs live in SQLite files in this folder.
+telemetry:
+  enabled: false
+"""
+
+
+def instance_home(spec: PipelineSpec) -> Path:
+    """<storage.home>/dagster with a dagster.yaml in it (written when missing, kept when present)."""
+    home = spec.home_dir / INSTANCE_FOLDER
+    home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():
+        settings.write_text(INSTANCE_YAML)
+    return home
+
+
+def point_dagster_home(spec: PipelineSpec) -> Path:
+    """Set DAGSTER_HOME to the config's instance folder (a dagster.yaml in the current folder must not win)."""
+    home = instance_home(spec)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def main(argv: list[str]) -> int:
+    """`python -m ml_assets.instance CONFIG`: print the config's instance folder (made ready), for scripts/ui."""
+    from ml_assets.spec import ConfigError, load_spec
+
+    try:
+        print(instance_home(load_spec(argv[0])))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
