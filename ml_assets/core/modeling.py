@@ -14,7 +14,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 
 from ml_assets.core.drift import ks_statistic
 from ml_assets.core.baseline import baseline_scores, fit_baseline
-from ml_assets.core.calibration import apply_calibration, fit_calibration
+from ml_assets.core.calibration import NO_CALIBRATION, SELECTION_SHARE, Calibration, apply_calibration, calibrate
 from ml_assets.core.comparison import AucComparison
 from ml_assets.core.cross_validation import cross_validate
 from ml_assets.core.features import category_vocabulary, model_matrix
@@ -34,7 +34,7 @@ class TrainedModel:
     vocabulary: dict[str, list[str]]
     params: dict[str, Any]
     best_iteration: int
-    calibration: dict[str, Any] | None = None
+    calibration: Calibration = NO_CALIBRATION
 
 
 def training_window(as_of: date, label_delay_days: int, window_days: int) -> tuple[date, date]:
@@ -70,6 +70,40 @@ def _validation_mask(dates: pd.Series, fraction: float) -> np.ndarray:
     return (pd.to_datetime(dates) >= distinct[-n_valid]).to_numpy()
 
 
+@dataclass(frozen=True)
+class TimeSlices:
+    """Masks over a training part's rows, by date: `calibration` holds the latest dates (its later part is
+    `selection`), `validation` the early-stopping dates just before them, `fit` the rest (the booster's rows)."""
+
+    fit: np.ndarray
+    validation: np.ndarray
+    calibration: np.ndarray
+    selection: np.ndarray
+
+
+def time_slices(dates: pd.Series, validation_fraction: float, calibration_fraction: float) -> TimeSlices:
+    """Split the distinct dates: latest `calibration_fraction` for calibration (none when 0), the
+    `validation_fraction` before them for early stopping, the rest for the booster."""
+    values = pd.to_datetime(dates).to_numpy()
+    distinct = np.sort(np.unique(values))
+    n_calibration = int(round(len(distinct) * calibration_fraction))
+    n_valid = max(1, int(round(len(distinct) * validation_fraction)))
+    if calibration_fraction and n_calibration < 2:
+        raise ValueError(f"the training part has {len(distinct)} dates: too few for a calibration slice of "
+                         f"{calibration_fraction:.0%} (at least 2 dates); widen training.window_days or raise "
+                         "training.calibration_fraction")
+    if len(distinct) - n_calibration - n_valid < 1:
+        raise ValueError(f"the training part has {len(distinct)} dates: none is left for the booster after "
+                         f"{n_valid} early-stopping and {n_calibration} calibration dates; widen "
+                         "training.window_days or lower training.validation_fraction / calibration_fraction")
+    calibration_first = distinct[-n_calibration] if n_calibration else None
+    calibration = values >= calibration_first if n_calibration else np.zeros(len(values), dtype=bool)
+    validation = (values >= distinct[-n_calibration - n_valid]) & ~calibration
+    n_selection = max(1, int(round(n_calibration * SELECTION_SHARE))) if n_calibration else 0
+    selection = values >= distinct[-n_selection] if n_selection else np.zeros(len(values), dtype=bool)
+    return TimeSlices(~(validation | calibration), validation, calibration, selection)
+
+
 def require_two_classes(target: pd.Series, what: str) -> None:
     """Fail with a clear message when a target has fewer than two classes."""
     classes = sorted(value.item() if hasattr(value, "item") else value for value in pd.unique(target.dropna()))
@@ -97,16 +131,17 @@ def train_booster(matrix: pd.DataFrame, target: pd.Series, dates: pd.Series, par
                   num_boost_round: int, early_stopping_rounds: int, validation_fraction: float,
                   seed: int) -> tuple[xgb.Booster, int]:
     """Fit XGBoost (hist) with early stopping on the latest dates; returns the booster and best iteration."""
-    return fit_booster(matrix, target, _validation_mask(dates, validation_fraction), params, num_boost_round,
-                       early_stopping_rounds, seed)
+    validation = _validation_mask(dates, validation_fraction)
+    return fit_booster(matrix, target, ~validation, validation, params, num_boost_round, early_stopping_rounds, seed)
 
 
-def fit_booster(matrix: pd.DataFrame, target: pd.Series, validation: np.ndarray, params: dict[str, Any],
-                num_boost_round: int, early_stopping_rounds: int, seed: int) -> tuple[xgb.Booster, int]:
-    """Fit XGBoost (hist) on the rows outside `validation` with early stopping on those inside; returns the
-    booster and best iteration."""
+def fit_booster(matrix: pd.DataFrame, target: pd.Series, fit: np.ndarray, validation: np.ndarray,
+                params: dict[str, Any], num_boost_round: int, early_stopping_rounds: int,
+                seed: int) -> tuple[xgb.Booster, int]:
+    """Fit XGBoost (hist) on the `fit` rows with early stopping on the `validation` rows; returns the booster and
+    best iteration."""
     y = target.to_numpy(dtype="float64")
-    train_dm = xgb.DMatrix(rows_where(matrix, ~validation), y[~validation], enable_categorical=True)
+    train_dm = xgb.DMatrix(rows_where(matrix, fit), y[fit], enable_categorical=True)
     valid_dm = xgb.DMatrix(rows_where(matrix, validation), y[validation], enable_categorical=True)
     booster = xgb.train(booster_params(params, seed), train_dm,
                         num_boost_round=num_boost_round, evals=[(valid_dm, "validation")],
@@ -183,14 +218,22 @@ def beats_champion(challenger_auc: float, comparison: AucComparison | None, min_
 
 @dataclass(frozen=True)
 class TrainingRows:
-    """A segment's training part as the booster sees it; `validation` marks the early-stopping slice,
-    which the booster never trains on and which also fits the calibration."""
+    """A segment's training part as the booster sees it; `slices` mark the booster's rows, its early-stopping
+    slice and the calibration slice (neither trained nor early-stopped on)."""
 
     frame: pd.DataFrame
     matrix: pd.DataFrame
     target: pd.Series
     dates: pd.Series
-    validation: np.ndarray
+    slices: TimeSlices
+
+    @property
+    def fit(self) -> np.ndarray:
+        return self.slices.fit
+
+    @property
+    def validation(self) -> np.ndarray:
+        return self.slices.validation
 
 
 @dataclass(frozen=True)
@@ -214,17 +257,18 @@ class SegmentFit:
 
 def training_rows(train: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[str, list[str]],
                   segment: str) -> TrainingRows:
-    """Model matrix, target and dates of the training part, with the validation slice marked."""
-    ds, fraction = spec.dataset, spec.training.validation_fraction
-    validation = _validation_mask(train[ds.date], fraction)
-    require_two_classes(train.loc[validation, ds.target],
-                        f"segment {segment!r} validation slice (latest {fraction:.0%} of training dates)")
-    return TrainingRows(train, model_matrix(train, spec, vocabulary), train[ds.target], train[ds.date], validation)
+    """Model matrix, target and dates of the training part, with its time slices marked."""
+    ds, training = spec.dataset, spec.training
+    calibration_fraction = training.calibration_fraction if spec.model.calibration != "none" else 0.0
+    slices = time_slices(train[ds.date], training.validation_fraction, calibration_fraction)
+    require_two_classes(train.loc[slices.validation, ds.target],
+                        f"segment {segment!r} validation slice ({training.validation_fraction:.0%} of training dates)")
+    return TrainingRows(train, model_matrix(train, spec, vocabulary), train[ds.target], train[ds.date], slices)
 
 
 def booster_of_rows(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any]) -> tuple[xgb.Booster, int]:
     """XGBoost with `params` on a segment's training rows, early-stopped on their validation slice."""
-    return fit_booster(rows.matrix, rows.target, rows.validation, params, spec.model.num_boost_round,
+    return fit_booster(rows.matrix, rows.target, rows.fit, rows.validation, params, spec.model.num_boost_round,
                        spec.model.early_stopping_rounds, spec.training.seed)
 
 
@@ -237,7 +281,7 @@ def validation_auc(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any
 
 def segment_params(rows: TrainingRows, spec: PipelineSpec, segment: str) -> tuple[dict[str, Any], TuningResult | None]:
     """Spec params with the imbalance setting, then the best Optuna trial's params when tuning is on."""
-    params = {**spec.model.params_for(segment), **imbalance_params(rows.target[~rows.validation], spec.model.imbalance)}
+    params = {**spec.model.params_for(segment), **imbalance_params(rows.target[rows.fit], spec.model.imbalance)}
     if not spec.model.tuning.enabled:
         return params, None
     tuning = tune_params(lambda trial_params: validation_auc(rows, spec, trial_params), params, spec.model.tuning,
@@ -252,33 +296,32 @@ in this process (core.distributed.dask_trainer: on a Dask cluster); returns it a
 
 def fit_model(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any],
               vocabulary: dict[str, list[str]], trainer: BoosterTrainer | None = None) -> TrainedModel:
-    """XGBoost with early stopping on the validation slice (here, or by `trainer`), then the calibration fitted
-    on that slice."""
+    """XGBoost with early stopping on the validation slice (here, or by `trainer`), then the calibration of the
+    calibration slice, which the booster neither trained nor early-stopped on."""
     booster, best_iteration = trainer(rows, params) if trainer else booster_of_rows(rows, spec, params)
-    calibration = validation_calibration(booster, best_iteration, rows, spec.model.calibration)
+    calibration = slice_calibration(booster, best_iteration, rows, spec.model.calibration)
     return TrainedModel(booster, spec.feature_columns(), vocabulary, params, best_iteration, calibration)
 
 
-def validation_calibration(booster: xgb.Booster, best_iteration: int, rows: TrainingRows,
-                           method: str) -> dict[str, Any] | None:
-    """The calibration map fitted on the booster's validation-slice scores; None (nothing scored) when off."""
-    if method == "none":
-        return None
-    scores = predict(booster, rows_where(rows.matrix, rows.validation), best_iteration)
-    return fit_calibration(rows.target[rows.validation].to_numpy(), scores, method)
+def slice_calibration(booster: xgb.Booster, best_iteration: int, rows: TrainingRows, requested: str) -> Calibration:
+    """The calibration `requested` (auto, none, sigmoid, isotonic) fitted on the booster's calibration-slice scores."""
+    if requested == "none":
+        return NO_CALIBRATION
+    inside = rows.slices.calibration
+    scores = predict(booster, rows_where(rows.matrix, inside), best_iteration)
+    return calibrate(rows.target[inside].to_numpy(), scores, rows.slices.selection[inside], requested)
 
 
 def imbalance_statement(rows: TrainingRows, params: dict[str, Any], imbalance: str) -> dict[str, Any]:
     """How class imbalance was handled, for the record and the run's params."""
-    return {"method": imbalance, "positive_rate": float(rows.target[~rows.validation].mean()),
+    return {"method": imbalance, "positive_rate": float(rows.target[rows.fit].mean()),
             "scale_pos_weight": params.get("scale_pos_weight"),
             "baseline_class_weight": "balanced" if imbalance != "none" else None}
 
 
 def baseline_holdout_metrics(rows: TrainingRows, holdout: pd.DataFrame, spec: PipelineSpec) -> dict[str, float]:
     """Logistic-regression baseline fitted on the booster's own training rows, scored on the same holdout."""
-    fit_rows = ~rows.validation
-    model = fit_baseline(rows.frame[fit_rows], rows.target[fit_rows], spec, spec.model.imbalance != "none",
+    model = fit_baseline(rows.frame[rows.fit], rows.target[rows.fit], spec, spec.model.imbalance != "none",
                          spec.training.seed)
     return classification_metrics(holdout[spec.dataset.target].to_numpy(), baseline_scores(model, holdout, spec))
 
@@ -305,6 +348,6 @@ def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,
     return SegmentFit(
         model=model, holdout=holdout, holdout_scores=scores, metrics=metrics,
         cutpoints=score_cutpoints(scores, spec.clustering.quantiles), train_rows=len(train),
-        raw_metrics=metrics if model.calibration is None else classification_metrics(target, raw),
+        raw_metrics=metrics if model.calibration.method == "none" else classification_metrics(target, raw),
         baseline_metrics=baseline_holdout_metrics(rows, holdout, spec) if spec.model.baseline else {},
         imbalance=imbalance_statement(rows, params, spec.model.imbalance), tuning=tuning, cv=cv)

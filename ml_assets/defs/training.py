@@ -36,6 +36,7 @@ REFERENCE_MAX_ROWS = 50_000
 FINGERPRINT_FILE = "data_fingerprint.json"
 EXAMPLE_ROWS = 5
 LIST_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "ks")
+RAW_METRICS = ("log_loss", "brier", "ece")
 
 
 class TrainingConfig(dg.Config):
@@ -114,7 +115,7 @@ def scoring_meta(fit: modeling.SegmentFit, window: dict[str, Any], segment: str)
     """What scoring needs to reproduce the model's inputs and calibrated scores (JSON, no pickle)."""
     model = fit.model
     return {"feature_names": model.feature_names, "vocabulary": model.vocabulary,
-            "best_iteration": model.best_iteration, "calibration": model.calibration, "cutpoints": fit.cutpoints,
+            "best_iteration": model.best_iteration, "calibration": model.calibration.as_dict(), "cutpoints": fit.cutpoints,
             "holdout_metrics": fit.metrics, "window": window, "segment": segment}
 
 
@@ -124,15 +125,17 @@ def run_params(fit: modeling.SegmentFit, spec: PipelineSpec, window: dict[str, A
     return {**model.params, "best_iteration": model.best_iteration, "train_rows": fit.train_rows,
             "window_first": window["first"], "window_last": window["last"], "data_hash": window["fingerprint"],
             "imbalance": fit.imbalance["method"], "train_positive_rate": round(fit.imbalance["positive_rate"], 4),
-            "calibration": spec.model.calibration,
-            "calibration_fitted_on": "early-stopping validation slice", "cv_folds": spec.training.cv_folds,
+            "calibration_requested": spec.model.calibration, "calibration": model.calibration.method,
+            "calibration_fraction": spec.training.calibration_fraction, "cv_folds": spec.training.cv_folds,
             "tuning": spec.model.tuning.enabled}
 
 
 def run_metrics(fit: modeling.SegmentFit, comparison: AucComparison | None) -> dict[str, float]:
     """MLflow metrics of a segment run: holdout (calibrated and raw), baseline, CV, tuning and the gate."""
     metrics = {f"holdout_{name}": value for name, value in fit.metrics.items()}
-    metrics |= {f"holdout_raw_{name}": fit.raw_metrics[name] for name in ("log_loss", "brier", "ece")}
+    metrics |= {f"holdout_raw_{name}": fit.raw_metrics[name] for name in RAW_METRICS}
+    metrics |= {f"calibration_selection_log_loss_{method}": loss
+                for method, loss in fit.model.calibration.selection_log_loss.items()}
     metrics |= {f"baseline_holdout_{name}": value for name, value in fit.baseline_metrics.items()}
     if fit.cv:
         metrics |= {f"cv_{name}": value for name, value in fit.cv.items() if name.endswith(("_mean", "_std"))}
@@ -224,6 +227,8 @@ def version_tags(record: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]
     return {**tags, "segment": record["segment"], "window_first": record["window"]["first"],
             "window_last": record["window"]["last"], "data_hash": record["window"]["fingerprint"],
             **{f"holdout_{name}": round(record["metrics"][name], 4) for name in LIST_METRICS},
+            **{f"holdout_raw_{name}": round(record["raw_metrics"][name], 4) for name in RAW_METRICS},
+            "calibration": record["calibration"]["method"], "calibration_reason": record["calibration"]["reason"],
             **({"baseline_roc_auc": baseline_auc(record)} if record["baseline_metrics"] else {}),
             "gate_promoted": record["promoted"], **gate, "gate_reason": record["reason"]}
 
@@ -232,7 +237,7 @@ def fit_record(fit: modeling.SegmentFit, window: dict[str, Any], champion: Loade
                comparison: AucComparison | None) -> dict[str, Any]:
     """What a segment's model record holds about its fit, its data and the champion it was compared with."""
     return {"metrics": fit.metrics, "raw_metrics": fit.raw_metrics, "baseline_metrics": fit.baseline_metrics,
-            "imbalance": fit.imbalance, "calibration": fit.model.calibration, "params": fit.model.params,
+            "imbalance": fit.imbalance, "calibration": fit.model.calibration.as_dict(), "params": fit.model.params,
             "window": window,
             "tuning": {"best_params": fit.tuning.best_params, "best_validation_auc": fit.tuning.best_validation_auc,
                        "trials": len(fit.tuning.trials)} if fit.tuning else None,
@@ -332,6 +337,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             "gate": {seg: r["gate"] for seg, r in records.items()},
             "imbalance": {seg: r["imbalance"] for seg, r in records.items()},
             "calibration": {seg: r["calibration"] for seg, r in records.items()},
+            **calibration_figures(records),
             "tuning": {seg: r["tuning"] for seg, r in records.items()},
             "cv": {seg: {k: v for k, v in r["cv"].items() if k != "per_fold"} if r["cv"] else None
                    for seg, r in records.items()},
@@ -407,6 +413,13 @@ def evaluation_plots(target: np.ndarray, scores: np.ndarray, metrics: dict[str, 
         "Feature importance": plots.importance_plot(modeling.gain_importance(model.booster), folder / "importance.png"),
         "SHAP summary": plots.shap_summary_plot(shap, matrix, folder / "shap_summary.png"),
     }
+
+
+def calibration_figures(records: dict[str, dict[str, Any]]) -> dict[str, dg.MetadataValue]:
+    """Holdout ECE, log loss and Brier per segment, raw and calibrated, as float metadata the UI can plot."""
+    return {f"{seg}/holdout_{name}{suffix}": dg.MetadataValue.float(float(r[metrics][name]))
+            for seg, r in records.items() for name in RAW_METRICS
+            for suffix, metrics in (("", "metrics"), ("_raw", "raw_metrics"))}
 
 
 def _records_table(records: dict[str, dict[str, Any]]) -> str:
