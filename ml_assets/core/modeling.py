@@ -18,6 +18,7 @@ from ml_assets.core.calibration import NO_CALIBRATION, SELECTION_SHARE, Calibrat
 from ml_assets.core.comparison import AucComparison
 from ml_assets.core.cross_validation import cross_validate
 from ml_assets.core.features import category_vocabulary, model_matrix
+from ml_assets.core.leakage import LeakageAudit, Refit, audit_leakage
 from ml_assets.core.tuning import TuningResult, tune_params
 from ml_assets.spec import PipelineSpec
 
@@ -253,6 +254,7 @@ class SegmentFit:
     imbalance: dict[str, Any]
     tuning: TuningResult | None
     cv: dict[str, Any] | None
+    leakage: LeakageAudit
 
 
 def training_rows(train: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[str, list[str]],
@@ -326,11 +328,32 @@ def baseline_holdout_metrics(rows: TrainingRows, holdout: pd.DataFrame, spec: Pi
     return classification_metrics(holdout[spec.dataset.target].to_numpy(), baseline_scores(model, holdout, spec))
 
 
+def refit_without(rows: TrainingRows, model: TrainedModel, holdout_matrix: pd.DataFrame, seed: int) -> Refit:
+    """Refits of the booster on fewer columns (its rows, params and number of trees), scoring the holdout."""
+    y = rows.target.to_numpy(dtype="float64")[rows.fit]
+
+    def refit(columns: list[str]) -> np.ndarray:
+        train = xgb.DMatrix(rows_where(rows.matrix[columns], rows.fit), y, enable_categorical=True)
+        booster = xgb.train(booster_params(model.params, seed), train, num_boost_round=model.best_iteration + 1)
+        return booster.predict(xgb.DMatrix(holdout_matrix[columns], enable_categorical=True))
+
+    return refit
+
+
+def segment_leakage(rows: TrainingRows, model: TrainedModel, holdout_matrix: pd.DataFrame, holdout_target: np.ndarray,
+                    raw_scores: np.ndarray, spec: PipelineSpec, refits: bool) -> LeakageAudit:
+    """The leakage audit of a fitted segment; drop costs only when `refits` (local training)."""
+    refit = refit_without(rows, model, holdout_matrix, spec.training.seed) if refits else None
+    return audit_leakage(rows.matrix, rows.target.to_numpy(), holdout_matrix, holdout_target, raw_scores,
+                         gain_importance(model.booster[: model.best_iteration + 1]), spec.features.categorical,
+                         spec.training.leakage, refit)
+
+
 def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,
                 trainer: BoosterTrainer | None = None) -> SegmentFit:
     """Time-split a segment's training set, fit (and optionally tune) XGBoost, calibrate it, score the held-out
-    days, and report the logistic baseline and the optional k-fold CV beside it. `trainer` fits the booster
-    elsewhere (e.g. on a Dask cluster); everything else runs here."""
+    days, and report the logistic baseline, the optional k-fold CV and the leakage audit beside it. `trainer` fits
+    the booster elsewhere (e.g. on a Dask cluster; the audit then skips its refits); everything else runs here."""
     ds, training = spec.dataset, spec.training
     train, holdout = split_by_time(frame, ds.date, training.holdout_days)
     require_two_classes(train[ds.target], f"segment {segment!r} training rows")
@@ -340,7 +363,8 @@ def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,
     params, tuning = segment_params(rows, spec, segment)
     model = fit_model(rows, spec, params, vocabulary, trainer)
     target = holdout[ds.target].to_numpy()
-    raw = predict(model.booster, model_matrix(holdout, spec, vocabulary), model.best_iteration)
+    holdout_matrix = model_matrix(holdout, spec, vocabulary)
+    raw = predict(model.booster, holdout_matrix, model.best_iteration)
     scores = apply_calibration(raw, model.calibration)
     metrics = classification_metrics(target, scores)
     cv = (cross_validate(rows.matrix, rows.target, booster_params(params, training.seed), model.best_iteration + 1,
@@ -350,4 +374,5 @@ def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,
         cutpoints=score_cutpoints(scores, spec.clustering.quantiles), train_rows=len(train),
         raw_metrics=metrics if model.calibration.method == "none" else classification_metrics(target, raw),
         baseline_metrics=baseline_holdout_metrics(rows, holdout, spec) if spec.model.baseline else {},
-        imbalance=imbalance_statement(rows, params, spec.model.imbalance), tuning=tuning, cv=cv)
+        imbalance=imbalance_statement(rows, params, spec.model.imbalance), tuning=tuning, cv=cv,
+        leakage=segment_leakage(rows, model, holdout_matrix, target, raw, spec, refits=trainer is None))

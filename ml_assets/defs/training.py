@@ -1,5 +1,6 @@
 """training_set, segment_model and model_evaluation: one partition per segment, tracked in MLflow."""
 
+import json
 import subprocess
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,6 +22,7 @@ from ml_assets.core.drift import ReferenceProfile
 from ml_assets.core.monitoring import feature_reference, with_score_reference
 from ml_assets.core.profile import save_profile
 from ml_assets.core.fingerprint import data_fingerprint, partition_dates
+from ml_assets.core.leakage import audit_table
 from ml_assets.core.scoring import model_scores
 from ml_assets.core.similar import reference_contributions
 from ml_assets.core.sources import days_between
@@ -34,9 +36,12 @@ from ml_assets.spec import PipelineSpec
 
 REFERENCE_MAX_ROWS = 50_000
 FINGERPRINT_FILE = "data_fingerprint.json"
+LEAKAGE_FILE = "leakage_audit.json"
+LEAKAGE_CHECK = "leakage_suspects"
 EXAMPLE_ROWS = 5
 LIST_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "ks")
 RAW_METRICS = ("log_loss", "brier", "ece")
+GATE_TAGS = ("p_value", "margin", "delta", "ci_low", "champion_auc")
 
 
 class TrainingConfig(dg.Config):
@@ -190,6 +195,8 @@ def log_segment_run(spec: PipelineSpec, segment: str, fit: modeling.SegmentFit, 
         mlflow.log_metrics(run_metrics(fit, comparison))
         mlflow.log_dict(scoring_meta(fit, window, segment), META_FILE)
         mlflow.log_dict({**window["data"], "partitions": data["partitions"]}, FINGERPRINT_FILE)
+        mlflow.log_dict(fit.leakage.as_dict(), LEAKAGE_FILE)
+        mlflow.set_tag(LEAKAGE_CHECK, json.dumps([feature.feature for feature in fit.leakage.suspects]))
         if fit.tuning:
             mlflow.log_dict({"best_params": fit.tuning.best_params, "trials": fit.tuning.trials}, "tuning.json")
         if fit.cv:
@@ -223,14 +230,15 @@ def baseline_auc(record: dict[str, Any]) -> float | None:
 
 def version_tags(record: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
     """Model-version tags `ml-assets models` lists: run, window, data, key metrics and the gate's verdict."""
-    gate = {"gate_p_value": round(record["gate"]["p_value"], 4)} if record["gate"] else {}
+    gate = {f"gate_{name}": round(record["gate"][name], 4) for name in GATE_TAGS} if record["gate"] else {}
     return {**tags, "segment": record["segment"], "window_first": record["window"]["first"],
             "window_last": record["window"]["last"], "data_hash": record["window"]["fingerprint"],
             **{f"holdout_{name}": round(record["metrics"][name], 4) for name in LIST_METRICS},
             **{f"holdout_raw_{name}": round(record["raw_metrics"][name], 4) for name in RAW_METRICS},
             "calibration": record["calibration"]["method"], "calibration_reason": record["calibration"]["reason"],
             **({"baseline_roc_auc": baseline_auc(record)} if record["baseline_metrics"] else {}),
-            "gate_promoted": record["promoted"], **gate, "gate_reason": record["reason"]}
+            "gate_promoted": record["promoted"], **gate, "gate_reason": record["reason"],
+            LEAKAGE_CHECK: json.dumps(record["leakage"]["suspects"])}
 
 
 def fit_record(fit: modeling.SegmentFit, window: dict[str, Any], champion: LoadedModel | None,
@@ -241,7 +249,7 @@ def fit_record(fit: modeling.SegmentFit, window: dict[str, Any], champion: Loade
             "window": window,
             "tuning": {"best_params": fit.tuning.best_params, "best_validation_auc": fit.tuning.best_validation_auc,
                        "trials": len(fit.tuning.trials)} if fit.tuning else None,
-            "cv": fit.cv, "gate": comparison.as_dict() if comparison else None,
+            "cv": fit.cv, "gate": comparison.as_dict() if comparison else None, "leakage": fit.leakage.as_dict(),
             "previous_champion": champion.version if champion else None,
             "previous_champion_auc": comparison.champion_auc if comparison else None}
 
@@ -314,7 +322,10 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         backfill_policy=dg.BackfillPolicy.single_run(),
         required_resource_keys={"mlflow", "model_registry", "dask"},
         check_specs=[dg.AssetCheckSpec("quality_gate", asset="segment_model", blocking=True,
-                                       description="holdout AUC at or above training.min_auc")],
+                                       description="holdout AUC at or above training.min_auc"),
+                     dg.AssetCheckSpec(LEAKAGE_CHECK, asset="segment_model", blocking=False,
+                                       description="features that may leak the target (training.leakage): "
+                                                   "univariate AUC, drop cost or gain share above the thresholds")],
         group_name="training",
         kinds={"xgboost", "mlflow"},
     )
@@ -330,6 +341,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         yield dg.AssetCheckResult(check_name="quality_gate", passed=passed, metadata={
             seg: f"AUC {r['metrics']['roc_auc']:.4f} (floor {spec.training.min_auc}); {r['reason']}"
             for seg, r in records.items()})
+        yield leakage_check(records)
         yield dg.Output(records, metadata={
             "models": dg.MetadataValue.md(_records_table(records)),
             "holdout_auc": {seg: round(r["metrics"]["roc_auc"], 4) for seg, r in records.items()},
@@ -363,7 +375,10 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                           f"confusion at {spec.training.decision_threshold}: {result['confusion']}")
         table = pd.DataFrame({seg: {**r["evaluation"], "baseline_roc_auc": baseline_auc(r)}
                               for seg, r in results.items()}).T.round(4)
+        audits = "\n\n".join(f"**{seg} v{r['version']}: leakage audit** (holdout AUC {r['leakage']['holdout_auc']:.4f})"
+                               f"\n\n{audit_table(r['leakage']).to_markdown(index=False)}" for seg, r in results.items())
         return dg.Output(results, metadata={"metrics": dg.MetadataValue.md(table.to_markdown()),
+                                            "leakage_audit": dg.MetadataValue.md(audits),
                                             "lift_and_confusion": dg.MetadataValue.md("\n\n".join(tables)),
                                             "plots": image_markdown(previews)})
 
@@ -420,6 +435,19 @@ def calibration_figures(records: dict[str, dict[str, Any]]) -> dict[str, dg.Meta
     return {f"{seg}/holdout_{name}{suffix}": dg.MetadataValue.float(float(r[metrics][name]))
             for seg, r in records.items() for name in RAW_METRICS
             for suffix, metrics in (("", "metrics"), ("_raw", "raw_metrics"))}
+
+
+def leakage_check(records: dict[str, dict[str, Any]]) -> dg.AssetCheckResult:
+    """WARN check naming, per segment, every leakage suspect with its figures (the audit removes nothing)."""
+    def named(audit: dict[str, Any]) -> str:
+        suspects = [f for f in audit["features"] if f["reasons"]]
+        return "; ".join(f"{f['feature']}: {', '.join(f['reasons'])}" for f in suspects) or "none"
+
+    return dg.AssetCheckResult(
+        check_name=LEAKAGE_CHECK, passed=not any(r["leakage"]["suspects"] for r in records.values()),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={seg: named(r["leakage"]) for seg, r in records.items()} | {
+            "suspects": {seg: r["leakage"]["suspects"] for seg, r in records.items()}})
 
 
 def _records_table(records: dict[str, dict[str, Any]]) -> str:
