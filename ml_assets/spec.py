@@ -241,12 +241,12 @@ class TrainingSpec(StrictModel):
     window_days: int = Field(default=120, ge=7)
     holdout_days: int = Field(default=14, ge=1)
     validation_fraction: float = Field(default=0.2, gt=0, lt=0.5,
-                                       description="share of training dates, before the calibration slice, that "
-                                                   "early-stop the booster")
+                                       description="share of training dates (the latest outside the calibration "
+                                                   "slice) that early-stop the booster")
     calibration_fraction: float = Field(default=0.2, ge=0, lt=0.5,
-                                        description="latest share of training dates, which the booster neither "
-                                                    "trains nor early-stops on, that fits the calibration (unused "
-                                                    "when model.calibration is none)")
+                                        description="share of training dates, every round(1 / fraction)-th date, "
+                                                    "that the booster neither trains nor early-stops on and that fit "
+                                                    "the calibration (unused when model.calibration is none)")
     min_auc: float = Field(default=0.6, ge=0.5, le=1.0)
     promotion_margin: float = Field(default=0.0, ge=0.0)
     seed: int = 0

@@ -1,6 +1,7 @@
 """Probability calibration kept as plain numbers, so it is stored as JSON beside the model (no pickle).
 
-Fitted on the calibration slice: the latest training dates, which the booster neither trains nor early-stops on.
+Fitted on the calibration slice: every k-th date of the training window, which the booster neither trains nor
+early-stops on (spread over the window, so a map corrects the booster's own bias, not the latest days' base rate).
 `auto` fits sigmoid and isotonic maps on the earlier part of that slice, scores them and the raw scores by log
 loss on its later part (out of time), and keeps the lowest among the raw scores and the maps that beat them
 clearly (paired, by MIN_GAIN_SE standard errors): `none` when no map does. The kept method is then refitted on
@@ -19,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 EPSILON = 1e-7
 SCHEMA_VERSION = 1
 METHODS = ("none", "sigmoid", "isotonic")
-SELECTION_SHARE = 0.5  # auto: the later half of the calibration slice's dates chooses the method
+SELECTION_SHARE = 0.5  # auto: the later half of the calibration dates chooses the method
 MIN_GAIN_SE = 2.0  # auto keeps a map only when it lowers the selection log loss by this many standard errors
 
 Method = Literal["none", "sigmoid", "isotonic"]
