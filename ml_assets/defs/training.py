@@ -113,7 +113,8 @@ def split_statement(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
     holdout_dates = partition_dates(holdout, spec.dataset.date)
     return {"train_rows": len(train), "holdout_rows": len(holdout),
             "holdout_first": holdout_dates[0] if holdout_dates else None,
-            "validation_fraction": spec.training.validation_fraction, "cv_folds": spec.training.cv_folds}
+            "validation_fraction": spec.training.validation_fraction,
+            "calibration_fraction": spec.training.calibration_fraction, "cv_folds": spec.training.cv_folds}
 
 
 def scoring_meta(fit: modeling.SegmentFit, window: dict[str, Any], segment: str) -> dict[str, Any]:
