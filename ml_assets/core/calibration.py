@@ -21,6 +21,7 @@ EPSILON = 1e-7
 SCHEMA_VERSION = 1
 METHODS = ("none", "sigmoid", "isotonic")
 SELECTION_SHARE = 0.5  # auto: the later half of the calibration dates chooses the method
+MIN_CLASS_ROWS = 30  # auto: fewer rows of a class in the calibration slice and the booster keeps those dates
 MIN_GAIN_SE = 2.0  # auto keeps a map only when it lowers the selection log loss by this many standard errors
 
 Method = Literal["none", "sigmoid", "isotonic"]

@@ -14,7 +14,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 
 from ml_assets.core.drift import ks_statistic
 from ml_assets.core.baseline import baseline_scores, fit_baseline
-from ml_assets.core.calibration import NO_CALIBRATION, SELECTION_SHARE, Calibration, apply_calibration, calibrate
+from ml_assets.core.calibration import (
+    MIN_CLASS_ROWS, NO_CALIBRATION, SELECTION_SHARE, Calibration, apply_calibration, calibrate)
 from ml_assets.core.comparison import AucComparison
 from ml_assets.core.cross_validation import cross_validate
 from ml_assets.core.features import category_vocabulary, model_matrix
@@ -73,8 +74,8 @@ def _validation_mask(dates: pd.Series, fraction: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TimeSlices:
-    """Masks over a training part's rows, by date: `calibration` holds every k-th date of the window (its later
-    dates are `selection`), `validation` the latest other dates (early stopping), `fit` the rest (the booster's)."""
+    """Masks over a training part's rows, by date: `validation` holds the latest dates (early stopping),
+    `calibration` every k-th date before them (its later dates are `selection`), `fit` the rest (the booster's)."""
 
     fit: np.ndarray
     validation: np.ndarray
@@ -83,25 +84,25 @@ class TimeSlices:
 
 
 def time_slices(dates: pd.Series, validation_fraction: float, calibration_fraction: float) -> TimeSlices:
-    """Split the distinct dates: every round(1 / calibration_fraction)-th date for calibration (none when 0), so
-    the calibration spans the period the booster learns from rather than chasing the latest days' base rate; the
-    latest `validation_fraction` of the other dates for early stopping; the rest for the booster."""
+    """Split the distinct dates: the latest `validation_fraction` for early stopping; before them, every
+    round(1 / calibration_fraction)-th date for calibration (none when 0), so the calibration spans the period the
+    booster learns from rather than chasing the latest days' base rate; the rest for the booster."""
     values = pd.to_datetime(dates).to_numpy()
     distinct = np.sort(np.unique(values))
-    step = int(round(1 / calibration_fraction)) if calibration_fraction else 0
-    calibration_days = distinct[step - 1::step] if step else distinct[:0]
-    other_days = np.setdiff1d(distinct, calibration_days)
     n_valid = max(1, int(round(len(distinct) * validation_fraction)))
+    earlier = distinct[:-n_valid]
+    step = int(round(1 / calibration_fraction)) if calibration_fraction else 0
+    calibration_days = earlier[step - 1::step] if step else earlier[:0]
     if calibration_fraction and len(calibration_days) < 2:
         raise ValueError(f"the training part has {len(distinct)} dates: too few for a calibration slice of "
                          f"{calibration_fraction:.0%} (at least 2 dates); widen training.window_days or raise "
                          "training.calibration_fraction")
-    if len(other_days) - n_valid < 1:
+    if len(earlier) - len(calibration_days) < 1:
         raise ValueError(f"the training part has {len(distinct)} dates: none is left for the booster after "
                          f"{n_valid} early-stopping and {len(calibration_days)} calibration dates; widen "
                          "training.window_days or lower training.validation_fraction / calibration_fraction")
     calibration = np.isin(values, calibration_days)
-    validation = np.isin(values, other_days[-n_valid:])
+    validation = values >= distinct[-n_valid]
     n_selection = max(1, int(round(len(calibration_days) * SELECTION_SHARE))) if step else 0
     selection = np.isin(values, calibration_days[len(calibration_days) - n_selection:]) if step else calibration
     return TimeSlices(~(validation | calibration), validation, calibration, selection)
@@ -265,9 +266,18 @@ def training_rows(train: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[str,
     ds, training = spec.dataset, spec.training
     calibration_fraction = training.calibration_fraction if spec.model.calibration != "none" else 0.0
     slices = time_slices(train[ds.date], training.validation_fraction, calibration_fraction)
+    if spec.model.calibration == "auto" and not enough_to_calibrate(train[ds.target].to_numpy()[slices.calibration]):
+        slices = time_slices(train[ds.date], training.validation_fraction, 0.0)  # the booster keeps those rows
     require_two_classes(train.loc[slices.validation, ds.target],
                         f"segment {segment!r} validation slice ({training.validation_fraction:.0%} of training dates)")
     return TrainingRows(train, model_matrix(train, spec, vocabulary), train[ds.target], train[ds.date], slices)
+
+
+def enough_to_calibrate(target: np.ndarray) -> bool:
+    """auto calibrates only when the calibration slice holds MIN_CLASS_ROWS of each class: fewer cannot show a
+    map beating the raw scores, and those rows serve the booster better."""
+    positives = int(np.sum(target))
+    return min(positives, len(target) - positives) >= MIN_CLASS_ROWS
 
 
 def booster_of_rows(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any]) -> tuple[xgb.Booster, int]:
@@ -312,6 +322,10 @@ def slice_calibration(booster: xgb.Booster, best_iteration: int, rows: TrainingR
     if requested == "none":
         return NO_CALIBRATION
     inside = rows.slices.calibration
+    if not inside.any():
+        return Calibration(method="none", requested=requested,
+                           reason=f"auto kept the raw scores: a calibration slice would hold fewer than "
+                                  f"{MIN_CLASS_ROWS} rows of a class, so the booster trained on all its dates")
     scores = predict(booster, rows_where(rows.matrix, inside), best_iteration)
     return calibrate(rows.target[inside].to_numpy(), scores, rows.slices.selection[inside], requested)
 

@@ -94,6 +94,17 @@ def test_auto_keeps_already_calibrated_scores(seed):
     np.testing.assert_array_equal(apply_calibration(scores, chosen), scores)
 
 
+def test_auto_without_enough_rows_of_a_class_leaves_the_dates_to_the_booster(tmp_path):
+    """The demo's small industrial segment: its calibration slice would hold a handful of defaults, so auto carves
+    none and the booster trains on every date but the early-stopping ones."""
+    spec = make_spec(tmp_path, training={"window_days": 91, "holdout_days": 14, "leakage": {"refit_top": 0}})
+    features = build_features(generate_invoices(2500, date(2024, 1, 1), date(2024, 3, 31), seed=3), spec)
+    frame = features[features[SEGMENT_COLUMN] == "industrial"].reset_index(drop=True)
+    fit = fit_segment(frame, spec, "industrial")
+    assert fit.model.calibration.method == "none" and "fewer than 30 rows of a class" in fit.model.calibration.reason
+    assert fit.metrics["roc_auc"] > 0.75
+
+
 def test_auto_with_one_class_in_a_part_keeps_the_raw_scores():
     target = np.r_[np.zeros(50), np.tile([0.0, 1.0], 25)]
     chosen = calibrate(target, np.linspace(0.1, 0.9, 100), later_half(100) == 0, "auto")
@@ -117,10 +128,10 @@ def test_time_slices_keep_calibration_out_of_the_boosters_rows():
     assert not (slices.fit & (slices.validation | slices.calibration)).any()
     assert not (slices.validation & slices.calibration).any()
     assert (slices.fit | slices.validation | slices.calibration).all()
-    assert sorted(set(day[slices.calibration])) == list(range(5, 101, 5)), "every 5th date, across the window"
-    assert day[slices.fit].max() < day[slices.validation].min(), "early stopping on the latest other dates"
-    assert (slices.calibration.sum(), slices.validation.sum(), slices.selection.sum()) == (60, 60, 30)
-    assert not (slices.selection & ~slices.calibration).any() and day[slices.selection].min() == 55
+    assert sorted(set(day[slices.calibration])) == list(range(5, 81, 5)), "every 5th date before early stopping"
+    assert day[slices.fit].max() < day[slices.validation].min() == 81, "early stopping on the latest dates"
+    assert (slices.calibration.sum(), slices.validation.sum(), slices.selection.sum()) == (48, 60, 24)
+    assert not (slices.selection & ~slices.calibration).any() and day[slices.selection].min() == 45
     off = time_slices(dates, 0.2, 0.0)
     assert not off.calibration.any() and off.validation.sum() == 60
 
