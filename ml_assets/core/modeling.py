@@ -74,8 +74,8 @@ def _validation_mask(dates: pd.Series, fraction: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TimeSlices:
-    """Masks over a training part's rows, by date: `validation` holds the latest dates (early stopping),
-    `calibration` every k-th date before them (its later dates are `selection`), `fit` the rest (the booster's)."""
+    """Masks over a training part's rows, by date: `calibration` holds every k-th date of the window (its later
+    dates are `selection`), `validation` the latest other dates (early stopping), `fit` the rest (the booster's)."""
 
     fit: np.ndarray
     validation: np.ndarray
@@ -84,25 +84,25 @@ class TimeSlices:
 
 
 def time_slices(dates: pd.Series, validation_fraction: float, calibration_fraction: float) -> TimeSlices:
-    """Split the distinct dates: the latest `validation_fraction` for early stopping; before them, every
-    round(1 / calibration_fraction)-th date for calibration (none when 0), so the calibration spans the period the
-    booster learns from rather than chasing the latest days' base rate; the rest for the booster."""
+    """Split the distinct dates: every round(1 / calibration_fraction)-th date for calibration (none when 0), so
+    the calibration spans the period the booster learns from rather than chasing the latest days' base rate; the
+    latest `validation_fraction` of the other dates for early stopping; the rest for the booster."""
     values = pd.to_datetime(dates).to_numpy()
     distinct = np.sort(np.unique(values))
-    n_valid = max(1, int(round(len(distinct) * validation_fraction)))
-    earlier = distinct[:-n_valid]
     step = int(round(1 / calibration_fraction)) if calibration_fraction else 0
-    calibration_days = earlier[step - 1::step] if step else earlier[:0]
+    calibration_days = distinct[step - 1::step] if step else distinct[:0]
+    other_days = np.setdiff1d(distinct, calibration_days)
+    n_valid = max(1, int(round(len(distinct) * validation_fraction)))
     if calibration_fraction and len(calibration_days) < 2:
         raise ValueError(f"the training part has {len(distinct)} dates: too few for a calibration slice of "
                          f"{calibration_fraction:.0%} (at least 2 dates); widen training.window_days or raise "
                          "training.calibration_fraction")
-    if len(earlier) - len(calibration_days) < 1:
+    if len(other_days) - n_valid < 1:
         raise ValueError(f"the training part has {len(distinct)} dates: none is left for the booster after "
                          f"{n_valid} early-stopping and {len(calibration_days)} calibration dates; widen "
                          "training.window_days or lower training.validation_fraction / calibration_fraction")
     calibration = np.isin(values, calibration_days)
-    validation = values >= distinct[-n_valid]
+    validation = np.isin(values, other_days[-n_valid:])
     n_selection = max(1, int(round(len(calibration_days) * SELECTION_SHARE))) if step else 0
     selection = np.isin(values, calibration_days[len(calibration_days) - n_selection:]) if step else calibration
     return TimeSlices(~(validation | calibration), validation, calibration, selection)

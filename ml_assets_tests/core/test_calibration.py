@@ -128,10 +128,10 @@ def test_time_slices_keep_calibration_out_of_the_boosters_rows():
     assert not (slices.fit & (slices.validation | slices.calibration)).any()
     assert not (slices.validation & slices.calibration).any()
     assert (slices.fit | slices.validation | slices.calibration).all()
-    assert sorted(set(day[slices.calibration])) == list(range(5, 81, 5)), "every 5th date before early stopping"
-    assert day[slices.fit].max() < day[slices.validation].min() == 81, "early stopping on the latest dates"
-    assert (slices.calibration.sum(), slices.validation.sum(), slices.selection.sum()) == (48, 60, 24)
-    assert not (slices.selection & ~slices.calibration).any() and day[slices.selection].min() == 45
+    assert sorted(set(day[slices.calibration])) == list(range(5, 101, 5)), "every 5th date, across the window"
+    assert day[slices.fit].max() < day[slices.validation].min(), "early stopping on the latest other dates"
+    assert (slices.calibration.sum(), slices.validation.sum(), slices.selection.sum()) == (60, 60, 30)
+    assert not (slices.selection & ~slices.calibration).any() and day[slices.selection].min() == 55
     off = time_slices(dates, 0.2, 0.0)
     assert not off.calibration.any() and off.validation.sum() == 60
 
