@@ -35,6 +35,7 @@ import pandas as pd
 import xgboost as xgb
 
 from ml_assets.core import clustering, modeling, reporting
+from ml_assets.core.calibration import NO_CALIBRATION
 from ml_assets.core.daily_scoring import score_segment
 from ml_assets.core.explain import contributions
 from ml_assets.core.features import SEGMENT_COLUMN, build_features, model_matrix
@@ -78,12 +79,12 @@ def train_models(spec: PipelineSpec, trees: int | None) -> tuple[dict[str, Segme
     for segment in spec.segment_names:
         frame = window[window[SEGMENT_COLUMN] == segment].reset_index(drop=True)
         fit = modeling.fit_segment(frame, fixed_size(spec, trees), segment)
-        model = replace(fit.model, best_iteration=trees - 1, calibration=None) if trees else fit.model
+        model = replace(fit.model, best_iteration=trees - 1, calibration=NO_CALIBRATION) if trees else fit.model
         booster = model.booster[: model.best_iteration + 1]  # what segment_model logs
         cutpoints = fit.cutpoints if not trees else modeling.score_cutpoints(
             modeling.predict(booster, model_matrix(fit.holdout, spec, model.vocabulary)), spec.clustering.quantiles)
         meta = {"vocabulary": model.vocabulary, "best_iteration": model.best_iteration,
-                "calibration": model.calibration, "cutpoints": cutpoints}
+                "calibration": model.calibration.as_dict(), "cutpoints": cutpoints}
         reference = reference_contributions(frame, model, spec)
         started = time.perf_counter()
         index = build_index(reference, spec)

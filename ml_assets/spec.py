@@ -253,8 +253,10 @@ class ModelSpec(StrictModel):
     segment_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     imbalance: Literal["none", "scale_pos_weight"] = Field(
         default="none", description="scale_pos_weight: negatives / positives of the rows the booster trains on")
-    calibration: Literal["none", "sigmoid", "isotonic"] = Field(
-        default="sigmoid", description="fitted on the early-stopping validation slice, applied at scoring time")
+    calibration: Literal["auto", "none", "sigmoid", "isotonic"] = Field(
+        default="auto", description="fitted on the calibration slice (training.calibration_fraction), applied at "
+                                    "scoring time; auto keeps sigmoid, isotonic or none (the raw scores), whichever "
+                                    "has the lowest log loss on the slice's later half")
     baseline: bool = Field(default=True, description="fit a logistic-regression baseline on the booster's training "
                                                      "rows and report its holdout metrics beside the booster's")
     tuning: TuningSpec = Field(default_factory=TuningSpec)
@@ -283,12 +285,32 @@ class ModelSpec(StrictModel):
         return {**self.params, **self.segment_params.get(segment, {})}
 
 
+class LeakageSpec(StrictModel):
+    """Leakage audit of every trained segment (a WARN check, `leakage_suspects`): it names features, removes none."""
+
+    univariate_auc: float = Field(default=0.85, gt=0.5, le=1.0,
+                                  description="a feature whose own holdout AUC (oriented) is at least this is named")
+    drop_cost: float = Field(default=0.03, gt=0, le=0.5,
+                             description="a feature whose removal costs at least this much holdout AUC is named")
+    gain_share: float = Field(default=0.4, gt=0, le=1.0,
+                              description="a feature holding more than this share of the booster's total gain is "
+                                          "named")
+    refit_top: int = Field(default=5, ge=0, description="features with the most gain refitted without, for the "
+                                                        "drop cost (a refit each); 0: no drop costs")
+
+
 class TrainingSpec(StrictModel):
     """Training window, time split and the quality gate."""
 
     window_days: int = Field(default=120, ge=7)
     holdout_days: int = Field(default=14, ge=1)
-    validation_fraction: float = Field(default=0.2, gt=0, lt=0.5)
+    validation_fraction: float = Field(default=0.2, gt=0, lt=0.5,
+                                       description="share of training dates (the latest outside the calibration "
+                                                   "slice) that early-stop the booster")
+    calibration_fraction: float = Field(default=0.2, ge=0, lt=0.5,
+                                        description="share of training dates, every round(1 / fraction)-th date, "
+                                                    "that the booster neither trains nor early-stops on and that fit "
+                                                    "the calibration (unused when model.calibration is none)")
     min_auc: float = Field(default=0.6, ge=0.5, le=1.0)
     promotion_margin: float = Field(default=0.0, ge=0.0)
     seed: int = 0
@@ -301,6 +323,16 @@ class TrainingSpec(StrictModel):
     distributed_min_rows: int | None = Field(
         default=None, ge=1, description="a segment with at least this many training rows trains with xgboost.dask "
                                         "on the `dask` cluster; empty: every segment trains in the run's process")
+
+    leakage: LeakageSpec = Field(default_factory=LeakageSpec)
+
+    @model_validator(mode="after")
+    def _slices_leave_rows_to_fit(self) -> TrainingSpec:
+        if self.validation_fraction + self.calibration_fraction > 0.7:
+            raise ValueError(f"validation_fraction ({self.validation_fraction}) + calibration_fraction "
+                             f"({self.calibration_fraction}) leave the booster under 30% of the training dates; "
+                             "lower one of them")
+        return self
 
     @model_validator(mode="after")
     def _holdout_inside_window(self) -> TrainingSpec:

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import mlflow
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -88,3 +89,32 @@ def test_promote_refuses_unknown_versions_and_segments(
     assert main(["rollback", "--config", str(config), "--segment", "domestik", "--reason", "x"]) == 2
     assert "'domestik' is not a segment of utility_risk; did you mean 'domestic'?" in capsys.readouterr().err
     assert champion(spec, "industrial") == "1"
+
+
+def test_models_json_prints_every_version_with_the_contract_keys(
+        registry_home: tuple[PipelineSpec, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    spec, config = registry_home
+    assert main(["models", "--config", str(config), "--json"]) == 0
+    objects = json.loads(capsys.readouterr().out)
+    assert [(o["segment"], o["version"]) for o in objects] == [("domestic", "1"), ("domestic", "2"), ("industrial", "1")]
+    contract = {"segment", "version", "aliases", "holdout_auc", "holdout_ece", "holdout_ece_raw", "calibration",
+                "leakage_suspects"}
+    client = MlflowClient(tracking_uri=spec.tracking_uri)
+    for listed in objects:
+        assert contract <= set(listed)
+        name = spec.registered_model_name(listed["segment"])
+        version = client.get_model_version(name, listed["version"])
+        run = client.get_run(version.run_id)
+        meta = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/scoring_meta.json")
+        assert listed["holdout_auc"] == pytest.approx(run.data.metrics["holdout_roc_auc"], abs=1e-4)
+        assert listed["holdout_ece"] == pytest.approx(run.data.metrics["holdout_ece"], abs=1e-4)
+        assert listed["holdout_ece_raw"] == pytest.approx(run.data.metrics["holdout_raw_ece"], abs=1e-4)
+        assert listed["calibration"] == meta["calibration"]["method"] in {"none", "sigmoid", "isotonic"}
+        audit = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/leakage_audit.json")
+        assert listed["leakage_suspects"] == audit["suspects"]
+        assert listed["calibration"] == "none" or listed["holdout_ece"] != listed["holdout_ece_raw"]
+    domestic = {o["version"]: o for o in objects if o["segment"] == "domestic"}
+    assert domestic["1"]["aliases"] == ["champion"] and domestic["2"]["aliases"] == ["challenger"]
+    assert domestic["2"]["gate_promoted"] is False and domestic["2"]["gate_margin"] == 0.005
+    assert main(["models", "--config", str(config), "--json", "--segment", "industrial"]) == 0
+    assert [o["segment"] for o in json.loads(capsys.readouterr().out)] == ["industrial"]

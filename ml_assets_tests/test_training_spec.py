@@ -11,7 +11,10 @@ from ml_assets_tests.conftest import make_spec
 def test_defaults_keep_the_demo_fast_and_calibrated(tmp_path: Path) -> None:
     spec = make_spec(tmp_path)
     assert spec.model.tuning.enabled is False and spec.training.cv_folds == 0
-    assert spec.model.calibration == "sigmoid" and spec.model.imbalance == "none"
+    assert spec.model.calibration == "auto" and spec.model.imbalance == "none"
+    assert spec.training.calibration_fraction == 0.2
+    assert (spec.training.leakage.univariate_auc, spec.training.leakage.drop_cost,
+            spec.training.leakage.gain_share) == (0.85, 0.03, 0.4)
     assert spec.training.gate_alpha == 0.05 and spec.training.bootstrap_samples == 1000
     assert {"max_depth", "eta"} <= set(spec.model.tuning.search_space)
 
@@ -23,7 +26,12 @@ def test_defaults_keep_the_demo_fast_and_calibrated(tmp_path: Path) -> None:
      "model.tuning.search_space.lambda: a log-scale range needs low > 0, got 0.0"),
     ({"model": {"imbalance": "scale_pos_weight", "segment_params": {"industrial": {"scale_pos_weight": 9}}}},
      "scale_pos_weight is set in segment_params.industrial and imbalance is 'scale_pos_weight'"),
-    ({"model": {"calibration": "platt"}}, "model.calibration: Input should be 'none', 'sigmoid' or 'isotonic'"),
+    ({"model": {"calibration": "platt"}},
+     "model.calibration: Input should be 'auto', 'none', 'sigmoid' or 'isotonic' (value 'platt')"),
+    ({"training": {"validation_fraction": 0.4, "calibration_fraction": 0.4}},
+     "training: validation_fraction (0.4) + calibration_fraction (0.4) leave the booster under 30%"),
+    ({"training": {"leakage": {"univariate_auc": 0.4}}},
+     "training.leakage.univariate_auc: Input should be greater than 0.5 (value 0.4)"),
     ({"training": {"cv_folds": 1}}, "training: cv_folds must be 0 (off) or at least 2"),
     ({"training": {"gate_alpha": 0.6}}, "training.gate_alpha: Input should be less than 0.5"),
     ({"model": {"tuning": {"n_trail": 5}}}, "model.tuning.n_trail: unknown field (value 5); did you mean 'n_trials'?"),

@@ -1,8 +1,8 @@
 """Segment training on a Dask cluster: the booster of a segment too large for one machine is fitted with
 xgboost.dask, its rows read by the workers, with dask.dataframe, from the feature partitions of the lake.
 
-The trainer fits exactly the rows and the early-stopping slice the local trainer would (the training part's
-days, the segment's rows, the latest `training.validation_fraction` of dates for early stopping), so the rest
+The trainer fits exactly the rows and the early-stopping slice the local trainer would (the booster's days of
+the training part, the segment's rows, the early-stopping dates of `modeling.time_slices`), so the rest
 of `modeling.fit_segment` (calibration, holdout metrics, baseline) is unchanged.
 """
 
@@ -78,10 +78,9 @@ def dask_trainer(client: Client, spec: PipelineSpec, segment: str) -> BoosterTra
         return read_segment_rows(*feature_files(spec, days), spec, segment)
 
     def train(rows: TrainingRows, params: dict[str, Any]) -> tuple[xgb.Booster, int]:
-        days = partition_dates(rows.frame, spec.dataset.date)
-        validation_days = set(partition_dates(rows.frame[rows.validation], spec.dataset.date))
+        fit_days = partition_dates(rows.frame[rows.fit], spec.dataset.date)
+        validation_days = partition_dates(rows.frame[rows.validation], spec.dataset.date)
         vocabulary = {column: list(rows.matrix[column].cat.categories) for column in spec.features.categorical}
-        return fit_booster(client, segment_rows([day for day in days if day not in validation_days]),
-                           segment_rows(sorted(validation_days)), spec, params, vocabulary)
+        return fit_booster(client, segment_rows(fit_days), segment_rows(validation_days), spec, params, vocabulary)
 
     return train

@@ -14,10 +14,12 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 
 from ml_assets.core.drift import ks_statistic
 from ml_assets.core.baseline import baseline_scores, fit_baseline
-from ml_assets.core.calibration import apply_calibration, fit_calibration
+from ml_assets.core.calibration import (
+    MIN_CLASS_ROWS, NO_CALIBRATION, SELECTION_SHARE, Calibration, apply_calibration, calibrate)
 from ml_assets.core.comparison import AucComparison
 from ml_assets.core.cross_validation import cross_validate
 from ml_assets.core.features import category_vocabulary, model_matrix
+from ml_assets.core.leakage import LeakageAudit, Refit, audit_leakage
 from ml_assets.core.tuning import TuningResult, tune_params
 from ml_assets.spec import PipelineSpec
 
@@ -34,7 +36,7 @@ class TrainedModel:
     vocabulary: dict[str, list[str]]
     params: dict[str, Any]
     best_iteration: int
-    calibration: dict[str, Any] | None = None
+    calibration: Calibration = NO_CALIBRATION
 
 
 def training_window(as_of: date, label_delay_days: int, window_days: int) -> tuple[date, date]:
@@ -70,6 +72,42 @@ def _validation_mask(dates: pd.Series, fraction: float) -> np.ndarray:
     return (pd.to_datetime(dates) >= distinct[-n_valid]).to_numpy()
 
 
+@dataclass(frozen=True)
+class TimeSlices:
+    """Masks over a training part's rows, by date: `calibration` holds every k-th date of the window (its later
+    dates are `selection`), `validation` the latest other dates (early stopping), `fit` the rest (the booster's)."""
+
+    fit: np.ndarray
+    validation: np.ndarray
+    calibration: np.ndarray
+    selection: np.ndarray
+
+
+def time_slices(dates: pd.Series, validation_fraction: float, calibration_fraction: float) -> TimeSlices:
+    """Split the distinct dates: every round(1 / calibration_fraction)-th date for calibration (none when 0), so
+    the calibration spans the period the booster learns from rather than chasing the latest days' base rate; the
+    latest `validation_fraction` of the other dates for early stopping; the rest for the booster."""
+    values = pd.to_datetime(dates).to_numpy()
+    distinct = np.sort(np.unique(values))
+    step = int(round(1 / calibration_fraction)) if calibration_fraction else 0
+    calibration_days = distinct[step - 1::step] if step else distinct[:0]
+    other_days = np.setdiff1d(distinct, calibration_days)
+    n_valid = max(1, int(round(len(distinct) * validation_fraction)))
+    if calibration_fraction and len(calibration_days) < 2:
+        raise ValueError(f"the training part has {len(distinct)} dates: too few for a calibration slice of "
+                         f"{calibration_fraction:.0%} (at least 2 dates); widen training.window_days or raise "
+                         "training.calibration_fraction")
+    if len(other_days) - n_valid < 1:
+        raise ValueError(f"the training part has {len(distinct)} dates: none is left for the booster after "
+                         f"{n_valid} early-stopping and {len(calibration_days)} calibration dates; widen "
+                         "training.window_days or lower training.validation_fraction / calibration_fraction")
+    calibration = np.isin(values, calibration_days)
+    validation = np.isin(values, other_days[-n_valid:])
+    n_selection = max(1, int(round(len(calibration_days) * SELECTION_SHARE))) if step else 0
+    selection = np.isin(values, calibration_days[len(calibration_days) - n_selection:]) if step else calibration
+    return TimeSlices(~(validation | calibration), validation, calibration, selection)
+
+
 def require_two_classes(target: pd.Series, what: str) -> None:
     """Fail with a clear message when a target has fewer than two classes."""
     classes = sorted(value.item() if hasattr(value, "item") else value for value in pd.unique(target.dropna()))
@@ -97,16 +135,17 @@ def train_booster(matrix: pd.DataFrame, target: pd.Series, dates: pd.Series, par
                   num_boost_round: int, early_stopping_rounds: int, validation_fraction: float,
                   seed: int) -> tuple[xgb.Booster, int]:
     """Fit XGBoost (hist) with early stopping on the latest dates; returns the booster and best iteration."""
-    return fit_booster(matrix, target, _validation_mask(dates, validation_fraction), params, num_boost_round,
-                       early_stopping_rounds, seed)
+    validation = _validation_mask(dates, validation_fraction)
+    return fit_booster(matrix, target, ~validation, validation, params, num_boost_round, early_stopping_rounds, seed)
 
 
-def fit_booster(matrix: pd.DataFrame, target: pd.Series, validation: np.ndarray, params: dict[str, Any],
-                num_boost_round: int, early_stopping_rounds: int, seed: int) -> tuple[xgb.Booster, int]:
-    """Fit XGBoost (hist) on the rows outside `validation` with early stopping on those inside; returns the
-    booster and best iteration."""
+def fit_booster(matrix: pd.DataFrame, target: pd.Series, fit: np.ndarray, validation: np.ndarray,
+                params: dict[str, Any], num_boost_round: int, early_stopping_rounds: int,
+                seed: int) -> tuple[xgb.Booster, int]:
+    """Fit XGBoost (hist) on the `fit` rows with early stopping on the `validation` rows; returns the booster and
+    best iteration."""
     y = target.to_numpy(dtype="float64")
-    train_dm = xgb.DMatrix(rows_where(matrix, ~validation), y[~validation], enable_categorical=True)
+    train_dm = xgb.DMatrix(rows_where(matrix, fit), y[fit], enable_categorical=True)
     valid_dm = xgb.DMatrix(rows_where(matrix, validation), y[validation], enable_categorical=True)
     booster = xgb.train(booster_params(params, seed), train_dm,
                         num_boost_round=num_boost_round, evals=[(valid_dm, "validation")],
@@ -183,14 +222,22 @@ def beats_champion(challenger_auc: float, comparison: AucComparison | None, min_
 
 @dataclass(frozen=True)
 class TrainingRows:
-    """A segment's training part as the booster sees it; `validation` marks the early-stopping slice,
-    which the booster never trains on and which also fits the calibration."""
+    """A segment's training part as the booster sees it; `slices` mark the booster's rows, its early-stopping
+    slice and the calibration slice (neither trained nor early-stopped on)."""
 
     frame: pd.DataFrame
     matrix: pd.DataFrame
     target: pd.Series
     dates: pd.Series
-    validation: np.ndarray
+    slices: TimeSlices
+
+    @property
+    def fit(self) -> np.ndarray:
+        return self.slices.fit
+
+    @property
+    def validation(self) -> np.ndarray:
+        return self.slices.validation
 
 
 @dataclass(frozen=True)
@@ -210,21 +257,32 @@ class SegmentFit:
     imbalance: dict[str, Any]
     tuning: TuningResult | None
     cv: dict[str, Any] | None
+    leakage: LeakageAudit
 
 
 def training_rows(train: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[str, list[str]],
                   segment: str) -> TrainingRows:
-    """Model matrix, target and dates of the training part, with the validation slice marked."""
-    ds, fraction = spec.dataset, spec.training.validation_fraction
-    validation = _validation_mask(train[ds.date], fraction)
-    require_two_classes(train.loc[validation, ds.target],
-                        f"segment {segment!r} validation slice (latest {fraction:.0%} of training dates)")
-    return TrainingRows(train, model_matrix(train, spec, vocabulary), train[ds.target], train[ds.date], validation)
+    """Model matrix, target and dates of the training part, with its time slices marked."""
+    ds, training = spec.dataset, spec.training
+    calibration_fraction = training.calibration_fraction if spec.model.calibration != "none" else 0.0
+    slices = time_slices(train[ds.date], training.validation_fraction, calibration_fraction)
+    if spec.model.calibration == "auto" and not enough_to_calibrate(train[ds.target].to_numpy()[slices.calibration]):
+        slices = time_slices(train[ds.date], training.validation_fraction, 0.0)  # the booster keeps those rows
+    require_two_classes(train.loc[slices.validation, ds.target],
+                        f"segment {segment!r} validation slice ({training.validation_fraction:.0%} of training dates)")
+    return TrainingRows(train, model_matrix(train, spec, vocabulary), train[ds.target], train[ds.date], slices)
+
+
+def enough_to_calibrate(target: np.ndarray) -> bool:
+    """auto calibrates only when the calibration slice holds MIN_CLASS_ROWS of each class: fewer cannot show a
+    map beating the raw scores, and those rows serve the booster better."""
+    positives = int(np.sum(target))
+    return min(positives, len(target) - positives) >= MIN_CLASS_ROWS
 
 
 def booster_of_rows(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any]) -> tuple[xgb.Booster, int]:
     """XGBoost with `params` on a segment's training rows, early-stopped on their validation slice."""
-    return fit_booster(rows.matrix, rows.target, rows.validation, params, spec.model.num_boost_round,
+    return fit_booster(rows.matrix, rows.target, rows.fit, rows.validation, params, spec.model.num_boost_round,
                        spec.model.early_stopping_rounds, spec.training.seed)
 
 
@@ -237,7 +295,7 @@ def validation_auc(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any
 
 def segment_params(rows: TrainingRows, spec: PipelineSpec, segment: str) -> tuple[dict[str, Any], TuningResult | None]:
     """Spec params with the imbalance setting, then the best Optuna trial's params when tuning is on."""
-    params = {**spec.model.params_for(segment), **imbalance_params(rows.target[~rows.validation], spec.model.imbalance)}
+    params = {**spec.model.params_for(segment), **imbalance_params(rows.target[rows.fit], spec.model.imbalance)}
     if not spec.model.tuning.enabled:
         return params, None
     tuning = tune_params(lambda trial_params: validation_auc(rows, spec, trial_params), params, spec.model.tuning,
@@ -252,42 +310,66 @@ in this process (core.distributed.dask_trainer: on a Dask cluster); returns it a
 
 def fit_model(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any],
               vocabulary: dict[str, list[str]], trainer: BoosterTrainer | None = None) -> TrainedModel:
-    """XGBoost with early stopping on the validation slice (here, or by `trainer`), then the calibration fitted
-    on that slice."""
+    """XGBoost with early stopping on the validation slice (here, or by `trainer`), then the calibration of the
+    calibration slice, which the booster neither trained nor early-stopped on."""
     booster, best_iteration = trainer(rows, params) if trainer else booster_of_rows(rows, spec, params)
-    calibration = validation_calibration(booster, best_iteration, rows, spec.model.calibration)
+    calibration = slice_calibration(booster, best_iteration, rows, spec.model.calibration)
     return TrainedModel(booster, spec.feature_columns(), vocabulary, params, best_iteration, calibration)
 
 
-def validation_calibration(booster: xgb.Booster, best_iteration: int, rows: TrainingRows,
-                           method: str) -> dict[str, Any] | None:
-    """The calibration map fitted on the booster's validation-slice scores; None (nothing scored) when off."""
-    if method == "none":
-        return None
-    scores = predict(booster, rows_where(rows.matrix, rows.validation), best_iteration)
-    return fit_calibration(rows.target[rows.validation].to_numpy(), scores, method)
+def slice_calibration(booster: xgb.Booster, best_iteration: int, rows: TrainingRows, requested: str) -> Calibration:
+    """The calibration `requested` (auto, none, sigmoid, isotonic) fitted on the booster's calibration-slice scores."""
+    if requested == "none":
+        return NO_CALIBRATION
+    inside = rows.slices.calibration
+    if not inside.any():
+        return Calibration(method="none", requested=requested,
+                           reason=f"auto kept the raw scores: a calibration slice would hold fewer than "
+                                  f"{MIN_CLASS_ROWS} rows of a class, so the booster trained on all its dates")
+    scores = predict(booster, rows_where(rows.matrix, inside), best_iteration)
+    return calibrate(rows.target[inside].to_numpy(), scores, rows.slices.selection[inside], requested)
 
 
 def imbalance_statement(rows: TrainingRows, params: dict[str, Any], imbalance: str) -> dict[str, Any]:
     """How class imbalance was handled, for the record and the run's params."""
-    return {"method": imbalance, "positive_rate": float(rows.target[~rows.validation].mean()),
+    return {"method": imbalance, "positive_rate": float(rows.target[rows.fit].mean()),
             "scale_pos_weight": params.get("scale_pos_weight"),
             "baseline_class_weight": "balanced" if imbalance != "none" else None}
 
 
 def baseline_holdout_metrics(rows: TrainingRows, holdout: pd.DataFrame, spec: PipelineSpec) -> dict[str, float]:
     """Logistic-regression baseline fitted on the booster's own training rows, scored on the same holdout."""
-    fit_rows = ~rows.validation
-    model = fit_baseline(rows.frame[fit_rows], rows.target[fit_rows], spec, spec.model.imbalance != "none",
+    model = fit_baseline(rows.frame[rows.fit], rows.target[rows.fit], spec, spec.model.imbalance != "none",
                          spec.training.seed)
     return classification_metrics(holdout[spec.dataset.target].to_numpy(), baseline_scores(model, holdout, spec))
+
+
+def refit_without(rows: TrainingRows, model: TrainedModel, holdout_matrix: pd.DataFrame, seed: int) -> Refit:
+    """Refits of the booster on fewer columns (its rows, params and number of trees), scoring the holdout."""
+    y = rows.target.to_numpy(dtype="float64")[rows.fit]
+
+    def refit(columns: list[str]) -> np.ndarray:
+        train = xgb.DMatrix(rows_where(rows.matrix[columns], rows.fit), y, enable_categorical=True)
+        booster = xgb.train(booster_params(model.params, seed), train, num_boost_round=model.best_iteration + 1)
+        return booster.predict(xgb.DMatrix(holdout_matrix[columns], enable_categorical=True))
+
+    return refit
+
+
+def segment_leakage(rows: TrainingRows, model: TrainedModel, holdout_matrix: pd.DataFrame, holdout_target: np.ndarray,
+                    raw_scores: np.ndarray, spec: PipelineSpec, refits: bool) -> LeakageAudit:
+    """The leakage audit of a fitted segment; drop costs only when `refits` (local training)."""
+    refit = refit_without(rows, model, holdout_matrix, spec.training.seed) if refits else None
+    return audit_leakage(rows.matrix, rows.target.to_numpy(), holdout_matrix, holdout_target, raw_scores,
+                         gain_importance(model.booster[: model.best_iteration + 1]), spec.features.categorical,
+                         spec.training.leakage, refit)
 
 
 def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,
                 trainer: BoosterTrainer | None = None) -> SegmentFit:
     """Time-split a segment's training set, fit (and optionally tune) XGBoost, calibrate it, score the held-out
-    days, and report the logistic baseline and the optional k-fold CV beside it. `trainer` fits the booster
-    elsewhere (e.g. on a Dask cluster); everything else runs here."""
+    days, and report the logistic baseline, the optional k-fold CV and the leakage audit beside it. `trainer` fits
+    the booster elsewhere (e.g. on a Dask cluster; the audit then skips its refits); everything else runs here."""
     ds, training = spec.dataset, spec.training
     train, holdout = split_by_time(frame, ds.date, training.holdout_days)
     require_two_classes(train[ds.target], f"segment {segment!r} training rows")
@@ -297,7 +379,8 @@ def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,
     params, tuning = segment_params(rows, spec, segment)
     model = fit_model(rows, spec, params, vocabulary, trainer)
     target = holdout[ds.target].to_numpy()
-    raw = predict(model.booster, model_matrix(holdout, spec, vocabulary), model.best_iteration)
+    holdout_matrix = model_matrix(holdout, spec, vocabulary)
+    raw = predict(model.booster, holdout_matrix, model.best_iteration)
     scores = apply_calibration(raw, model.calibration)
     metrics = classification_metrics(target, scores)
     cv = (cross_validate(rows.matrix, rows.target, booster_params(params, training.seed), model.best_iteration + 1,
@@ -305,6 +388,7 @@ def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,
     return SegmentFit(
         model=model, holdout=holdout, holdout_scores=scores, metrics=metrics,
         cutpoints=score_cutpoints(scores, spec.clustering.quantiles), train_rows=len(train),
-        raw_metrics=metrics if model.calibration is None else classification_metrics(target, raw),
+        raw_metrics=metrics if model.calibration.method == "none" else classification_metrics(target, raw),
         baseline_metrics=baseline_holdout_metrics(rows, holdout, spec) if spec.model.baseline else {},
-        imbalance=imbalance_statement(rows, params, spec.model.imbalance), tuning=tuning, cv=cv)
+        imbalance=imbalance_statement(rows, params, spec.model.imbalance), tuning=tuning, cv=cv,
+        leakage=segment_leakage(rows, model, holdout_matrix, target, raw, spec, refits=trainer is None))

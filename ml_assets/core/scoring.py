@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from ml_assets.core.calibration import apply_calibration
+from ml_assets.core.calibration import apply_calibration, load_calibration
 from ml_assets.core.features import SEGMENT_COLUMN, model_matrix
 from ml_assets.core.modeling import predict
 from ml_assets.spec import PipelineSpec
@@ -36,7 +36,7 @@ def prediction_columns(spec: PipelineSpec) -> list[str]:
 
 def model_scores(booster: xgb.Booster, matrix: pd.DataFrame, meta: dict[str, Any]) -> np.ndarray:
     """A registered model's probabilities: the booster's, through the calibration stored in its metadata."""
-    return apply_calibration(predict(booster, matrix, meta["best_iteration"]), meta.get("calibration"))
+    return apply_calibration(predict(booster, matrix, meta["best_iteration"]), load_calibration(meta.get("calibration")))
 
 
 def scored_columns(rows: pd.DataFrame, matrix: pd.DataFrame, booster: xgb.Booster, meta: dict[str, Any],

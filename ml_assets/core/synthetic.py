@@ -9,6 +9,8 @@ non-linear function of the invoice's own columns (`_risk_logit`), domestic | ind
   jump      2.5 * [estrato <= 2] | 1.2, times clip(amount / mean(amount_prev_*) - 1, 0, 1)
   new       1.6 | 0.9 * exp(-tenure_days / 180);  season 0.3 * cos(2 pi month / 12);  intercept -3.6 | -4.0
 Days late come from a persistent latent payment propensity per customer, so history predicts default.
+A `SignalChange` scales the logit's terms (all but the intercept) before and from a date, planting a model
+quality change: trained on the weak early signal a model ranks worse than one trained on the later, stronger one.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ DOMESTIC_KWH_BY_ESTRATO = np.array([0.0, 130.0, 140.0, 155.0, 170.0, 190.0, 220.
 INDUSTRIAL_PRICE = 960.0
 INDUSTRIAL_KWH = 9000.0
 FIXED_CHARGE = {"domestic": 9_500.0, "industrial": 95_000.0}
+INTERCEPT = {"domestic": -3.6, "industrial": -4.0}  # of the risk logit
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,16 @@ class DriftInjection:
     segment: str = "domestic"           # tariff whose payment behaviour changes
     price_shock: float = 1.35           # multiplier on the invoice amounts of all tariffs
     lateness_shift_days: float = 12.0   # extra days late for the segment's invoices
+
+
+@dataclass(frozen=True)
+class SignalChange:
+    """The default-risk signal made stronger from `start` on: the risk logit's terms (not its intercept) are
+    multiplied by `before` for invoices dated before `start` and by `after` from `start` on."""
+
+    start: date
+    before: float = 0.6
+    after: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -86,7 +99,7 @@ class _Noise:
 
 
 def generate_invoices(n_customers: int, start: date, end: date, seed: int = 0,
-                      drift: DriftInjection | None = None) -> pd.DataFrame:
+                      drift: DriftInjection | None = None, signal: SignalChange | None = None) -> pd.DataFrame:
     """One row per monthly invoice dated start..end (inclusive); same arguments give the same frame."""
     _check_arguments(n_customers, start, end, drift)
     rng = np.random.default_rng(seed)
@@ -99,7 +112,8 @@ def generate_invoices(n_customers: int, start: date, end: date, seed: int = 0,
     consumption = np.where(active, _consumption(customers, months, noise.consumption), np.nan)
     amount = _amount(customers, consumption, drifted, drift)
     days_late, observed_late, arrears = _simulate_payments(customers, months, dates, amount, noise,
-                                                           _delay_shift(customers, drifted, drift))
+                                                           _delay_shift(customers, drifted, drift),
+                                                           _signal_scale(dates, signal))
     keep = active & (dates >= np.datetime64(start, "D")) & (dates <= np.datetime64(end, "D"))
     return _to_frame(customers, months, dates, consumption, amount, observed_late, arrears,
                      days_late > DEFAULT_AFTER_DUE_DAYS, keep)
@@ -206,6 +220,13 @@ def _delay_shift(customers: _Customers, drifted: np.ndarray, drift: DriftInjecti
     return np.where(drifted & in_segment[:, None], drift.lateness_shift_days, 0.0)
 
 
+def _signal_scale(dates: np.ndarray, signal: SignalChange | None) -> np.ndarray | None:
+    """Factor on the risk logit's terms per invoice; None (the logit as it is) without a signal change."""
+    if signal is None:
+        return None
+    return np.where(dates >= np.datetime64(signal.start, "D"), signal.after, signal.before)
+
+
 def _tariff(industrial: np.ndarray) -> np.ndarray:
     """Tariff name per customer (object array of str)."""
     return np.where(industrial, "industrial", "domestic").astype(object)
@@ -234,7 +255,8 @@ def _amount(customers: _Customers, consumption: np.ndarray, drifted: np.ndarray,
 
 
 def _simulate_payments(customers: _Customers, months: np.ndarray, dates: np.ndarray, amount: np.ndarray,
-                       noise: _Noise, delay_shift: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       noise: _Noise, delay_shift: np.ndarray,
+                       signal_scale: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Month by month: history seen at each invoice, its default draw, and the days it is paid late.
 
     Returns days late per invoice, days late of the previous invoices as seen at each invoice date
@@ -255,6 +277,9 @@ def _simulate_payments(customers: _Customers, months: np.ndarray, dates: np.ndar
             arrears[:, t] += np.where(days_late[:, t - k] > since_due, amount[:, t - k], 0.0)
         logit = _risk_logit(customers, amount[:, t], previous_average[:, t], observed[:, :, t], arrears[:, t],
                             (dates[:, t] - customers.connection).astype("int64"), month_of_year[t])
+        if signal_scale is not None:
+            intercept = np.where(customers.industrial, INTERCEPT["industrial"], INTERCEPT["domestic"])
+            logit = intercept + signal_scale[:, t] * (logit - intercept)
         defaulted = noise.default[:, t] < 1 / (1 + np.exp(-logit))
         paid_late = np.clip(delay[:, t], 0, DEFAULT_AFTER_DUE_DAYS)
         unpaid_late = DEFAULT_AFTER_DUE_DAYS + 1 + np.floor(noise.default_extra_days[:, t])
@@ -270,9 +295,9 @@ def _risk_logit(customers: _Customers, amount: np.ndarray, previous_average: np.
     jump = np.nan_to_num(np.clip(amount / previous_average - 1, 0, 1), nan=0.0)
     novelty = np.exp(-tenure_days / 180)
     season = 0.3 * np.cos(2 * np.pi * month / 12)
-    domestic = (-3.6 + 2.0 * np.tanh(np.maximum(lateness - 2, 0) / 8) + 0.8 * arrears_ratio
+    domestic = (INTERCEPT["domestic"] + 2.0 * np.tanh(np.maximum(lateness - 2, 0) / 8) + 0.8 * arrears_ratio
                 + 2.5 * (customers.estrato <= 2) * jump + 1.6 * novelty + season)
-    industrial = (-4.0 + 2.2 * np.tanh(np.maximum(lateness - 4, 0) / 12) + 1.6 * arrears_ratio
+    industrial = (INTERCEPT["industrial"] + 2.2 * np.tanh(np.maximum(lateness - 4, 0) / 12) + 1.6 * arrears_ratio
                   + 1.2 * jump + 0.9 * novelty + season)
     return np.where(customers.industrial, industrial, domestic)
 

@@ -22,6 +22,7 @@ from ml_assets.core.drift import ReferenceProfile
 from ml_assets.core.monitoring import feature_reference, with_score_reference
 from ml_assets.core.profile import save_profile
 from ml_assets.core.fingerprint import data_fingerprint, partition_dates
+from ml_assets.core.leakage import audit_table
 from ml_assets.core.scoring import model_scores
 from ml_assets.core.similar import reference_contributions
 from ml_assets.core.sources import days_between
@@ -36,9 +37,13 @@ from ml_assets.spec import PipelineSpec
 
 REFERENCE_MAX_ROWS = 50_000
 FINGERPRINT_FILE = "data_fingerprint.json"
+LEAKAGE_FILE = "leakage_audit.json"
+LEAKAGE_CHECK = "leakage_suspects"
 EXAMPLE_ROWS = 5
 LIST_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "ks")
 SEGMENT_MODEL_POOL = "segment_model"  # Dagster pool: with a limit of 1 on the instance, one training at a time
+RAW_METRICS = ("log_loss", "brier", "ece")
+GATE_TAGS = ("p_value", "margin", "delta", "ci_low", "champion_auc")
 
 
 class TrainingConfig(dg.Config):
@@ -115,14 +120,15 @@ def split_statement(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
     holdout_dates = partition_dates(holdout, spec.dataset.date)
     return {"train_rows": len(train), "holdout_rows": len(holdout),
             "holdout_first": holdout_dates[0] if holdout_dates else None,
-            "validation_fraction": spec.training.validation_fraction, "cv_folds": spec.training.cv_folds}
+            "validation_fraction": spec.training.validation_fraction,
+            "calibration_fraction": spec.training.calibration_fraction, "cv_folds": spec.training.cv_folds}
 
 
 def scoring_meta(fit: modeling.SegmentFit, window: dict[str, Any], segment: str) -> dict[str, Any]:
     """What scoring needs to reproduce the model's inputs and calibrated scores (JSON, no pickle)."""
     model = fit.model
     return {"feature_names": model.feature_names, "vocabulary": model.vocabulary,
-            "best_iteration": model.best_iteration, "calibration": model.calibration, "cutpoints": fit.cutpoints,
+            "best_iteration": model.best_iteration, "calibration": model.calibration.as_dict(), "cutpoints": fit.cutpoints,
             "holdout_metrics": fit.metrics, "window": window, "segment": segment}
 
 
@@ -132,15 +138,17 @@ def run_params(fit: modeling.SegmentFit, spec: PipelineSpec, window: dict[str, A
     return {**model.params, "best_iteration": model.best_iteration, "train_rows": fit.train_rows,
             "window_first": window["first"], "window_last": window["last"], "data_hash": window["fingerprint"],
             "imbalance": fit.imbalance["method"], "train_positive_rate": round(fit.imbalance["positive_rate"], 4),
-            "calibration": spec.model.calibration,
-            "calibration_fitted_on": "early-stopping validation slice", "cv_folds": spec.training.cv_folds,
+            "calibration_requested": spec.model.calibration, "calibration": model.calibration.method,
+            "calibration_fraction": spec.training.calibration_fraction, "cv_folds": spec.training.cv_folds,
             "tuning": spec.model.tuning.enabled}
 
 
 def run_metrics(fit: modeling.SegmentFit, comparison: AucComparison | None) -> dict[str, float]:
     """MLflow metrics of a segment run: holdout (calibrated and raw), baseline, CV, tuning and the gate."""
     metrics = {f"holdout_{name}": value for name, value in fit.metrics.items()}
-    metrics |= {f"holdout_raw_{name}": fit.raw_metrics[name] for name in ("log_loss", "brier", "ece")}
+    metrics |= {f"holdout_raw_{name}": fit.raw_metrics[name] for name in RAW_METRICS}
+    metrics |= {f"calibration_selection_log_loss_{method}": loss
+                for method, loss in fit.model.calibration.selection_log_loss.items()}
     metrics |= {f"baseline_holdout_{name}": value for name, value in fit.baseline_metrics.items()}
     if fit.cv:
         metrics |= {f"cv_{name}": value for name, value in fit.cv.items() if name.endswith(("_mean", "_std"))}
@@ -195,6 +203,8 @@ def log_segment_run(spec: PipelineSpec, segment: str, fit: modeling.SegmentFit, 
         mlflow.log_metrics(run_metrics(fit, comparison))
         mlflow.log_dict(scoring_meta(fit, window, segment), META_FILE)
         mlflow.log_dict({**window["data"], "partitions": data["partitions"]}, FINGERPRINT_FILE)
+        mlflow.log_dict(fit.leakage.as_dict(), LEAKAGE_FILE)
+        mlflow.set_tag(LEAKAGE_CHECK, json.dumps([feature.feature for feature in fit.leakage.suspects]))
         if fit.tuning:
             mlflow.log_dict({"best_params": fit.tuning.best_params, "trials": fit.tuning.trials}, "tuning.json")
         if fit.cv:
@@ -228,23 +238,26 @@ def baseline_auc(record: dict[str, Any]) -> float | None:
 
 def version_tags(record: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
     """Model-version tags `ml-assets models` lists: run, window, data, key metrics and the gate's verdict."""
-    gate = {"gate_p_value": round(record["gate"]["p_value"], 4)} if record["gate"] else {}
+    gate = {f"gate_{name}": round(record["gate"][name], 4) for name in GATE_TAGS} if record["gate"] else {}
     return {**tags, "segment": record["segment"], "window_first": record["window"]["first"],
             "window_last": record["window"]["last"], "data_hash": record["window"]["fingerprint"],
             **{f"holdout_{name}": round(record["metrics"][name], 4) for name in LIST_METRICS},
+            **{f"holdout_raw_{name}": round(record["raw_metrics"][name], 4) for name in RAW_METRICS},
+            "calibration": record["calibration"]["method"], "calibration_reason": record["calibration"]["reason"],
             **({"baseline_roc_auc": baseline_auc(record)} if record["baseline_metrics"] else {}),
-            "gate_promoted": record["promoted"], **gate, "gate_reason": record["reason"]}
+            "gate_promoted": record["promoted"], **gate, "gate_reason": record["reason"],
+            LEAKAGE_CHECK: json.dumps(record["leakage"]["suspects"])}
 
 
 def fit_record(fit: modeling.SegmentFit, window: dict[str, Any], champion: LoadedModel | None,
                comparison: AucComparison | None) -> dict[str, Any]:
     """What a segment's model record holds about its fit, its data and the champion it was compared with."""
     return {"metrics": fit.metrics, "raw_metrics": fit.raw_metrics, "baseline_metrics": fit.baseline_metrics,
-            "imbalance": fit.imbalance, "calibration": fit.model.calibration, "params": fit.model.params,
+            "imbalance": fit.imbalance, "calibration": fit.model.calibration.as_dict(), "params": fit.model.params,
             "window": window,
             "tuning": {"best_params": fit.tuning.best_params, "best_validation_auc": fit.tuning.best_validation_auc,
                        "trials": len(fit.tuning.trials)} if fit.tuning else None,
-            "cv": fit.cv, "gate": comparison.as_dict() if comparison else None,
+            "cv": fit.cv, "gate": comparison.as_dict() if comparison else None, "leakage": fit.leakage.as_dict(),
             "previous_champion": champion.version if champion else None,
             "previous_champion_auc": comparison.champion_auc if comparison else None}
 
@@ -328,7 +341,10 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         required_resource_keys={"mlflow", "model_registry", "dask"},
         pool=SEGMENT_MODEL_POOL,
         check_specs=[dg.AssetCheckSpec("quality_gate", asset="segment_model", blocking=True,
-                                       description="holdout AUC at or above training.min_auc")],
+                                       description="holdout AUC at or above training.min_auc"),
+                     dg.AssetCheckSpec(LEAKAGE_CHECK, asset="segment_model", blocking=False,
+                                       description="features that may leak the target (training.leakage): "
+                                                   "univariate AUC, drop cost or gain share above the thresholds")],
         group_name="training",
         kinds={"xgboost", "mlflow"},
     )
@@ -349,6 +365,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             **{seg: empty_segment_message(spec, seg) for seg in empty}})
         untrained = {seg: {"segment": seg, "model_name": spec.registered_model_name(seg), "version": None,
                            "promoted": False, "reason": empty_segment_message(spec, seg)} for seg in empty}
+        yield leakage_check(records)
         yield dg.Output(records | untrained, metadata={
             "models": dg.MetadataValue.md(_records_table(records)),
             "holdout_auc": {seg: round(r["metrics"]["roc_auc"], 4) for seg, r in records.items()},
@@ -356,6 +373,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             "gate": {seg: r["gate"] for seg, r in records.items()},
             "imbalance": {seg: r["imbalance"] for seg, r in records.items()},
             "calibration": {seg: r["calibration"] for seg, r in records.items()},
+            **calibration_figures(records),
             "tuning": {seg: r["tuning"] for seg, r in records.items()},
             "cv": {seg: {k: v for k, v in r["cv"].items() if k != "per_fold"} if r["cv"] else None
                    for seg, r in records.items()},
@@ -383,7 +401,10 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                           f"confusion at {spec.training.decision_threshold}: {result['confusion']}")
         table = pd.DataFrame({seg: {**r["evaluation"], "baseline_roc_auc": baseline_auc(r)}
                               for seg, r in results.items()}).T.round(4)
+        audits = "\n\n".join(f"**{seg} v{r['version']}: leakage audit** (holdout AUC {r['leakage']['holdout_auc']:.4f})"
+                               f"\n\n{audit_table(r['leakage']).to_markdown(index=False)}" for seg, r in results.items())
         return dg.Output(results, metadata={"metrics": dg.MetadataValue.md(table.to_markdown()),
+                                            "leakage_audit": dg.MetadataValue.md(audits),
                                             "lift_and_confusion": dg.MetadataValue.md("\n\n".join(tables)),
                                             "plots": image_markdown(previews)})
 
@@ -433,6 +454,26 @@ def evaluation_plots(target: np.ndarray, scores: np.ndarray, metrics: dict[str, 
         "Feature importance": plots.importance_plot(modeling.gain_importance(model.booster), folder / "importance.png"),
         "SHAP summary": plots.shap_summary_plot(shap, matrix, folder / "shap_summary.png"),
     }
+
+
+def calibration_figures(records: dict[str, dict[str, Any]]) -> dict[str, dg.MetadataValue]:
+    """Holdout ECE, log loss and Brier per segment, raw and calibrated, as float metadata the UI can plot."""
+    return {f"{seg}/holdout_{name}{suffix}": dg.MetadataValue.float(float(r[metrics][name]))
+            for seg, r in records.items() for name in RAW_METRICS
+            for suffix, metrics in (("", "metrics"), ("_raw", "raw_metrics"))}
+
+
+def leakage_check(records: dict[str, dict[str, Any]]) -> dg.AssetCheckResult:
+    """WARN check naming, per segment, every leakage suspect with its figures (the audit removes nothing)."""
+    def named(audit: dict[str, Any]) -> str:
+        suspects = [f for f in audit["features"] if f["reasons"]]
+        return "; ".join(f"{f['feature']}: {', '.join(f['reasons'])}" for f in suspects) or "none"
+
+    return dg.AssetCheckResult(
+        check_name=LEAKAGE_CHECK, passed=not any(r["leakage"]["suspects"] for r in records.values()),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={seg: named(r["leakage"]) for seg, r in records.items()} | {
+            "suspects": {seg: r["leakage"]["suspects"] for seg, r in records.items()}})
 
 
 def _records_table(records: dict[str, dict[str, Any]]) -> str:

@@ -25,7 +25,7 @@ def scoring_meta(fit: SegmentFit) -> dict:
     """The scoring metadata segment_model logs, from a fit."""
     model = fit.model
     return {"vocabulary": model.vocabulary, "best_iteration": model.best_iteration,
-            "calibration": model.calibration, "cutpoints": fit.cutpoints}
+            "calibration": model.calibration.as_dict(), "cutpoints": fit.cutpoints}
 
 
 def with_scoring(spec: PipelineSpec, **scoring: dict) -> PipelineSpec:

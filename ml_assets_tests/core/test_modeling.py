@@ -301,7 +301,9 @@ def test_fit_segment_reports_baseline_calibration_and_imbalance(tmp_path, demo_f
     spec = make_spec(tmp_path)
     frame = demo_features[demo_features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
     fit = fit_segment(frame, spec, "domestic")
-    assert fit.model.calibration["method"] == "sigmoid" and fit.model.calibration["slope"] > 0
+    calibration = fit.model.calibration
+    assert calibration.requested == "auto" and set(calibration.selection_log_loss) == {"none", "sigmoid", "isotonic"}
+    assert calibration.reason.startswith(f"auto chose {calibration.method}")
     assert set(fit.baseline_metrics) == set(fit.metrics)
     assert fit.baseline_metrics["rows"] == fit.metrics["rows"], "baseline scored on the same holdout"
     assert 0.6 < fit.baseline_metrics["roc_auc"] < 1
@@ -314,7 +316,7 @@ def test_fit_segment_without_calibration_serves_the_raw_scores(tmp_path, demo_fe
     spec = make_spec(tmp_path, model={"calibration": "none", "baseline": False})
     frame = demo_features[demo_features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
     fit = fit_segment(frame, spec, "domestic")
-    assert fit.model.calibration is None and fit.baseline_metrics == {}
+    assert fit.model.calibration.method == "none" and fit.baseline_metrics == {}
     raw = predict(fit.model.booster, model_matrix(fit.holdout, spec, fit.model.vocabulary), fit.model.best_iteration)
     np.testing.assert_array_equal(fit.holdout_scores, raw)
     assert fit.raw_metrics == fit.metrics == classification_metrics(fit.holdout["defaulted"].to_numpy(), raw)

@@ -162,8 +162,6 @@ def test_retrain_on_drift_trains_a_new_version_once(monitored) -> None:
     assert sorted(str(v.version) for v in client.search_model_versions(f"name='{name}'")) == ["1", "2"]
     record = lake.read_partition(lake.partition_dir(spec.lake_dir, "segment_model", "segment", "domestic"))
     assert record["version"] == "2" and record["reason"]
-    champion = str(client.get_model_version_by_alias(name, "champion").version)
-    assert champion == ("2" if record["promoted"] else "1"), "the gate decides promotion"
     crashes = [e for e in result.get_step_failure_events()
                if e.event_specific_data.error.cls_name != "DagsterAssetCheckFailedError"]
     assert crashes == [], "the run may only stop at the quality gate"

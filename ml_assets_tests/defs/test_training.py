@@ -98,7 +98,7 @@ def test_model_has_signature_and_an_input_example_that_serves(trained) -> None:
     raw = model_scores(loaded.booster, example, {**loaded.meta, "calibration": None})
     np.testing.assert_allclose(served, raw, rtol=1e-6)
     calibration = record_of(spec, "segment_model", "domestic")["calibration"]
-    assert calibration["method"] == "sigmoid" and loaded.meta["calibration"] == calibration
+    assert calibration["requested"] == "auto" and loaded.meta["calibration"] == calibration
 
 
 def test_registered_model_reproduces_the_holdout_metrics(trained) -> None:

@@ -1,0 +1,127 @@
+"""Leakage audit of a trained segment: features that predict the target too well on their own, whose removal costs
+much holdout AUC, or that hold most of the booster's gain. A diagnosis for people; it removes nothing.
+
+Univariate AUC: each feature alone scores the holdout rows where it is present (a categorical through the target
+rate of each category on the training rows; unseen or missing categories get the overall rate), oriented as
+max(auc, 1 - auc). Drop cost: the holdout AUC of the model minus that of a booster refitted without the feature
+(same rows, params and number of trees), for the features with the most gain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from ml_assets.spec import LeakageSpec
+
+SCHEMA_VERSION = 1
+
+Refit = Callable[[list[str]], np.ndarray]
+"""Holdout scores of the booster refitted on the given feature columns only."""
+
+
+@dataclass(frozen=True)
+class FeatureAudit:
+    """One feature's figures; `drop_cost` is None for features not refitted, `reasons` is empty unless suspect."""
+
+    feature: str
+    univariate_auc: float
+    gain_share: float
+    drop_cost: float | None
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LeakageAudit:
+    """Every feature's figures (largest gain first) against the model's holdout AUC and the thresholds used."""
+
+    holdout_auc: float
+    features: tuple[FeatureAudit, ...]
+    thresholds: LeakageSpec
+
+    @property
+    def suspects(self) -> tuple[FeatureAudit, ...]:
+        return tuple(feature for feature in self.features if feature.reasons)
+
+    def as_dict(self) -> dict:
+        """JSON form kept in the segment's record and logged to MLflow."""
+        return {"schema_version": SCHEMA_VERSION, "holdout_auc": self.holdout_auc,
+                "thresholds": self.thresholds.model_dump(), "features": [asdict(f) for f in self.features],
+                "suspects": [f.feature for f in self.suspects]}
+
+
+def oriented_auc(target: np.ndarray, score: np.ndarray) -> float:
+    """max(AUC, 1 - AUC) of a score on the rows where it is present; NaN unless both classes remain."""
+    target, score = np.asarray(target, dtype="float64"), np.asarray(score, dtype="float64")
+    present = ~np.isnan(score)
+    if len(np.unique(target[present])) < 2:
+        return float("nan")
+    auc = float(roc_auc_score(target[present], score[present]))
+    return max(auc, 1.0 - auc)
+
+
+def target_rate_encoding(train_values: pd.Series, train_target: np.ndarray, values: pd.Series) -> np.ndarray:
+    """Each value's target rate on the training rows; values unseen there, and missing ones, get the overall rate."""
+    train_target = np.asarray(train_target, dtype="float64")
+    rates = pd.Series(train_target).groupby(train_values.astype(object).to_numpy(), dropna=True).mean()
+    encoded = values.astype(object).map(rates).astype("float64")
+    return encoded.fillna(float(train_target.mean())).to_numpy()
+
+
+def univariate_auc(column: str, train: pd.DataFrame, train_target: np.ndarray, holdout: pd.DataFrame,
+                   holdout_target: np.ndarray, categorical: list[str]) -> float:
+    """The feature's own oriented holdout AUC (categoricals through their training target rates)."""
+    if column in categorical:
+        score = target_rate_encoding(train[column], train_target, holdout[column])
+    else:
+        score = holdout[column].to_numpy(dtype="float64")
+    return oriented_auc(holdout_target, score)
+
+
+def gain_shares(gains: pd.Series) -> pd.Series:
+    """Each feature's share of the booster's total gain (zeros when it made no split)."""
+    total = float(gains.sum())
+    return gains / total if total > 0 else gains * 0.0
+
+
+def reasons_of(auc: float, share: float, cost: float | None, spec: LeakageSpec) -> tuple[str, ...]:
+    """The thresholds a feature crosses, each with its figure."""
+    reasons = []
+    if auc >= spec.univariate_auc:
+        reasons.append(f"univariate AUC {auc:.3f} >= {spec.univariate_auc}")
+    if cost is not None and cost >= spec.drop_cost:
+        reasons.append(f"dropping it costs {cost:.3f} AUC >= {spec.drop_cost}")
+    if share > spec.gain_share:
+        reasons.append(f"{share:.0%} of total gain > {spec.gain_share:.0%}")
+    return tuple(reasons)
+
+
+def audit_leakage(train: pd.DataFrame, train_target: np.ndarray, holdout: pd.DataFrame, holdout_target: np.ndarray,
+                  holdout_scores: np.ndarray, gains: pd.Series, categorical: list[str], spec: LeakageSpec,
+                  refit: Refit | None) -> LeakageAudit:
+    """Audit every feature of `train`/`holdout` (model matrices) against the model's raw holdout scores and gains;
+    drop costs for the `spec.refit_top` features with most gain, by `refit` (None: no drop costs)."""
+    columns = list(train.columns)
+    shares = gain_shares(gains.reindex(columns, fill_value=0.0)).sort_values(ascending=False, kind="stable")
+    holdout_auc = float(roc_auc_score(holdout_target, holdout_scores))
+    refitted = [c for c in shares.index[:spec.refit_top] if shares[c] > 0] if refit else []
+    costs = {c: holdout_auc - float(roc_auc_score(holdout_target, refit([k for k in columns if k != c])))
+             for c in refitted if len(columns) > 1}
+    features = []
+    for column in shares.index:
+        auc = univariate_auc(column, train, train_target, holdout, holdout_target, categorical)
+        cost = costs.get(column)
+        features.append(FeatureAudit(column, auc, float(shares[column]), cost,
+                                     reasons_of(auc, float(shares[column]), cost, spec)))
+    return LeakageAudit(holdout_auc, tuple(features), spec)
+
+
+def audit_table(audit: dict) -> pd.DataFrame:
+    """The stored audit (`LeakageAudit.as_dict()`) as a table: feature, univariate AUC, gain share, drop cost, why."""
+    rows = [{"feature": f["feature"], "univariate_auc": f["univariate_auc"], "gain_share": f["gain_share"],
+             "drop_cost": f["drop_cost"], "suspect": "; ".join(f["reasons"]) or "-"} for f in audit["features"]]
+    return pd.DataFrame(rows).round(4)
