@@ -110,7 +110,7 @@ class Project:
         root = Path(home).resolve() if home else Path.cwd().resolve() / "data" / name
         config = infer_config(read_landing_file(str(data)), name=name, source_path=str(data), id_column=id,
                               date_column=date, target=target, segment=segment, exclude=list(exclude),
-                              label_delay_days=label_delay_days)
+                              label_delay_days=label_delay_days).config
         config["storage"] = {"home": str(root), "lake": str(root / "lake"), "reports": str(root / "reports")}
         return cls(parse_spec(config, base_dir=root, origin=f"config inferred from {data.name}"))
 
@@ -149,6 +149,7 @@ class Project:
 
     def champions(self) -> dict[str, SegmentOutcome]:
         """Each segment's champion version and its holdout AUC and ECE (None where there is no champion)."""
+        from ml_assets.registry_cli import tag_float
         from ml_assets.resources.mlflow import CHAMPION
 
         registry, outcomes = self.registry(), {}
@@ -157,19 +158,26 @@ class Project:
             version = registry.version_by_alias(name, CHAMPION)
             tags = version.tags if version else {}
             outcomes[segment] = SegmentOutcome(segment, name, str(version.version) if version else None,
-                                               float_tag(tags, "holdout_roc_auc"), float_tag(tags, "holdout_ece"))
+                                               tag_float(tags, "holdout_roc_auc"), tag_float(tags, "holdout_ece"))
         return outcomes
 
     def models(self) -> pd.DataFrame:
-        """Every registered version per segment: aliases, holdout metrics, training window, data fingerprint,
-        the Dagster run that made it and its MLflow run."""
-        registry, rows = self.registry(), []
-        for segment in self.spec.segment_names:
-            name = self.spec.registered_model_name(segment)
-            aliases = registry.aliases(name)
-            rows += [version_row(segment, version, aliases.get(str(version.version), []))
-                     for version in registry.versions(name)]
-        return pd.DataFrame(rows, columns=MODEL_COLUMNS)
+        """Every registered version per segment, oldest first: aliases, holdout metrics, calibration, leakage
+        suspects, training window, data fingerprint, the Dagster run that made it and its MLflow run (the objects
+        of `ml-assets models --json`)."""
+        from ml_assets.registry_cli import models_json
+
+        versions = models_json(self.spec, self.registry(), self.spec.segment_names)
+        return pd.DataFrame(versions).sort_values(["segment", "version"], key=version_order, ignore_index=True)
+
+    def monitor(self, segment: str | None = None, start: date | str | None = None,
+                end: date | str | None = None) -> pd.DataFrame:
+        """Per segment and day: model version, drift severity, drifted features, estimated and realized AUC and
+        default rate, in-sample flag (the table of `ml-assets monitor`)."""
+        from ml_assets.monitor_cli import monitor_table
+
+        rows = monitor_table(self.spec, segment, as_date(start) if start else None, as_date(end) if end else None)
+        return pd.DataFrame([row.as_json() for row in rows])
 
     def lineage(self, segment: str, version: str | int) -> Lineage:
         """The partitions and data hash a version trained on, the runs that made it and the config's hash."""
@@ -293,27 +301,9 @@ class Project:
         return model_scores(model.booster, model_matrix(frame, self.spec, model.meta["vocabulary"]), model.meta)
 
 
-MODEL_COLUMNS = ["segment", "model_name", "version", "aliases", "created", "holdout_auc", "holdout_ece",
-                 "baseline_auc", "gate_promoted", "gate_p_value", "window_first", "window_last", "data_hash",
-                 "config_hash", "dagster_run_id", "mlflow_run_id"]
-
-
-def version_row(segment: str, version: ModelVersion, aliases: list[str]) -> dict[str, Any]:
-    """One row of `Project.models`."""
-    tags = version.tags
-    return {"segment": segment, "model_name": version.name, "version": str(version.version),
-            "aliases": sorted(aliases), "created": pd.Timestamp(version.creation_timestamp, unit="ms", tz="UTC"),
-            "holdout_auc": float_tag(tags, "holdout_roc_auc"), "holdout_ece": float_tag(tags, "holdout_ece"),
-            "baseline_auc": float_tag(tags, "baseline_roc_auc"), "gate_promoted": tags.get("gate_promoted") == "True",
-            "gate_p_value": float_tag(tags, "gate_p_value"), "window_first": tags.get("window_first"),
-            "window_last": tags.get("window_last"), "data_hash": tags.get("data_hash"),
-            "config_hash": tags.get("config_hash"), "dagster_run_id": tags.get("dagster_run_id"),
-            "mlflow_run_id": version.run_id}
-
-
-def float_tag(tags: dict[str, str], key: str) -> float | None:
-    """A numeric version tag, None when absent."""
-    return float(tags[key]) if tags.get(key) not in (None, "", "None") else None
+def version_order(column: pd.Series) -> pd.Series:
+    """Sort key of `models`: versions by number, other columns as they are."""
+    return column.astype(int) if column.name == "version" else column
 
 
 def differing(a: dict[str, str], b: dict[str, str]) -> pd.DataFrame:

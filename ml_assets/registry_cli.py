@@ -82,7 +82,7 @@ def version_object(segment: str, version: ModelVersion, aliases: list[str]) -> d
     """One version for `models --json` (segment, version, aliases, holdout_auc, holdout_ece, holdout_ece_raw,
     calibration and leakage_suspects are a public contract; None where a version predates a tag)."""
     tags = version.tags
-    return {"segment": segment, "version": str(version.version), "aliases": sorted(aliases),
+    return {"segment": segment, "model_name": version.name, "version": str(version.version), "aliases": sorted(aliases),
             "created": datetime.fromtimestamp(version.creation_timestamp / 1000, tz=timezone.utc).isoformat(),
             "holdout_auc": tag_float(tags, "holdout_roc_auc"), "holdout_ece": tag_float(tags, "holdout_ece"),
             "holdout_ece_raw": tag_float(tags, "holdout_raw_ece"),
@@ -95,7 +95,9 @@ def version_object(segment: str, version: ModelVersion, aliases: list[str]) -> d
             "gate_p_value": tag_float(tags, "gate_p_value"), "gate_margin": tag_float(tags, "gate_margin"),
             "gate_reason": tags.get("gate_reason"),
             "window_first": tags.get("window_first"), "window_last": tags.get("window_last"),
-            "dagster_run_id": tags.get("dagster_run_id"), "champion_move": tags.get("champion_move"),
+            "data_hash": tags.get("data_hash"), "config_hash": tags.get("config_hash"),
+            "dagster_run_id": tags.get("dagster_run_id"), "mlflow_run_id": version.run_id,
+            "champion_move": tags.get("champion_move"),
             "champion_reason": tags.get("champion_reason")}
 
 

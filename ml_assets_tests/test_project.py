@@ -1,6 +1,7 @@
 """`ml_assets.Project`: docs/python.md's walkthrough runs as written on the real hotel data, and what it answers
 agrees with what the daily assets stored."""
 
+import json
 import os
 import re
 from pathlib import Path
@@ -36,8 +37,6 @@ def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> dict:
     namespace: dict = {}
     with pytest.MonkeyPatch.context() as env:
         env.chdir(folder)
-        env.setenv("DAGSTER_HOME", str(folder / "dagster"))
-        (folder / "dagster").mkdir()
         for block in doc_blocks():
             exec(compile(block, str(DOC), "exec"), namespace)  # noqa: S102 - the page's own examples
     return namespace
@@ -50,6 +49,7 @@ def test_every_segment_has_a_champion_from_the_run(walkthrough: dict) -> None:
         assert outcome.champion_version is not None and outcome.holdout_auc > 0.8
     assert Path(result.lake) == project.spec.home_dir / "lake" and project.spec.home_dir.name == "hotel"
     assert set(result.run_ids) == {"ingest_job", "training_job", "scoring_job"}
+    assert result.dagster_home == project.spec.home_dir / "dagster", "the runs live in the project's own instance"
 
 
 def test_models_lists_both_versions_with_their_runs(walkthrough: dict) -> None:
@@ -89,6 +89,17 @@ def test_score_in_memory_equals_what_the_daily_assets_stored(walkthrough: dict) 
     clusters = clusters.sort_values(ids).reset_index(drop=True)
     assert fresh["risk_cluster"].astype(str).tolist() == clusters["risk_cluster"].astype(str).tolist()
     assert fresh["reason_1"].fillna("").tolist() == stored["reason_1"].fillna("").tolist()
+
+
+def test_monitor_is_the_table_of_the_cli(walkthrough: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    from ml_assets.cli import main
+
+    project, table = walkthrough["project"], walkthrough["project"].monitor()
+    assert set(table["segment"]) == {"city_hotel", "resort_hotel"} and table["date"].max() == "2016-03-31"
+    capsys.readouterr()
+    assert main(["monitor", "--config", str(Path(project.spec.base_dir) / "pipeline.yaml"), "--json"]) == 0
+    printed = pd.DataFrame(json.loads(capsys.readouterr().out))
+    pd.testing.assert_frame_equal(printed, table, check_dtype=False)
 
 
 def test_tier_three_spec_and_saved_config_round_trip(walkthrough: dict) -> None:
