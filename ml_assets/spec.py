@@ -88,6 +88,8 @@ class DatasetSpec(StrictModel):
     segment: str
     segments: dict[str, list[str | int]] = Field(description="segment name -> values of the segment column")
     start_date: date = Field(description="first daily partition")
+    end_date: date | None = Field(default=None, description="last daily partition (inclusive); empty: daily "
+                                                            "partitions run up to today")
     optional: list[str] = Field(default_factory=list, description="columns that may be missing or null")
     rules: dict[str, ColumnRule] = Field(default_factory=dict, description="value rules per column")
     max_null_rate: float = Field(default=0.5, ge=0, le=1, description="warn when a column is nuller than this")
@@ -101,6 +103,13 @@ class DatasetSpec(StrictModel):
         if not value:
             raise ValueError("at least one segment is needed")
         return value
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> DatasetSpec:
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError(f"dataset.end_date {self.end_date} is before dataset.start_date {self.start_date}; "
+                             "set it to the last day of your data or leave it out")
+        return self
 
 
 class HistoryAverage(StrictModel):
@@ -464,6 +473,8 @@ class MlflowSpec(StrictModel):
 
     tracking_uri: str | None = None
     experiment: str | None = None
+    ui_url: str = Field(default="http://127.0.0.1:5000", description="base URL of the MLflow UI that the Dagster UI "
+                                                                      "links runs, model versions and reports to")
 
 
 class PipelineSpec(StrictModel):
