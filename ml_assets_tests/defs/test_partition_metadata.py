@@ -1,7 +1,6 @@
 """Per-partition truth: after one run over a range, each day's (and segment's) materialization in the instance's
 event log carries that partition's own figures, checked against the stored lake files and the MLflow store."""
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -13,23 +12,17 @@ from mlflow import MlflowClient
 from ml_assets.core import lake
 from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.defs.partitions import daily_partitions
-from ml_assets.runner import run_pipeline
 from ml_assets.spec import ConfigError, PipelineSpec, parse_spec
-from ml_assets_tests.conftest import SMALL_END, SMALL_START, demo_config, make_spec
+from ml_assets_tests.conftest import demo_config, make_spec
+from ml_assets_tests.defs.conftest import UI_END, UI_START, UiInstance
 
 DAILY_FRAMES = ["raw_data", "features", "predictions", "risk_clusters", "drift_report", "model_performance"]
 
 
 @pytest.fixture(scope="module")
-def range_run(tmp_path_factory: pytest.TempPathFactory,
-              landing_dir: Path) -> Iterator[tuple[PipelineSpec, dg.DagsterInstance]]:
-    """Six months of the demo graph, each job one run over the whole range, on an instance kept for reading."""
-    home = tmp_path_factory.mktemp("partition_metadata")
-    (home / "landing").symlink_to(landing_dir)
-    spec = make_spec(home, training={"window_days": 90, "holdout_days": 14, "min_auc": 0.55})
-    with dg.instance_for_test() as instance:
-        run_pipeline(spec, SMALL_START, SMALL_END, instance, progress=lambda _: None)
-        yield spec, instance
+def range_run(ui_instance: UiInstance) -> tuple[PipelineSpec, dg.DagsterInstance]:
+    """The session's small instance: each job ran once over the whole range."""
+    return ui_instance.spec, ui_instance.instance
 
 
 def materializations(instance: dg.DagsterInstance, asset: str) -> dict[str, dg.AssetMaterialization]:
@@ -49,7 +42,7 @@ def stored_day(spec: PipelineSpec, asset: str, day: str):
 def test_each_day_shows_its_own_row_count(range_run, asset: str) -> None:
     spec, instance = range_run
     events = materializations(instance, asset)
-    assert len(events) == (SMALL_END - SMALL_START).days + 1
+    assert len(events) == (UI_END - UI_START).days + 1
     shown = {day: event.metadata["dagster/row_count"].value for day, event in events.items()}
     stored = {day: len(stored_day(spec, asset, day)) for day in events}
     assert shown == stored
@@ -59,30 +52,30 @@ def test_each_day_shows_its_own_row_count(range_run, asset: str) -> None:
 def test_each_day_shows_its_own_mean_score_as_a_float(range_run) -> None:
     spec, instance = range_run
     events = materializations(instance, "predictions")
-    for day in ("2024-01-05", "2024-05-30"):
+    for day in ("2024-01-05", "2024-04-29"):
         value = events[day].metadata["mean_score"]
         assert isinstance(value, dg.FloatMetadataValue)
         assert value.value == pytest.approx(stored_day(spec, "predictions", day)[SCORE_COLUMN].mean(), rel=1e-9)
-    assert events["2024-01-05"].metadata["mean_score"].value != events["2024-05-30"].metadata["mean_score"].value
+    assert events["2024-01-05"].metadata["mean_score"].value != events["2024-04-29"].metadata["mean_score"].value
 
 
 def test_each_day_shows_the_psi_of_its_worst_judged_feature(range_run) -> None:
     spec, instance = range_run
     events = materializations(instance, "drift_report")
-    for day in ("2024-03-10", "2024-06-30"):
+    for day in ("2024-03-10", "2024-04-30"):
         table = stored_day(spec, "drift_report", day)
         judged = table[table["judged"].astype(bool)]
         assert events[day].metadata["worst_psi"].value == pytest.approx(judged["psi"].max())
         for segment, rows in judged.groupby("segment"):
             assert events[day].metadata[f"worst_psi_{segment}"].value == pytest.approx(rows["psi"].max())
-    assert events["2024-06-30"].metadata["worst_psi"].value > events["2024-03-10"].metadata["worst_psi"].value, \
-        "the demo data drifts from June: the last day's worst PSI is above a quiet day's"
+    assert events["2024-04-30"].metadata["worst_psi"].value > events["2024-03-10"].metadata["worst_psi"].value, \
+        "the price shock from April drifts the amounts: the last day's worst PSI is above a quiet day's"
 
 
 def test_realized_auc_per_day_and_segment_is_a_float_or_nan(range_run) -> None:
     spec, instance = range_run
     events = materializations(instance, "model_performance")
-    day = SMALL_END.isoformat()
+    day = UI_END.isoformat()
     table = stored_day(spec, "model_performance", day)
     for segment in spec.segment_names:
         value = events[day].metadata[f"realized_auc_{segment}"]
@@ -127,7 +120,7 @@ def test_segments_show_their_own_evaluation_and_link_to_mlflow(range_run) -> Non
 def test_evidently_report_is_an_artifact_of_the_champion_run_linked_from_its_day(range_run) -> None:
     spec, instance = range_run
     client = MlflowClient(tracking_uri=spec.tracking_uri)
-    event = materializations(instance, "drift_report")[SMALL_END.isoformat()]
+    event = materializations(instance, "drift_report")[UI_END.isoformat()]
     links = {key: value.value for key, value in event.metadata.items() if key.startswith("evidently_report_")}
     assert set(links) == {f"evidently_report_{segment}" for segment in spec.segment_names}
     for url in links.values():
