@@ -45,6 +45,7 @@ def ui_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiInstance
         "module_name": "ml_assets.definitions", "location_name": "ml_assets",
         "working_directory": str(PROJECT_ROOT)}}]}))
     spec = load_spec(config)
+    (home / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(home / "dagster")) as instance:
         run_pipeline(spec, UI_START, UI_END, instance, progress=lambda _: None)
         yield UiInstance(spec, instance, config, workspace, home / "dagster")
