@@ -157,7 +157,7 @@ def add_performance_figures(figures: PartitionFigures, table: pd.DataFrame, date
 def link_evidently_reports(figures: PartitionFigures, reports: Mapping[str, Mapping[date, Path]],
                            versions: Mapping[str, tuple[str, str]], client: MlflowClient, mlflow: MlflowSpec) -> None:
     """Log each Evidently report as an artifact of its champion's MLflow run (the MLflow UI serves it), and
-    link it from its day's partition as `evidently_report_<segment>`."""
+    link it from its day's partition as `evidently_report_url_<segment>` (beside the local path)."""
     for segment, by_day in reports.items():
         if not by_day:
             continue
@@ -165,7 +165,7 @@ def link_evidently_reports(figures: PartitionFigures, reports: Mapping[str, Mapp
         for day, path in by_day.items():
             folder = f"evidently/{day.isoformat()}"
             client.log_artifact(run.run_id, str(path), artifact_path=folder)
-            figures.add(day.isoformat(), {f"evidently_report_{segment}": mlflow_artifact_url(
+            figures.add(day.isoformat(), {f"evidently_report_url_{segment}": mlflow_artifact_url(
                 mlflow, run.experiment_id, run.run_id, f"{folder}/{path.name}")})
 
 

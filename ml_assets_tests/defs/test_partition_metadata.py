@@ -121,8 +121,8 @@ def test_evidently_report_is_an_artifact_of_the_champion_run_linked_from_its_day
     spec, instance = range_run
     client = MlflowClient(tracking_uri=spec.tracking_uri)
     event = materializations(instance, "drift_report")[UI_END.isoformat()]
-    links = {key: value.value for key, value in event.metadata.items() if key.startswith("evidently_report_")}
-    assert set(links) == {f"evidently_report_{segment}" for segment in spec.segment_names}
+    links = {key: value.value for key, value in event.metadata.items() if key.startswith("evidently_report_url_")}
+    assert set(links) == {f"evidently_report_url_{segment}" for segment in spec.segment_names}
     for url in links.values():
         assert isinstance(url, str) and url.startswith(spec.mlflow.ui_url)
         run_id, path = url.split("/runs/")[1].split("/artifacts/")
