@@ -1,4 +1,4 @@
-"""A small materialized instance the UI tests read: four months of the demo graph, each job one run over the
+"""A small materialized instance the UI tests read: five months of the demo graph, each job one run over the
 range, on a persistent instance folder the Dagster webserver can serve, with its config and workspace files."""
 
 from collections.abc import Iterator
@@ -15,8 +15,8 @@ from ml_assets.runner import run_pipeline
 from ml_assets.spec import PipelineSpec, load_spec
 from ml_assets_tests.conftest import PROJECT_ROOT, demo_config
 
-UI_START, UI_END = date(2024, 1, 1), date(2024, 4, 30)
-UI_OVERRIDES = {"training": {"window_days": 60, "holdout_days": 10, "min_auc": 0.55},
+UI_START, UI_END = date(2024, 1, 1), date(2024, 5, 31)
+UI_OVERRIDES = {"training": {"window_days": 75, "holdout_days": 14, "min_auc": 0.5},  # every segment gets a champion
                 "drift": {"min_rows": 50, "evidently": {"days": "last", "sample_rows": 500}},
                 "monitoring": {"performance": {"window_days": 14, "min_rows": 50}}}
 
@@ -34,9 +34,9 @@ class UiInstance:
 
 @pytest.fixture(scope="session")
 def ui_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiInstance]:
-    """900 customers' invoices (price shock from April), run through the whole graph once."""
+    """2,500 customers' invoices (price shock from May), run through the whole graph once."""
     home = tmp_path_factory.mktemp("ui_instance")
-    invoices = generate_invoices(900, UI_START, UI_END, seed=11, drift=DriftInjection(start=date(2024, 4, 1)))
+    invoices = generate_invoices(2500, UI_START, UI_END, seed=11, drift=DriftInjection(start=date(2024, 5, 1)))
     write_landing_files(invoices, home / "landing")
     config = home / "pipeline.yaml"
     config.write_text(yaml.safe_dump(demo_config(home, **UI_OVERRIDES), sort_keys=False))

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from ml_assets.core import lake
-from ml_assets.definitions import CONFIG_ENV, INGEST_JOB, build_definitions
+from ml_assets.definitions import CONFIG_ENV, GROUP_OWNERS, INGEST_JOB, build_definitions
 from ml_assets_tests.conftest import PROJECT_ROOT
 from ml_assets_tests.defs.conftest import UI_END, UiInstance
 
@@ -124,8 +124,21 @@ def shoot(page, name: str) -> Path:
     return path
 
 
+def open_page(page, url: str) -> None:
+    """Go to `url` and dismiss the community dialog a fresh browser profile gets."""
+    page.goto(url)
+    page.wait_for_load_state("networkidle")
+    skip = page.get_by_role("button", name="Skip")
+    if skip.count():
+        skip.click()
+
+
 def test_the_lineage_lists_every_asset(served: Served, page) -> None:
-    page.goto(f"{served.url}/asset-groups")
+    open_page(page, f"{served.url}/asset-groups")
+    for group in sorted(GROUP_OWNERS):  # expand each group of the lineage's sidebar
+        button = page.get_by_role("button", name=group).first
+        box = button.bounding_box()
+        page.mouse.click(box["x"] - 10, box["y"] + box["height"] / 2)
     for asset in ASSETS:
         page.get_by_text(asset, exact=True).first.wait_for()
     shoot(page, "lineage")
@@ -133,17 +146,17 @@ def test_the_lineage_lists_every_asset(served: Served, page) -> None:
 
 def test_model_evaluation_shows_its_figures_and_a_plot(served: Served, page) -> None:
     segment = served.ui.spec.segment_names[0]
-    page.goto(f"{served.url}/assets/model_evaluation?view=partitions&partition={segment}")
+    open_page(page, f"{served.url}/assets/model_evaluation?view=partitions&partition={segment}")
     page.get_by_text("roc_auc", exact=True).first.wait_for()
     page.get_by_text("lift_by_decile", exact=True).first.wait_for()
     shoot(page, "model_evaluation")
-    page.goto(f"{served.url}/assets/model_evaluation?view=plots")
+    open_page(page, f"{served.url}/assets/model_evaluation?view=plots")
     page.locator("canvas").first.wait_for()
     shoot(page, "model_evaluation_plots")
 
 
 def test_a_failed_check_shows_its_failure_sample(served: Served, page) -> None:
-    page.goto(f"{served.url}/assets/raw_data?view=checks")
+    open_page(page, f"{served.url}/assets/raw_data?view=checks")
     page.get_by_text("schema", exact=True).first.click()
     page.get_by_text("failure_count").first.wait_for()
     markdown = page.get_by_text("[Show Markdown]")
@@ -162,7 +175,7 @@ def test_a_job_page_lists_runs_launched_through_the_code_location(served: Served
     client = DagsterGraphQLClient(host, port_number=int(port))
     run_id = client.submit_job_execution(INGEST_JOB, repository_location_name=LOCATION,
                                          tags={"dagster/partition": "2024-04-30"})
-    page.goto(f"{served.url}/locations/{LOCATION}/jobs/{INGEST_JOB}/runs")
+    open_page(page, f"{served.url}/locations/{LOCATION}/jobs/{INGEST_JOB}/runs")
     page.get_by_text(run_id[:8]).first.wait_for()
     shoot(page, "job_runs")
     deadline = time.monotonic() + 300
@@ -176,7 +189,7 @@ def test_two_partitions_show_different_row_counts(served: Served, page) -> None:
     spec, shown = served.ui.spec, {}
     for day in ("2024-01-05", "2024-04-29"):
         rows = len(lake.read_partition(lake.partition_dir(spec.lake_dir, "predictions", "date", day)))
-        page.goto(f"{served.url}/assets/predictions?view=partitions&partition={day}")
+        open_page(page, f"{served.url}/assets/predictions?view=partitions&partition={day}")
         page.get_by_text("dagster/row_count").first.wait_for()
         row = page.locator("tr", has=page.get_by_text("dagster/row_count", exact=True)).first
         shown[day] = int(row.inner_text().split()[-1].replace(",", ""))

@@ -62,14 +62,15 @@ def test_each_day_shows_its_own_mean_score_as_a_float(range_run) -> None:
 def test_each_day_shows_the_psi_of_its_worst_judged_feature(range_run) -> None:
     spec, instance = range_run
     events = materializations(instance, "drift_report")
-    for day in ("2024-03-10", "2024-04-30"):
+    for day in ("2024-03-10", UI_END.isoformat()):
         table = stored_day(spec, "drift_report", day)
         judged = table[table["judged"].astype(bool)]
         assert events[day].metadata["worst_psi"].value == pytest.approx(judged["psi"].max())
         for segment, rows in judged.groupby("segment"):
             assert events[day].metadata[f"worst_psi_{segment}"].value == pytest.approx(rows["psi"].max())
-    assert events["2024-04-30"].metadata["worst_psi"].value > events["2024-03-10"].metadata["worst_psi"].value, \
-        "the price shock from April drifts the amounts: the last day's worst PSI is above a quiet day's"
+    last = UI_END.isoformat()
+    assert events[last].metadata["worst_psi"].value > events["2024-03-10"].metadata["worst_psi"].value, \
+        "the price shock from May drifts the amounts: the last day's worst PSI is above a quiet day's"
 
 
 def test_realized_auc_per_day_and_segment_is_a_float_or_nan(range_run) -> None:
