@@ -120,6 +120,7 @@ def page(served: Served):
 def shoot(page, name: str) -> Path:
     """Save what the page shows now as data/screenshots/<name>.png."""
     path = SCREENSHOTS / f"{name}.png"
+    dismiss_dialog(page)
     page.screenshot(path=str(path), full_page=False)
     return path
 
@@ -128,9 +129,17 @@ def open_page(page, url: str) -> None:
     """Go to `url` and dismiss the community dialog a fresh browser profile gets."""
     page.goto(url)
     page.wait_for_load_state("networkidle")
-    skip = page.get_by_role("button", name="Skip")
-    if skip.count():
-        skip.click()
+    dismiss_dialog(page)
+
+
+def dismiss_dialog(page) -> None:
+    """Close the community dialog if it shows within a few seconds (it opens late, over the page)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.get_by_role("button", name="Skip").click(timeout=5_000)
+    except PlaywrightTimeout:
+        pass
 
 
 def test_the_lineage_lists_every_asset(served: Served, page) -> None:

@@ -46,7 +46,8 @@ def test_each_day_shows_its_own_row_count(range_run, asset: str) -> None:
     shown = {day: event.metadata["dagster/row_count"].value for day, event in events.items()}
     stored = {day: len(stored_day(spec, asset, day)) for day in events}
     assert shown == stored
-    assert len(set(shown.values())) > 1, "days differ in size, so a range total stamped on each day would show"
+    if asset != "drift_report":  # drift_report holds one row per segment and feature every day
+        assert len(set(shown.values())) > 1, "days differ in size, so a range total stamped on each day would show"
 
 
 def test_each_day_shows_its_own_mean_score_as_a_float(range_run) -> None:
