@@ -137,7 +137,7 @@ def dismiss_dialog(page) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
-        page.get_by_role("button", name="Skip").click(timeout=5_000)
+        page.get_by_role("button", name="Skip").click(timeout=15_000)
     except PlaywrightTimeout:
         pass
 
@@ -167,10 +167,11 @@ def test_model_evaluation_shows_its_figures_and_a_plot(served: Served, page) -> 
 def test_a_failed_check_shows_its_failure_sample(served: Served, page) -> None:
     open_page(page, f"{served.url}/assets/raw_data?view=checks")
     page.get_by_text("schema", exact=True).first.click()
+    page.get_by_text("Execution history", exact=True).click()
+    failed = page.locator("tr", has=page.get_by_text("Failed", exact=True)).first
+    failed.get_by_role("button").last.click()  # the evaluation's metadata
     page.get_by_text("failure_count").first.wait_for()
-    markdown = page.get_by_text("[Show Markdown]")
-    if markdown.count():
-        markdown.first.click()
+    page.get_by_text("[Show Markdown]").first.click()  # the failing rows
     page.get_by_text(str(served.bad_day_value)).first.wait_for()
     shoot(page, "failed_check")
 
