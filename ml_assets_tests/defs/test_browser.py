@@ -95,6 +95,7 @@ def served(ui_instance: UiInstance) -> Iterator[Served]:
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_served(url, process)
+        requests.post(f"{url}/graphql", json={"query": "mutation { setNuxSeen }"}, timeout=30)  # no welcome dialog
         yield Served(url, ui_instance, bad_value)
     finally:
         process.terminate()
@@ -133,11 +134,11 @@ def open_page(page, url: str) -> None:
 
 
 def dismiss_dialog(page) -> None:
-    """Close the community dialog if it shows within a few seconds (it opens late, over the page)."""
+    """Close the community dialog should it still open (the fixture marks it seen through GraphQL)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
-        page.get_by_role("button", name="Skip").click(timeout=15_000)
+        page.get_by_role("button", name="Skip").click(timeout=2_000)
     except PlaywrightTimeout:
         pass
 
