@@ -160,9 +160,10 @@ def test_model_evaluation_shows_its_figures_and_a_plot(served: Served, page) -> 
     page.get_by_text("roc_auc", exact=True).first.wait_for()
     page.get_by_text("lift_by_decile", exact=True).first.wait_for()
     shoot(page, "model_evaluation")
-    open_page(page, f"{served.url}/assets/model_evaluation?view=plots")
-    page.locator("canvas").first.wait_for()
-    shoot(page, "model_evaluation_plots")
+    plots = page.locator("tr", has=page.get_by_text("plots", exact=True)).first
+    plots.get_by_text("[Show Markdown]").click()
+    page.locator('img[alt="ROC"]').first.wait_for()  # the segment's own ROC curve, inline
+    shoot(page, "model_evaluation_plot")
 
 
 def test_a_failed_check_shows_its_failure_sample(served: Served, page) -> None:
