@@ -31,6 +31,8 @@ INGEST_JOB = "ingest_job"
 TRAINING_JOB = "training_job"
 SCORING_JOB = "scoring_job"
 DAILY_JOB = "daily_job"
+GROUP_OWNERS = {"ingest": ["team:data-engineering"], "training": ["team:ml"], "scoring": ["team:ml"],
+                "monitoring": ["team:ml-ops"]}  # shown on the asset graph and asset pages
 
 
 def build_resources(spec: PipelineSpec) -> dict[str, object]:
@@ -72,9 +74,15 @@ def build_definitions(spec: PipelineSpec) -> dg.Definitions:
     """Every asset, check, job and resource of one pipeline."""
     assets = [*build_ingest_assets(spec), *build_training_assets(spec), *build_scoring_assets(spec),
               *build_monitoring_assets(spec)]
-    return dg.Definitions(assets=assets, jobs=build_jobs(spec), resources=build_resources(spec),
+    return dg.Definitions(assets=with_owners(assets), jobs=build_jobs(spec), resources=build_resources(spec),
                           sensors=build_monitoring_sensors(spec, TRAINING_JOB),
                           schedules=build_schedules(spec, DAILY_JOB, TRAINING_JOB), executor=dg.in_process_executor)
+
+
+def with_owners(assets: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
+    """The assets with the owners of their group (GROUP_OWNERS)."""
+    return list(dg.map_asset_specs(lambda spec: spec.replace_attributes(owners=GROUP_OWNERS.get(spec.group_name, [])),
+                                   assets))
 
 
 def default_config_path() -> Path:

@@ -13,7 +13,7 @@ import string
 from collections.abc import Hashable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -47,10 +47,10 @@ class FileSourceSpec(StrictModel):
     every day, filtered by the date column. CSV, CSV.gz or Parquet; local paths (relative to the config
     file) or fsspec URLs such as s3://bucket/landing/{date}.parquet."""
 
-    kind: Literal["files"] = "files"
-    path: str
-    delimiter: str = Field(default=",", min_length=1, max_length=1)
-    encoding: str = "utf-8"
+    kind: Literal["files"] = Field(default="files", description="landing files (CSV, CSV.gz or Parquet)")
+    path: str = Field(description="file path or fsspec URL; `{date}` in it means one file per day (YYYY-MM-DD)")
+    delimiter: str = Field(default=",", min_length=1, max_length=1, description="CSV field separator (one character)")
+    encoding: str = Field(default="utf-8", description="text encoding of CSV files")
 
     @property
     def per_day(self) -> bool:
@@ -75,9 +75,9 @@ class SqlSourceSpec(StrictModel):
     `url` is `duckdb:///path/to.db` (embedded default) or any SQLAlchemy URL (e.g. PostgreSQL); put
     credentials in an environment variable: url: ${WAREHOUSE_URL}."""
 
-    kind: Literal["sql"]
-    url: str
-    query: str
+    kind: Literal["sql"] = Field(description="a database table read with a query")
+    url: str = Field(description="duckdb:///path/to.db or any SQLAlchemy URL; credentials through ${ENV_VAR}")
+    query: str = Field(description="SELECT bound to the partition range with :start and :end (ISO dates)")
 
     @field_validator("query")
     @classmethod
@@ -91,25 +91,33 @@ class SqlSourceSpec(StrictModel):
 class ColumnRule(StrictModel):
     """Value rules of one column: min/max and allowed values block; expected values and null rate warn."""
 
-    min: float | None = None
-    max: float | None = None
-    allowed: list[str | int] | None = None
-    expected: list[str | int] | None = None
-    max_null_rate: float | None = Field(default=None, ge=0, le=1)
+    min: float | None = Field(default=None, description="smallest allowed value (blocks the run when broken)")
+    max: float | None = Field(default=None, description="largest allowed value (blocks the run when broken)")
+    allowed: list[str | int] | None = Field(default=None,
+                                            description="the only values allowed (blocks the run when broken)")
+    expected: list[str | int] | None = Field(default=None, description="values expected; others only warn")
+    max_null_rate: float | None = Field(default=None, ge=0, le=1,
+                                        description="warn when the column's null rate is above this (overrides "
+                                                    "dataset.max_null_rate)")
 
 
 class DatasetSpec(StrictModel):
     """Where the records come from and which columns play which role."""
 
-    source: FileSourceSpec | SqlSourceSpec = Field(discriminator="kind")
+    source: FileSourceSpec | SqlSourceSpec = Field(discriminator="kind",
+                                                   description="where the raw records are read: landing files (kind: "
+                                                               "files) or a database (kind: sql)")
     columns: dict[str, ColumnType] = Field(description="every column of the raw table and its type")
-    id: str
-    date: str
-    target: str
+    id: str = Field(description="column with each record's unique id")
+    # Annotated: a default value here would shadow the `date` type in the annotations below
+    date: Annotated[str, Field(description="column with each record's date: it picks the record's daily partition")]
+    target: str = Field(description="binary label column (1 = the event the model predicts)")
     label_delay_days: int = Field(ge=0, description="days after the record date when its label is known")
-    segment: str
+    segment: str = Field(description="column whose values pick each record's segment (one model per segment)")
     segments: dict[str, list[str | int]] = Field(description="segment name -> values of the segment column")
     start_date: date = Field(description="first daily partition")
+    end_date: date | None = Field(default=None, description="last daily partition (inclusive); empty: daily "
+                                                            "partitions run up to today")
     optional: list[str] = Field(default_factory=list, description="columns that may be missing or null")
     rules: dict[str, ColumnRule] = Field(default_factory=dict, description="value rules per column")
     max_null_rate: float = Field(default=0.5, ge=0, le=1, description="warn when a column is nuller than this")
@@ -124,37 +132,47 @@ class DatasetSpec(StrictModel):
             raise ValueError("at least one segment is needed")
         return value
 
+    @model_validator(mode="after")
+    def _end_after_start(self) -> DatasetSpec:
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError(f"dataset.end_date {self.end_date} is before dataset.start_date {self.start_date}; "
+                             "set it to the last day of your data or leave it out")
+        return self
+
 
 class HistoryAverage(StrictModel):
     """Row-wise mean of previous-period columns, e.g. days late on the last six invoices."""
 
-    name: str
-    columns: list[str] = Field(min_length=1)
+    name: str = Field(description="name of the engineered column")
+    columns: list[str] = Field(min_length=1, description="previous-period columns averaged row by row")
 
 
 class DaysSince(StrictModel):
     """Time from a date column to the record date, in days or months."""
 
-    name: str
-    column: str
-    unit: Literal["days", "months"] = "days"
+    name: str = Field(description="name of the engineered column")
+    column: str = Field(description="date column counted from, up to the record's date")
+    unit: Literal["days", "months"] = Field(default="days", description="days or months")
 
 
 class NewCustomerFlag(StrictModel):
     """1 when the tenure feature is at most `max_months`."""
 
-    name: str = "is_new_customer"
-    tenure_feature: str
-    max_months: float = 12
+    name: str = Field(default="is_new_customer", description="name of the engineered 0/1 column")
+    tenure_feature: str = Field(description="engineered tenure column (a days_since name) the flag reads")
+    max_months: float = Field(default=12, description="customers with at most this tenure, in months, are new")
 
 
 class EngineeredSpec(StrictModel):
     """Feature engineering options; every output name becomes a numeric feature."""
 
-    history_averages: list[HistoryAverage] = Field(default_factory=list)
-    days_since: list[DaysSince] = Field(default_factory=list)
-    normalize_strings: list[str] = Field(default_factory=list)
-    new_customer: NewCustomerFlag | None = None
+    history_averages: list[HistoryAverage] = Field(default_factory=list,
+                                                   description="row-wise means of previous-period columns")
+    days_since: list[DaysSince] = Field(default_factory=list, description="time elapsed since a date column (tenure)")
+    normalize_strings: list[str] = Field(default_factory=list,
+                                         description="string columns trimmed and lower-cased before use")
+    new_customer: NewCustomerFlag | None = Field(default=None,
+                                                 description="a flag for customers with a short tenure; empty: no flag")
 
     def output_names(self) -> list[str]:
         """Names of the numeric features this section creates."""
@@ -181,8 +199,10 @@ class CalendarPartsSpec(StrictModel):
 class FeaturesSpec(StrictModel):
     """Raw columns used as model inputs plus the engineered ones."""
 
-    numeric: list[str] = Field(default_factory=list, description="raw columns used as numbers")
-    categorical: list[str] = Field(default_factory=list, description="raw columns used as categories")
+    numeric: list[str] = Field(default_factory=list, description="raw numeric columns used as model inputs")
+    categorical: list[str] = Field(default_factory=list,
+                                   description="raw categorical columns used as model inputs (XGBoost native "
+                                               "categoricals)")
     engineered: EngineeredSpec = Field(default_factory=EngineeredSpec)
     calendar: CalendarPartsSpec = Field(default_factory=CalendarPartsSpec)
 
@@ -209,10 +229,10 @@ class FeaturesSpec(StrictModel):
 class SearchRange(StrictModel):
     """One tuned XGBoost parameter, sampled between `low` and `high` (log scale when `log`)."""
 
-    low: float
-    high: float
-    log: bool = False
-    integer: bool = False
+    low: float = Field(description="lowest value tried")
+    high: float = Field(description="highest value tried")
+    log: bool = Field(default=False, description="sample on a log scale (needs low > 0)")
+    integer: bool = Field(default=False, description="sample whole numbers")
 
     @model_validator(mode="after")
     def _valid_range(self) -> SearchRange:
@@ -238,19 +258,25 @@ def default_search_space() -> dict[str, SearchRange]:
 class TuningSpec(StrictModel):
     """Optional Optuna search of XGBoost params, judged by AUC on the early-stopping validation slice."""
 
-    enabled: bool = False
-    n_trials: int = Field(default=30, ge=1)
+    enabled: bool = Field(default=False, description="run the Optuna search before each segment's final fit")
+    n_trials: int = Field(default=30, ge=1, description="trials per segment")
     timeout_s: float | None = Field(default=None, gt=0, description="start no new trial after this many seconds")
-    search_space: dict[str, SearchRange] = Field(default_factory=default_search_space)
+    search_space: dict[str, SearchRange] = Field(default_factory=default_search_space,
+                                                 description="XGBoost parameter name -> range searched")
 
 
 class ModelSpec(StrictModel):
     """XGBoost parameters; `segment_params` override them per segment."""
 
-    params: dict[str, Any] = Field(default_factory=dict)
-    num_boost_round: int = Field(default=300, ge=1)
-    early_stopping_rounds: int = Field(default=30, ge=1)
-    segment_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="XGBoost training parameters of every segment (e.g. max_depth, eta)")
+    num_boost_round: int = Field(default=300, ge=1,
+                                 description="most boosting rounds (early stopping usually stops sooner)")
+    early_stopping_rounds: int = Field(default=30, ge=1,
+                                       description="stop after this many rounds without a better validation AUC")
+    segment_params: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                      description="segment name -> XGBoost parameters that override "
+                                                                  "`params` for it")
     imbalance: Literal["none", "scale_pos_weight"] = Field(
         default="none", description="scale_pos_weight: negatives / positives of the rows the booster trains on")
     calibration: Literal["auto", "none", "sigmoid", "isotonic"] = Field(
@@ -302,8 +328,9 @@ class LeakageSpec(StrictModel):
 class TrainingSpec(StrictModel):
     """Training window, time split and the quality gate."""
 
-    window_days: int = Field(default=120, ge=7)
-    holdout_days: int = Field(default=14, ge=1)
+    window_days: int = Field(default=120, ge=7, description="days of matured labels a model trains on")
+    holdout_days: int = Field(default=14, ge=1,
+                              description="last days of the window kept out for the holdout metrics and the gate")
     validation_fraction: float = Field(default=0.2, gt=0, lt=0.5,
                                        description="share of training dates (the latest outside the calibration "
                                                    "slice) that early-stop the booster")
@@ -311,9 +338,12 @@ class TrainingSpec(StrictModel):
                                         description="share of training dates, every round(1 / fraction)-th date, "
                                                     "that the booster neither trains nor early-stops on and that fit "
                                                     "the calibration (unused when model.calibration is none)")
-    min_auc: float = Field(default=0.6, ge=0.5, le=1.0)
-    promotion_margin: float = Field(default=0.0, ge=0.0)
-    seed: int = 0
+    min_auc: float = Field(default=0.6, ge=0.5, le=1.0,
+                           description="holdout AUC floor of the quality gate: below it a version never becomes "
+                                       "champion")
+    promotion_margin: float = Field(default=0.0, ge=0.0,
+                                    description="AUC a challenger must gain over the champion to be promoted")
+    seed: int = Field(default=0, description="random seed of training, sampling and the bootstrap")
     cv_folds: int = Field(default=0, ge=0, description="stratified k-fold CV on the training part; 0 = off")
     decision_threshold: float = Field(default=0.5, gt=0, lt=1,
                                       description="score at or above which a row counts as a predicted positive")
@@ -351,10 +381,12 @@ class ArrearsRule(StrictModel):
     """Rows whose `column` is above `above` are already in arrears: they get `label` as their risk cluster
     and/or a risk category of at least `min_category`."""
 
-    column: str
-    above: float = 0.0
-    label: str | None = "in_arrears"
-    min_category: str | None = None
+    column: str = Field(description="feature column holding the amount or days in arrears")
+    above: float = Field(default=0.0, description="rows with the column above this are in arrears")
+    label: str | None = Field(default="in_arrears",
+                              description="risk cluster given to rows in arrears; empty: keep their cluster")
+    min_category: str | None = Field(default=None,
+                                     description="lowest risk category of rows in arrears; empty: no floor")
 
     @model_validator(mode="after")
     def _does_something(self) -> ArrearsRule:
@@ -366,15 +398,21 @@ class ArrearsRule(StrictModel):
 class ClusteringSpec(StrictModel):
     """Risk categories from score quantiles, estrato-like groups, the new-customer flag and the arrears rule."""
 
-    quantiles: list[float] = Field(default_factory=lambda: [0.5, 0.8, 0.95])
-    labels: list[str] = Field(default_factory=lambda: ["low", "medium", "high", "very_high"])
+    quantiles: list[float] = Field(default_factory=lambda: [0.5, 0.8, 0.95],
+                                   description="increasing score quantiles that cut the risk categories")
+    labels: list[str] = Field(default_factory=lambda: ["low", "medium", "high", "very_high"],
+                              description="names of the risk categories, lowest first (one more than quantiles)")
     cutpoints: Literal["model", "batch"] = Field(
         default="model", description="model: score quantiles of the model version's holdout, stored with it; "
                                      "batch: quantiles of each day's scores per segment")
-    group_column: str | None = None
-    groups: dict[str, list[str | int]] = Field(default_factory=dict)
-    new_customer_label: str = "new_customer"
-    arrears: ArrearsRule | None = None
+    group_column: str | None = Field(default=None,
+                                     description="feature column whose values form groups (e.g. estrato); empty: none")
+    groups: dict[str, list[str | int]] = Field(default_factory=dict, description="group name -> values of group_column")
+    new_customer_label: str = Field(default="new_customer",
+                                    description="risk cluster of customers the new-customer flag marks")
+    arrears: ArrearsRule | None = Field(default=None,
+                                        description="rows already in arrears get their own cluster or a higher "
+                                                    "category; empty: off")
 
     @model_validator(mode="after")
     def _labels_match_quantiles(self) -> ClusteringSpec:
@@ -397,7 +435,7 @@ class ClusteringSpec(StrictModel):
 class ReasonCodesSpec(StrictModel):
     """Reason codes: the features pushing each score up most, from XGBoost's SHAP contributions."""
 
-    count: int = Field(default=3, ge=1, le=10)
+    count: int = Field(default=3, ge=1, le=10, description="reason codes (top feature contributions) per scored row")
     method: Literal["approx", "exact"] = Field(
         default="approx", description="approx: Saabas approx_contribs (about a prediction's cost); exact: TreeSHAP")
     categories: list[str] | None = Field(
@@ -436,9 +474,9 @@ SCORING_OUTPUT_COLUMNS = ("model_segment", "score", "model_name", "model_version
 class ThresholdSpec(StrictModel):
     """Severity cut-offs: value >= low is 'low', >= moderate 'moderate', >= high 'high'."""
 
-    low: float
-    moderate: float
-    high: float
+    low: float = Field(description="at or above: 'low'")
+    moderate: float = Field(description="at or above: 'moderate'")
+    high: float = Field(description="at or above: 'high'")
 
     @model_validator(mode="after")
     def _increasing(self) -> ThresholdSpec:
@@ -459,11 +497,13 @@ class EvidentlySpec(StrictModel):
 class DriftSpec(StrictModel):
     """Drift statistics settings: each day is compared over a trailing window of days."""
 
-    bins: int = Field(default=10, ge=2)
+    bins: int = Field(default=10, ge=2, description="quantile bins of the reference for numeric PSI")
     window_days: int = Field(default=7, ge=1, description="trailing days pooled into each day's current sample")
     min_rows: int = Field(default=200, ge=1, description="fewer current rows than this: statistics shown, not judged")
-    psi: ThresholdSpec = ThresholdSpec(low=0.05, moderate=0.1, high=0.25)
-    ks: ThresholdSpec = ThresholdSpec(low=0.05, moderate=0.1, high=0.2)
+    psi: ThresholdSpec = Field(default=ThresholdSpec(low=0.05, moderate=0.1, high=0.25),
+                               description="PSI severity cut-offs")
+    ks: ThresholdSpec = Field(default=ThresholdSpec(low=0.05, moderate=0.1, high=0.2),
+                              description="KS-statistic severity cut-offs")
     reference_sample_rows: int = Field(default=50_000, ge=100,
                                        description="sorted values per column kept in the reference profile for KS")
     monitored: list[str] | None = Field(
@@ -486,15 +526,17 @@ class RetrainSpec(StrictModel):
     """The retrain_on_drift sensor: which signals request a training run, and how often at most."""
 
     sensor: Literal["running", "stopped"] = Field(default="stopped", description="default status in Dagster")
-    min_severity: Severity = "high"
-    on_low_performance: bool = True
-    cooldown_hours: float = Field(default=24.0, ge=0)
+    min_severity: Severity = Field(default="high", description="drift severity that requests retraining of the segment")
+    on_low_performance: bool = Field(default=True,
+                                     description="also retrain when the realized AUC falls below the floor")
+    cooldown_hours: float = Field(default=24.0, ge=0,
+                                  description="at most one retraining request per segment in this many hours")
 
 
 class AlertsSpec(StrictModel):
     """Alert webhook (Slack-compatible JSON {"text": ...}); without a URL alerts are log lines."""
 
-    webhook_url: str | None = None
+    webhook_url: str | None = Field(default=None, description="Slack-compatible webhook; empty: alerts are logged only")
     timeout_seconds: float = Field(default=5.0, gt=0, description="timeout of one POST to the webhook")
     retries: int = Field(default=3, ge=0, description="POSTs retried after a timeout or a 5xx/429 answer")
     drift_severity: Severity = Field(default="high", description="drift at or above this severity sends an alert")
@@ -547,25 +589,28 @@ class ScheduleSpec(StrictModel):
 class AutomationSpec(StrictModel):
     """Schedules (run by the Dagster daemon): the daily chain for each new day, training on its own cadence."""
 
-    daily: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec(cron="0 6 * * *", status="running"))
-    training: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec(cron="0 3 * * 0", status="stopped"))
+    daily: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec(cron="0 6 * * *", status="running"),
+                                description="schedule of the daily chain (yesterday's partition)")
+    training: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec(cron="0 3 * * 0", status="stopped"),
+                                   description="schedule of retraining every segment")
 
 
 class DaskSpec(StrictModel):
     """The Dask cluster of distributed training: a scheduler address, or a LocalCluster of this shape."""
 
     scheduler_address: str | None = Field(default=None, description="e.g. tcp://scheduler:8786; empty: LocalCluster")
-    n_workers: int = Field(default=2, ge=1)
-    threads_per_worker: int = Field(default=1, ge=1)
+    n_workers: int = Field(default=2, ge=1, description="LocalCluster workers")
+    threads_per_worker: int = Field(default=1, ge=1, description="threads of each LocalCluster worker")
     processes: bool = Field(default=True, description="LocalCluster workers as processes (false: threads)")
 
 
 class StorageSpec(StrictModel):
     """Where generated files go, relative to the config file unless absolute."""
 
-    home: str = "data"
-    lake: str = "data/lake"
-    reports: str = "data/reports"
+    home: str = Field(default="data", description="folder of the Dagster instance and the MLflow store")
+    lake: str = Field(default="data/lake",
+                      description="folder or fsspec URL of the parquet lake (one file per partition)")
+    reports: str = Field(default="data/reports", description="folder of plots, Evidently reports and report files")
     chunk_days: int = Field(default=31, ge=1, description="days a daily asset holds in memory at once when one run "
                                                           "covers a range: memory follows the chunk, not the range")
 
@@ -616,14 +661,17 @@ class RetriesSpec(StrictModel):
 class MlflowSpec(StrictModel):
     """MLflow tracking; an empty tracking_uri means a SQLite store in the storage home."""
 
-    tracking_uri: str | None = None
-    experiment: str | None = None
+    tracking_uri: str | None = Field(default=None, description="MLflow tracking URI; empty: SQLite in storage.home")
+    experiment: str | None = Field(default=None, description="MLflow experiment name; empty: the pipeline name")
+    ui_url: str = Field(default="http://127.0.0.1:5000", description="base URL of the MLflow UI that the Dagster UI "
+                                                                      "links runs, model versions and reports to")
 
 
 class PipelineSpec(StrictModel):
     """The whole pipeline config."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$",
+                      description="pipeline name: letters, digits, '_' or '-' (names models and the experiment)")
     dataset: DatasetSpec
     features: FeaturesSpec
     model: ModelSpec = Field(default_factory=ModelSpec)

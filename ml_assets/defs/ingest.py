@@ -12,6 +12,7 @@ import pandas as pd
 
 from ml_assets.core import features as feature_core
 from ml_assets.core import schemas
+from ml_assets.defs.metadata import PartitionFigures
 from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.source import DataSource
@@ -107,6 +108,7 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         """Records of each day from the source, coerced and validated against the spec's columns."""
         start, end = run_dates(context)
         tally, failures, soft = FrameTally(), schemas.FailureTally(FAILURE_SAMPLE_ROWS), schemas.SoftRuleTally()
+        figures = PartitionFigures()
         rows_read = 0
         with staged_output(spec, "raw_data") as staged:
             for first, last in run_chunks(context, spec):
@@ -118,6 +120,7 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                     continue
                 soft.add(list(raw.columns), result.frame, spec)
                 tally.add(result.frame, date_column)
+                figures.add_rows(result.frame, date_column, first, last)
                 staged.add(result.frame, first, last)
             yield contract_check("raw_data", failures)
             if failures.count:
@@ -126,6 +129,7 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             yield soft_rules_check(findings)
             for row in findings.itertuples():
                 context.log.warning(f"raw_data {row.column}: {row.rule}: {row.detail}")
+            figures.stamp(context)
             yield dg.Output(staged, metadata=tally.metadata())
 
     @dg.asset(
@@ -138,7 +142,7 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     )
     def features(context: dg.AssetExecutionContext, raw_data: DailyFrames):
         """Model inputs: history averages, tenure, normalized strings, new-customer flag, segment."""
-        tally, failures = FrameTally(), schemas.FailureTally(FAILURE_SAMPLE_ROWS)
+        tally, failures, figures = FrameTally(), schemas.FailureTally(FAILURE_SAMPLE_ROWS), PartitionFigures()
         rows_read = unassigned = 0
         with staged_output(spec, "features") as staged:
             for first, last in run_chunks(context, spec):
@@ -151,11 +155,13 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                     continue
                 unassigned += int(result.frame[feature_core.SEGMENT_COLUMN].isna().sum())
                 tally.add(result.frame, date_column)
+                figures.add_rows(result.frame, date_column, first, last)
                 staged.add(result.frame, first, last)
             yield contract_check("features", failures)
             if failures.count:
                 raise dg.Failure(f"features break their contract: {failures.describe()}", allow_retries=False)
             unsegmented = {"rows_without_segment": dg.MetadataValue.int(unassigned)}
+            figures.stamp(context)
             yield dg.Output(staged, metadata=tally.metadata() | unsegmented)
 
     return [raw_data, features]

@@ -20,6 +20,8 @@ from ml_assets.core.monitoring import (
     drift_scope, maturity_cohort, performance_alert_text, reference_profile, segment_drift, trailing_windows)
 from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.core.sources import days_between
+from ml_assets.defs.metadata import (
+    PartitionFigures, add_drift_figures, add_performance_figures, link_evidently_reports)
 from ml_assets.defs.partitions import (
     concat_tables, daily_partitions, image_markdown, run_chunks, run_dates, staged_output)
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
@@ -223,6 +225,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         reports = {segment: {} for segment in champions}
         empty = pd.DataFrame({ds.date: pd.Series(dtype="datetime64[ns]")})
         feature_columns, score_columns = drift_inputs(spec)
+        figures = PartitionFigures()
         with staged_output(spec, "drift_report") as staged:
             for first, last in run_chunks(context, spec):
                 chunk, chunk_reports = drift_chunk(
@@ -232,11 +235,15 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 for segment, table in chunk.items():
                     tables[segment].append(table)
                     reports[segment] |= chunk_reports[segment]
+                add_drift_figures(figures, chunk, ds.date, first, last)
                 staged.add(pd.concat(chunk.values(), ignore_index=True) if chunk else empty, first, last)
             table = pd.concat([t for segment in champions for t in tables[segment]], ignore_index=True) \
                 if champions else empty
             alerted = send_drift_alerts(table, reports, alerts, spec) if champions else []
             versions = {segment: champion.version for segment, (champion, _) in champions.items()}
+            link_evidently_reports(figures, reports, {seg: (c.name, c.version) for seg, (c, _) in champions.items()},
+                                   model_registry.client, spec.mlflow)
+            figures.stamp(context)
             yield dg.Output(staged, metadata=drift_metadata(table, spec, (start, end), reports, versions))
         yield drift_check(table, spec, alerted)
 
@@ -259,7 +266,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         monitoring.performance.window_days), beside the CBPE estimate of the same rows and the version's holdout
         metrics; cohorts touching the version's training window are marked in_sample and never judged."""
         start, end = run_dates(context)
-        tables = []
+        tables, figures = [], PartitionFigures()
         with staged_output(spec, "model_performance") as staged:
             for first, last in run_chunks(context, spec):
                 cohorts = stored_rows("predictions", maturity_cohort(first, spec)[0], maturity_cohort(last, spec)[1],
@@ -267,9 +274,11 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 chunk = performance_by_day(cohorts, days_between(first, last), model_registry, spec)
                 tables.append(chunk)
                 staged.add(chunk, first, last)
+                add_performance_figures(figures, chunk, ds.date, spec.segment_names, first, last)
             table = concat_tables(tables)
             latest = table[table[ds.date] == table[ds.date].max()] if len(table) else table
             alerted = send_performance_alerts(latest, alerts, spec, end)
+            figures.stamp(context)
             yield dg.Output(staged, metadata=performance_metadata(table, latest, spec, end))
         yield floor_check(table, alerted, spec)
 

@@ -1,7 +1,7 @@
 """Partitions shared by the asset graph: daily dates and model segments."""
 
 import base64
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -16,8 +16,10 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def daily_partitions(spec: PipelineSpec) -> dg.DailyPartitionsDefinition:
-    """One partition per record date from the spec's start date."""
-    return dg.DailyPartitionsDefinition(start_date=spec.dataset.start_date.isoformat())
+    """One partition per record date from the spec's start date to its end date (inclusive), or to today."""
+    end = spec.dataset.end_date
+    return dg.DailyPartitionsDefinition(start_date=spec.dataset.start_date.isoformat(),
+                                        end_date=(end + timedelta(days=1)).isoformat() if end else None)
 
 
 def segment_partitions(spec: PipelineSpec) -> dg.StaticPartitionsDefinition:

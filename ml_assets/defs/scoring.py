@@ -12,6 +12,7 @@ from ml_assets.core import clustering, lake, reporting, similar
 from ml_assets.core.daily_scoring import empty_scores, score_segment
 from ml_assets.core.features import SEGMENT_COLUMN
 from ml_assets.core.scoring import SCORE_COLUMN
+from ml_assets.defs.metadata import PartitionFigures
 from ml_assets.defs.partitions import concat_tables, daily_partitions, run_chunks, run_dates, staged_output
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.mlflow import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
@@ -233,18 +234,21 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         """Each row scored by its segment's champion model, with the model name and version, reason codes and,
         for the day's highest scores, similar past customers."""
         scorers: dict[str, Scorer | Unscorable] = {}
-        tally = PredictionTally()
+        tally, figures = PredictionTally(), PartitionFigures()
         with staged_output(spec, "predictions") as staged:
             for first, last in run_chunks(context, spec):
                 rows = features.read(first, last)
                 table, unscored = score_chunk(rows, scorers, model_registry, spec, context.log)
                 tally.add(table, rows, unscored, spec)
+                figures.add_rows(table, ds.date, first, last)
+                figures.add_by_day(table, ds.date, {"mean_score": (SCORE_COLUMN, "mean")}, first, last)
                 staged.add(table, first, last)
             for segment, count in tally.unscored.items():
                 context.log.warning(f"segment {segment!r}: {count} rows not scored: {scorers[segment].reason}")
             if tally.outside:
                 context.log.warning(f"{tally.outside} rows not scored: their {ds.segment} value is not in "
                                     "dataset.segments (see the segments_known check)")
+            figures.stamp(context)
             yield dg.Output(staged, metadata=tally.metadata(spec))
         yield champion_check(tally.unscored, scorers)
         yield segments_check(tally.outside, tally.sample(), spec)
@@ -261,16 +265,18 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         """Risk category from the cut-points stored with the scoring model version (or the day's quantiles),
         the arrears rule, group and new-customer mark."""
         cutpoints: dict[tuple[str, str], list[float]] = {}
-        rows, counts = 0, []
+        rows, counts, figures = 0, [], PartitionFigures()
         with staged_output(spec, "risk_clusters") as staged:
             for first, last in run_chunks(context, spec):
                 scored = predictions.read(first, last)
                 table = clustering.cluster_table(scored, stored_cutpoints(scored, model_registry, cutpoints), spec)
                 rows += len(table)
+                figures.add_rows(table, ds.date, first, last)
                 counts.append(table.groupby([SEGMENT_COLUMN, "risk_cluster"], observed=True).size().rename("rows")
                               .reset_index())
                 staged.add(table, first, last)
             counts = concat_tables(counts).groupby([SEGMENT_COLUMN, "risk_cluster"], observed=True)["rows"].sum()
+            figures.stamp(context)
             yield dg.Output(staged, metadata={
                 "dagster/row_count": rows, "cutpoints": spec.clustering.cutpoints,
                 "rows_by_cluster": dg.MetadataValue.md(counts.reset_index().to_markdown(index=False))})
@@ -287,7 +293,7 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         spec's report columns; the BENCHMARK summary of the run (added up from the daily summaries)."""
         start, end = run_dates(context)
         as_of, folder = labels_as_of(spec), spec.reports_dir / "risk_report"
-        summaries, tops, files = [], [], 0
+        summaries, tops, files, figures = [], [], 0, PartitionFigures()
         with staged_output(spec, "risk_report") as staged:
             for first, last in run_chunks(context, spec):
                 clusters = risk_clusters.read(first, last, columns=report_inputs(spec))
@@ -295,10 +301,12 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 files += len(reporting.write_report_files(clusters, folder, spec))
                 summary = reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
                 summaries.append(summary)
+                figures.add_rows(summary, ds.date, first, last)
                 tops.append(highest_risk(clusters, spec))
                 staged.add(summary, first, last)
             benchmark = reporting.summary_over_days(concat_tables(summaries))
             benchmark_path = lake.write_frame(spec.reports_dir / "benchmark" / f"{start}_{end}", benchmark)
+            figures.stamp(context)
             yield dg.Output(staged, metadata={
                 "benchmark": dg.MetadataValue.md(benchmark.round(4).to_markdown(index=False)),
                 "benchmark_path": dg.MetadataValue.path(str(benchmark_path)),

@@ -26,6 +26,8 @@ from ml_assets.core.leakage import audit_table
 from ml_assets.core.scoring import model_scores
 from ml_assets.core.similar import reference_contributions
 from ml_assets.core.sources import days_between
+from ml_assets.defs.metadata import (
+    ROW_COUNT, PartitionFigures, add_evaluation_figures, add_model_figures, column_schema)
 from ml_assets.defs.partitions import image_markdown, segment_partitions
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.dask import DaskCluster
@@ -326,6 +328,10 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         frame = lake.read_frames([lake.partition_dir(spec.lake_dir, "features", DATE_DIMENSION, d) for d in days])
         sets = {seg: frame[frame[SEGMENT_COLUMN] == seg].reset_index(drop=True) for seg in context.partition_keys}
         rows = {seg: len(part) for seg, part in sets.items()}
+        figures = PartitionFigures(schema=column_schema(frame))
+        for seg, count in rows.items():
+            figures.add(seg, {ROW_COUNT: count})
+        figures.stamp(context)
         return dg.Output(sets, metadata={
             "as_of": as_of.isoformat(), "window_first": days[0], "window_last": days[-1],
             "partitions_used": len(days), "rows_by_segment": rows,
@@ -359,6 +365,9 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                                           tags, context.log, context.resources.dask)
                    for segment in context.partition_keys if segment not in empty}
         passed = not empty and all(r["metrics"]["roc_auc"] >= spec.training.min_auc for r in records.values())
+        figures = PartitionFigures()
+        add_model_figures(figures, records, context.resources.model_registry.client, spec.mlflow)
+        figures.stamp(context)
         yield dg.AssetCheckResult(check_name="quality_gate", passed=passed, metadata={
             **{seg: f"AUC {r['metrics']['roc_auc']:.4f} (floor {spec.training.min_auc}); {r['reason']}"
                for seg, r in records.items()},
@@ -403,6 +412,11 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                               for seg, r in results.items()}).T.round(4)
         audits = "\n\n".join(f"**{seg} v{r['version']}: leakage audit** (holdout AUC {r['leakage']['holdout_auc']:.4f})"
                                f"\n\n{audit_table(r['leakage']).to_markdown(index=False)}" for seg, r in results.items())
+        figures = PartitionFigures()
+        add_evaluation_figures(figures, results, {seg: image_markdown({title: Path(path) for title, path in
+                                                                      r["plots"].items()}) for seg, r in results.items()},
+                               model_registry.client, spec.mlflow)
+        figures.stamp(context)
         return dg.Output(results, metadata={"metrics": dg.MetadataValue.md(table.to_markdown()),
                                             "leakage_audit": dg.MetadataValue.md(audits),
                                             "lift_and_confusion": dg.MetadataValue.md("\n\n".join(tables)),
