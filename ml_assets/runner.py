@@ -6,9 +6,11 @@ The job executes in this process (in_process_executor): no gRPC server or child 
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -27,7 +29,7 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._utils.error import SerializableErrorInfo
 
 from ml_assets.definitions import INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
-from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
+from ml_assets.defs.partitions import CHUNK_PROGRESS, RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.instance import point_dagster_home
 from ml_assets.spec import PipelineSpec
 
@@ -211,6 +213,30 @@ def _progress_line(event: dg.DagsterEvent, started: dict[str, float], partitions
     return None
 
 
+class ChunkLines(logging.Handler):
+    """Passes the daily assets' chunk announcements (CHUNK_PROGRESS) to the CLI's progress output."""
+
+    def __init__(self, progress: Callable[[str], None]) -> None:
+        super().__init__(logging.INFO)
+        self.progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.progress(f"        {record.getMessage()}")
+
+
+@contextmanager
+def chunk_lines(progress: Callable[[str], None]) -> Iterator[None]:
+    """While a job runs in this process, show each partition chunk of its daily assets as a progress line."""
+    handler, level = ChunkLines(progress), CHUNK_PROGRESS.level
+    CHUNK_PROGRESS.addHandler(handler)
+    CHUNK_PROGRESS.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        CHUNK_PROGRESS.removeHandler(handler)
+        CHUNK_PROGRESS.setLevel(level)
+
+
 def launch(defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance, first: str, last: str,
            run_config: dict, progress: Callable[[str], None], verbose: bool = False) -> JobOutcome:
     """Run one job over the partition range first..last as a single run of the code location."""
@@ -221,11 +247,12 @@ def launch(defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance, fi
         remote_job_origin=remote_job_origin(job_name), job_code_origin=job_code_origin(job_name))
     progress(f"      run {run.run_id}  {run_url(run.run_id)}")
     events, started, partitions = [], {}, _partitions(first, last)
-    for event in execute_run_iterator(InMemoryJob(job), run, instance):
-        events.append(event)
-        line = _progress_line(event, started, partitions)
-        if line:
-            progress(line)
+    with chunk_lines(progress):
+        for event in execute_run_iterator(InMemoryJob(job), run, instance):
+            events.append(event)
+            line = _progress_line(event, started, partitions)
+            if line:
+                progress(line)
     errors = tuple(failures(events))
     status = "failed" if any(not e.is_check for e in errors) else "blocked" if errors else "succeeded"
     if instance.get_run_by_id(run.run_id).status != dg.DagsterRunStatus.SUCCESS and status == "succeeded":

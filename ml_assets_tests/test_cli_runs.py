@@ -145,6 +145,8 @@ def test_a_run_shows_progress_per_step_and_a_summary_line_with_unscored_rows(sid
     for step in ("raw_data", "features", "predictions", "drift_report"):
         assert f"{step} [{START}..{END}] started" in a.out and f"{step} [{START}..{END}] done in" in a.out
     assert "segment_model [domestic..industrial] done in" in a.out
+    for asset in ("raw_data", "predictions", "risk_report"):  # 182 days in chunks of storage.chunk_days = 31
+        assert f"{asset} chunk 1/6: {START}..2024-01-31" in a.out and f"{asset} chunk 6/6: 2024-06-04..{END}" in a.out
     unknown = UNKNOWN_ROWS_PER_DAY * len(UNKNOWN_DAYS)
     assert ("done in" in a.out and "ingest_job succeeded, training_job succeeded, scoring_job succeeded; "
             f"unscored rows: {unknown}") in a.out

@@ -9,7 +9,7 @@ import pandas as pd
 import xgboost as xgb
 
 from ml_assets.core.calibration import apply_calibration, load_calibration
-from ml_assets.core.features import SEGMENT_COLUMN, model_matrix
+from ml_assets.core.features import SEGMENT_COLUMN
 from ml_assets.core.modeling import predict
 from ml_assets.spec import PipelineSpec
 

@@ -1,6 +1,8 @@
 """Partitions shared by the asset graph: daily dates and model segments."""
 
 import base64
+import logging
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from ml_assets.spec import PipelineSpec
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"  # a run over a range of partitions (a single-run backfill)
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+CHUNK_PROGRESS = logging.getLogger("ml_assets.progress")  # the CLI shows these lines; silent elsewhere
 
 
 def daily_partitions(spec: PipelineSpec) -> dg.DailyPartitionsDefinition:
@@ -33,9 +36,14 @@ def run_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
     return window.start.date(), date.fromordinal(window.end.date().toordinal() - 1)
 
 
-def run_chunks(context: dg.AssetExecutionContext, spec: PipelineSpec) -> list[tuple[date, date]]:
-    """The run's dates as (first, last) chunks of `storage.chunk_days` days: what a daily asset holds at once."""
-    return date_chunks(*run_dates(context), spec.storage.chunk_days)
+def run_chunks(context: dg.AssetExecutionContext, spec: PipelineSpec) -> Iterator[tuple[date, date]]:
+    """The run's dates as (first, last) chunks of `storage.chunk_days` days: what a daily asset holds at once; each
+    chunk is announced on CHUNK_PROGRESS as it starts, so a long range shows where it is."""
+    chunks = date_chunks(*run_dates(context), spec.storage.chunk_days)
+    for number, (first, last) in enumerate(chunks, start=1):
+        if len(chunks) > 1:
+            CHUNK_PROGRESS.info(f"{context.asset_key.to_user_string()} chunk {number}/{len(chunks)}: {first}..{last}")
+        yield first, last
 
 
 def concat_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:

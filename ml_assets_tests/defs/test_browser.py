@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import dagster as dg
 import pandas as pd
 import pytest
 import requests
 
 from ml_assets.core import lake
-from ml_assets.definitions import CONFIG_ENV, GROUP_OWNERS, INGEST_JOB, build_definitions
+from ml_assets.definitions import (
+    CONFIG_ENV, GROUP_OWNERS, INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions)
 from ml_assets_tests.conftest import PROJECT_ROOT
 from ml_assets_tests.defs.conftest import UI_END, UiInstance
 
@@ -178,21 +178,14 @@ def test_a_failed_check_shows_its_failure_sample(served: Served, page) -> None:
     shoot(page, "failed_check")
 
 
-def test_a_job_page_lists_runs_launched_through_the_code_location(served: Served, page) -> None:
-    # the CLI's own runs carry the code location's origin once the CLI launches them through it (issue 11
-    # point 1, another branch); until then this run is launched the same way, through the webserver
-    from dagster_graphql import DagsterGraphQLClient
-
-    host, port = served.url.removeprefix("http://").split(":")
-    client = DagsterGraphQLClient(host, port_number=int(port))
-    run_id = client.submit_job_execution(INGEST_JOB, repository_location_name=LOCATION,
-                                         tags={"dagster/partition": "2024-04-30"})
-    open_page(page, f"{served.url}/locations/{LOCATION}/jobs/{INGEST_JOB}/runs")
-    page.get_by_text(run_id[:8]).first.wait_for()
-    shoot(page, "job_runs")
-    # the instance has no daemon: the run stays queued, listed on the job's page like any launched run
-    assert client.get_run_status(run_id) in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTED,
-                                             dg.DagsterRunStatus.SUCCESS)
+def test_each_job_page_lists_the_runs_the_cli_launched(served: Served, page) -> None:
+    # the fixture ran the graph with run_pipeline, the CLI's own launcher: runs of the ml_assets code location
+    runs = {run.job_name: run.run_id for run in served.ui.instance.get_runs() if run.remote_job_origin}
+    assert {INGEST_JOB, TRAINING_JOB, SCORING_JOB} <= set(runs)
+    for job in (INGEST_JOB, TRAINING_JOB, SCORING_JOB):
+        open_page(page, f"{served.url}/locations/{LOCATION}/jobs/{job}/runs")
+        page.get_by_text(runs[job][:8]).first.wait_for()
+        shoot(page, f"{job}_runs")
 
 
 def test_two_partitions_show_different_row_counts(served: Served, page) -> None:

@@ -4,7 +4,6 @@ shocked `amount` is flagged in both segments within drift.window_days of the sho
 features come only from judged days, with dates printed as dates."""
 
 from datetime import date, timedelta
-from pathlib import Path
 
 import dagster as dg
 import mlflow
