@@ -23,7 +23,7 @@ from ml_assets.spec import PipelineSpec
 from ml_assets_tests.reliability.support import log_file, ml_assets, write_config
 
 START, END = "2024-02-01", "2024-05-31"
-TRAINING = {"window_days": 45, "holdout_days": 14, "min_auc": 0.55}
+TRAINING = {"window_days": 45, "holdout_days": 14, "min_auc": 0.5}  # these tests need a champion, not a good one
 RUN = ("run", "--start", START, "--end", END)
 DAILY_ASSETS = ("raw_data", "features", "predictions", "risk_clusters")
 VERSION_COLUMNS = {"model_version"}  # a rerun after a kill may register one more version of the same model

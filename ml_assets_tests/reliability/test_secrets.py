@@ -19,7 +19,7 @@ from ml_assets_tests.webhook import WebhookServer
 
 TOKEN = "xoxb-SECRET-TOKEN-4815162342"
 PASSWORD = "PW-SECRET-0xDEADBEEF"
-TRAINING = {"window_days": 45, "holdout_days": 14, "min_auc": 0.55}
+TRAINING = {"window_days": 45, "holdout_days": 14, "min_auc": 0.5}  # these tests need a champion, not a good one
 
 
 def instance_texts(spec: PipelineSpec) -> list[str]:
