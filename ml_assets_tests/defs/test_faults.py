@@ -5,7 +5,6 @@ its check, unscored rows are counted, and a tracking server stopped mid-run ends
 import os
 import signal
 import subprocess
-import sys
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,16 +194,7 @@ def tracking_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     """A real `mlflow server` on 127.0.0.1 (SQLite store, proxied artifacts) and its process, stopped after
     (a busy machine may take minutes to start it)."""
     monkeypatch.setattr(test_mlflow_server, "READY_TIMEOUT_S", 300)
-    port, folder = free_port(), tmp_path / "server"
-    folder.mkdir()
-    log, store = folder / "server.log", f"sqlite:///{folder / 'mlflow.db'}"
-    MlflowClient(tracking_uri=store).search_experiments()
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-               "--backend-store-uri", store, "--serve-artifacts", "--artifacts-destination", str(folder / "artifacts")]
-    with log.open("w") as output:
-        process = subprocess.Popen(command, cwd=folder, env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-                                   stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    url, process, log = test_mlflow_server.start_tracking_server(tmp_path / "server")
     try:
         wait_until_ready(url, process, log)
         yield url, process

@@ -42,13 +42,12 @@ def wait_until_ready(url: str, process: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"mlflow server not ready after {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture
-def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """`mlflow server` on 127.0.0.1 with its store and artifacts in tmp_path; stopped (its process group) after.
+def start_tracking_server(folder: Path) -> tuple[str, subprocess.Popen, Path]:
+    """`mlflow server` on 127.0.0.1 with its store and artifacts in `folder` (created); its URL, process and log.
 
     The SQLite store is created here first (the server then skips the migrations) and the server's job runner
     is off: both only slow the start."""
-    port, folder = free_port(), tmp_path / "server"
+    port = free_port()
     folder.mkdir()
     log, store = folder / "server.log", f"sqlite:///{folder / 'mlflow.db'}"
     MlflowClient(tracking_uri=store).search_experiments()
@@ -58,10 +57,16 @@ def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
     with log.open("w") as output:
         process = subprocess.Popen(command, cwd=folder, env=environment, stdout=output, stderr=subprocess.STDOUT,
                                    start_new_session=True)
+    return f"http://127.0.0.1:{port}", process, log
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """`mlflow server` on 127.0.0.1 with its store and artifacts in tmp_path; stopped (its process group) after."""
+    url, process, log = start_tracking_server(tmp_path / "server")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     previous_uri = mlflow.get_tracking_uri()
-    url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(url, process, log)
         yield url
