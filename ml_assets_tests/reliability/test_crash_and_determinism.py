@@ -73,8 +73,10 @@ def test_the_same_range_twice_stores_the_same_files(clean: PipelineSpec, tmp_pat
     for key in parquet:
         pd.testing.assert_frame_equal(complete_table(first[key]), complete_table(second[key]), obj=key)
     differing = sorted(key for key in first if first[key].read_bytes() != second[key].read_bytes())
-    # only the segment_model records differ: they hold the ids of their Dagster and MLflow runs
-    assert {key.split("/")[0] for key in differing} <= {"segment_model"}, differing
+    # only the model records differ: segment_model's and model_evaluation's (which carries it) hold the ids of
+    # their Dagster and MLflow runs
+    assert {key.split("/")[0] for key in differing} <= {"segment_model", "model_evaluation"}, differing
+    assert all(key.endswith("record.json") for key in differing), differing
 
 
 def champions_are_sound(spec: PipelineSpec) -> None:
