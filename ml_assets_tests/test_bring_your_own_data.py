@@ -16,23 +16,31 @@ HOTELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "hotel_bookin
 LEAKS = ["reservation_status", "reservation_status_date"]
 
 
-@pytest.fixture(scope="module")
-def hotel_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """init + run over three months of arrivals; returns the config path."""
+def require_hotels() -> None:
+    """Skip without the hotel data, except under CI, where a missing file is a broken setup (CI clones main
+    beside shared/)."""
     if not HOTELS.exists():
         message = f"{HOTELS} is not on this machine (the repository's ../shared/data)"
         if os.environ.get("CI"):
-            pytest.fail(message)  # CI clones main beside shared/: a missing file there is a broken setup
+            pytest.fail(message)
         pytest.skip(message)
-    folder = tmp_path_factory.mktemp("hotels")
+
+
+def init_and_run_hotels(folder: Path, start: str, end: str) -> Path:
+    """`ml-assets init` as the README's "your own data" does it, then `run` over start..end; the config path."""
+    require_hotels()
     config = folder / "hotels.yaml"
     init = ["init", "--data", str(HOTELS), "--id", "booking_id", "--date", "arrival_date", "--target",
             "is_canceled", "--segment", "hotel", "--output", str(config)]
     assert main(init + [arg for column in LEAKS for arg in ("--exclude", column)]) == 0
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("DAGSTER_HOME", str(folder))
-        assert main(["run", "--config", str(config), "--start", "2016-01-01", "--end", "2016-03-31"]) == 0
+    assert main(["run", "--config", str(config), "--start", start, "--end", end]) == 0
     return config
+
+
+@pytest.fixture(scope="module")
+def hotel_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """init + run over three months of arrivals; returns the config path."""
+    return init_and_run_hotels(tmp_path_factory.mktemp("hotels"), "2016-01-01", "2016-03-31")
 
 
 def test_init_infers_schema_and_leaves_out_the_leaks(hotel_run: Path) -> None:

@@ -1,17 +1,15 @@
 """Honest signals on the real hotel bookings: init's config, run 2016-01-01..2016-06-30; calibration never makes a
 segment's holdout ECE worse (beyond 0.002), and the resort segment's leakage audit names `country`."""
 
-import os
 from pathlib import Path
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from ml_assets.cli import main
 from ml_assets.core import lake
 from ml_assets.spec import load_spec
-from ml_assets_tests.test_bring_your_own_data import HOTELS, LEAKS
+from ml_assets_tests.test_bring_your_own_data import init_and_run_hotels
 
 ECE_TOLERANCE = 0.002
 
@@ -19,20 +17,7 @@ ECE_TOLERANCE = 0.002
 @pytest.fixture(scope="module")
 def hotel_half_year(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`ml-assets init` as the README's "your own data" does it, then `run` over the first half of 2016."""
-    if not HOTELS.exists():
-        message = f"{HOTELS} is not on this machine (the repository's ../shared/data)"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # CI clones main beside shared/: a missing file there is a broken setup
-        pytest.skip(message)
-    folder = tmp_path_factory.mktemp("hotel_signals")
-    config = folder / "hotels.yaml"
-    init = ["init", "--data", str(HOTELS), "--id", "booking_id", "--date", "arrival_date", "--target",
-            "is_canceled", "--segment", "hotel", "--output", str(config)]
-    assert main(init + [arg for column in LEAKS for arg in ("--exclude", column)]) == 0
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("DAGSTER_HOME", str(folder))
-        assert main(["run", "--config", str(config), "--start", "2016-01-01", "--end", "2016-06-30"]) == 0
-    return config
+    return init_and_run_hotels(tmp_path_factory.mktemp("hotel_signals"), "2016-01-01", "2016-06-30")
 
 
 def segment_record(config: Path, segment: str) -> dict:

@@ -2,7 +2,6 @@
 agrees with what the daily assets stored."""
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -14,8 +13,8 @@ from ml_assets import Project
 from ml_assets.core import lake
 from ml_assets.spec import ConfigError
 from ml_assets_tests.conftest import PROJECT_ROOT
+from ml_assets_tests.test_bring_your_own_data import HOTELS, require_hotels
 
-HOTELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "hotel_bookings.csv.gz"
 DOC = PROJECT_ROOT / "docs" / "python.md"
 
 
@@ -27,11 +26,7 @@ def doc_blocks() -> list[str]:
 @pytest.fixture(scope="module")
 def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Every block of docs/python.md executed in order in a fresh folder beside the hotel data; its namespace."""
-    if not HOTELS.exists():
-        message = f"{HOTELS} is not on this machine (the repository's ../shared/data)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_hotels()
     folder = tmp_path_factory.mktemp("notebook")
     (folder / HOTELS.name).symlink_to(HOTELS)
     namespace: dict = {}
