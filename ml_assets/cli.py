@@ -151,10 +151,12 @@ def run_and_report(spec: PipelineSpec, config: Path, start: date, end: date, ver
     with quiet:
         summary = run_pipeline(spec, start, end, instance, verbose=verbose)
     print(summary_line(summary, f"done in {time.monotonic() - began:.0f} s"))
-    models = summary.metadata.get("segment_model", {}).get("holdout_auc", {})
-    verdict = summary.metadata.get("drift_report", {}).get("verdict", {})
+    models = {segment: round(figures["holdout_roc_auc"], 4)
+              for segment, figures in summary.metadata.get("segment_model", {}).items() if "holdout_roc_auc" in figures}
+    days = summary.metadata.get("drift_report", {})
+    verdict = days[max(days)].get("verdict", {}) if days else {}
     print(f"\nholdout AUC by segment: {models}")
-    print(f"drift verdict by segment: {verdict}")
+    print(f"drift verdict by segment on {max(days) if days else 'no day'}: {verdict}")
     print(f"\nlake (parquet per partition): {spec.lake_dir}")
     print(f"reports and plots:            {spec.reports_dir}")
     print(f"MLflow tracking store:        {spec.tracking_uri}")

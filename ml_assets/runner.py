@@ -89,10 +89,11 @@ class JobOutcome:
 
 @dataclass
 class RunSummary:
-    """What one pipeline run produced: Dagster run ids, each job's outcome and the materialization metadata."""
+    """What one pipeline run produced: Dagster run ids, each job's outcome and the materialization metadata of
+    each asset's partitions ("" for an unpartitioned asset)."""
 
     run_ids: dict[str, str] = field(default_factory=dict)
-    metadata: dict[str, dict[str, object]] = field(default_factory=dict)
+    metadata: dict[str, dict[str, dict[str, object]]] = field(default_factory=dict)  # asset -> partition -> key
     outcomes: list[JobOutcome] = field(default_factory=list)
 
     @property
@@ -261,13 +262,13 @@ def launch(defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance, fi
 
 
 def _collect(instance: dg.DagsterInstance, outcome: JobOutcome, summary: RunSummary) -> None:
-    """Record the outcome, the run id and each asset's materialization metadata (last one wins)."""
+    """Record the outcome, the run id and the metadata of each asset's materialization per partition."""
     summary.outcomes.append(outcome)
     summary.run_ids[outcome.job_name] = outcome.run_id
     records = instance.get_records_for_run(outcome.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
     for record in records.records:
         materialization = record.event_log_entry.dagster_event.event_specific_data.materialization
-        summary.metadata[materialization.asset_key.to_user_string()] = {
+        summary.metadata.setdefault(materialization.asset_key.to_user_string(), {})[materialization.partition or ""] = {
             key: value.value for key, value in materialization.metadata.items()}
 
 

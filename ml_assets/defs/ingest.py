@@ -4,7 +4,6 @@ A run over a range works a chunk of `storage.chunk_days` days at a time and stag
 IO manager stores them only when every chunk has passed the contract, so a failure in a later chunk leaves the
 stored partitions as they were."""
 
-from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
@@ -12,7 +11,7 @@ import pandas as pd
 
 from ml_assets.core import features as feature_core
 from ml_assets.core import schemas
-from ml_assets.defs.metadata import PartitionFigures
+from ml_assets.defs.metadata import Figure, PartitionFigures, preview
 from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.source import DataSource
@@ -49,30 +48,9 @@ def soft_rules_check(findings: pd.DataFrame) -> dg.AssetCheckResult:
     )
 
 
-@dataclass
-class FrameTally:
-    """Row count, days with rows and the first rows of a range stored chunk by chunk, for the asset page."""
-
-    rows: int = 0
-    days_with_rows: int = 0
-    preview: pd.DataFrame | None = None
-
-    def add(self, frame: pd.DataFrame, date_column: str) -> None:
-        """Count one chunk (chunks hold disjoint days)."""
-        self.rows += len(frame)
-        if len(frame):
-            self.days_with_rows += int(pd.to_datetime(frame[date_column]).dt.normalize().nunique())
-        if self.preview is None or (self.preview.empty and len(frame)):
-            self.preview = frame.head(5)
-
-    def metadata(self) -> dict[str, dg.MetadataValue]:
-        """Row count, days covered and a preview of the first rows."""
-        preview = self.preview if self.preview is not None else pd.DataFrame()
-        return {
-            "dagster/row_count": dg.MetadataValue.int(self.rows),
-            "days_with_rows": dg.MetadataValue.int(self.days_with_rows),
-            "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
-        }
+def feature_figures(day: pd.DataFrame) -> dict[str, Figure]:
+    """A day's first rows and its rows without a segment."""
+    return {**preview(day), "rows_without_segment": int(day[feature_core.SEGMENT_COLUMN].isna().sum())}
 
 
 def read_raw(source: DataSource, first: date, last: date, spec: PipelineSpec) -> pd.DataFrame:
@@ -107,7 +85,7 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     def raw_data(context: dg.AssetExecutionContext, source: DataSource):
         """Records of each day from the source, coerced and validated against the spec's columns."""
         start, end = run_dates(context)
-        tally, failures, soft = FrameTally(), schemas.FailureTally(FAILURE_SAMPLE_ROWS), schemas.SoftRuleTally()
+        failures, soft = schemas.FailureTally(FAILURE_SAMPLE_ROWS), schemas.SoftRuleTally()
         figures = PartitionFigures()
         rows_read = 0
         with staged_output(spec, "raw_data") as staged:
@@ -119,8 +97,8 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 if failures.count:  # nothing more is stored; later chunks are still checked, for a full count
                     continue
                 soft.add(list(raw.columns), result.frame, spec)
-                tally.add(result.frame, date_column)
                 figures.add_rows(result.frame, date_column, first, last)
+                figures.add_each_day(result.frame, date_column, first, last, preview)
                 staged.add(result.frame, first, last)
             yield contract_check("raw_data", failures)
             if failures.count:
@@ -130,7 +108,7 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             for row in findings.itertuples():
                 context.log.warning(f"raw_data {row.column}: {row.rule}: {row.detail}")
             figures.stamp(context)
-            yield dg.Output(staged, metadata=tally.metadata())
+            yield dg.Output(staged)
 
     @dg.asset(
         partitions_def=partitions,
@@ -142,8 +120,8 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     )
     def features(context: dg.AssetExecutionContext, raw_data: DailyFrames):
         """Model inputs: history averages, tenure, normalized strings, new-customer flag, segment."""
-        tally, failures, figures = FrameTally(), schemas.FailureTally(FAILURE_SAMPLE_ROWS), PartitionFigures()
-        rows_read = unassigned = 0
+        failures, figures = schemas.FailureTally(FAILURE_SAMPLE_ROWS), PartitionFigures()
+        rows_read = 0
         with staged_output(spec, "features") as staged:
             for first, last in run_chunks(context, spec):
                 raw = raw_data.read(first, last, columns=feature_core.input_columns(spec))
@@ -153,15 +131,13 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 rows_read += len(engineered)
                 if failures.count:
                     continue
-                unassigned += int(result.frame[feature_core.SEGMENT_COLUMN].isna().sum())
-                tally.add(result.frame, date_column)
                 figures.add_rows(result.frame, date_column, first, last)
+                figures.add_each_day(result.frame, date_column, first, last, feature_figures)
                 staged.add(result.frame, first, last)
             yield contract_check("features", failures)
             if failures.count:
                 raise dg.Failure(f"features break their contract: {failures.describe()}", allow_retries=False)
-            unsegmented = {"rows_without_segment": dg.MetadataValue.int(unassigned)}
             figures.stamp(context)
-            yield dg.Output(staged, metadata=tally.metadata() | unsegmented)
+            yield dg.Output(staged)
 
     return [raw_data, features]

@@ -5,7 +5,7 @@ A single run over a range stamps its Output metadata on every partition it mater
 partition's own materialization, overriding keys of the same name. Assets collect their figures here while they
 work chunk by chunk, then call `stamp` once, before yielding their Output."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from datetime import date
@@ -17,12 +17,16 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
+from ml_assets.core.features import SEGMENT_COLUMN
+from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.core.sources import days_between
 from ml_assets.resources.storage import calendar_days
 from ml_assets.spec import MlflowSpec
 
 ROW_COUNT = "dagster/row_count"
 COLUMN_SCHEMA = "dagster/column_schema"
+RANGE_SUMMARY = "range_summary"
+PREVIEW_ROWS = 5
 Figure = int | float | str | dg.MetadataValue
 
 
@@ -88,6 +92,28 @@ class PartitionFigures:
         for day in days_between(first, last):
             self.add(day.isoformat(), found.get(day.isoformat(), dict.fromkeys(values, float("nan"))))
 
+    def add_each_day(self, frame: pd.DataFrame, date_column: str, first: date, last: date,
+                     describe: Callable[[pd.DataFrame], Mapping[str, Figure]]) -> None:
+        """Figures `describe` makes of each day's rows of first..last (an empty frame for a day without rows)."""
+        days = pd.Series(calendar_days(frame[date_column]), index=frame.index) if len(frame) else pd.Series()
+        by_day = {f"{pd.Timestamp(day):%Y-%m-%d}": rows for day, rows in frame.groupby(days)} if len(frame) else {}
+        for day in days_between(first, last):
+            self.add(day.isoformat(), describe(by_day.get(day.isoformat(), frame.iloc[:0])))
+
+    def add_day_names(self, name: str, first: date, last: date) -> None:
+        """Each day of first..last names itself under `name` (readers of one materialization, the sensor, need it)."""
+        for day in days_between(first, last):
+            self.add(day.isoformat(), {name: day.isoformat()})
+
+    def add_range_summary(self, context: dg.AssetExecutionContext, values: Mapping[str, Figure]) -> None:
+        """Figures of the whole run on its last partition only, as `range_<name>` beside a `range_summary` label
+        naming the range (the asset page's latest materialization; no other day claims them)."""
+        if not values:
+            return
+        keys = context.partition_keys
+        self.add(keys[-1], {RANGE_SUMMARY: f"range summary {keys[0]}..{keys[-1]}",
+                            **{f"range_{name}": value for name, value in values.items()}})
+
     def stamp(self, context: dg.AssetExecutionContext) -> None:
         """Put each partition's figures on its own materialization of this run, the schema on all of them."""
         if self.schema is not None:
@@ -113,6 +139,12 @@ def mlflow_artifact_url(mlflow: MlflowSpec, experiment_id: str, run_id: str, pat
     """Link to an artifact of a run (an Evidently HTML report) in the MLflow UI's artifact viewer."""
     return dg.MetadataValue.url(f"{mlflow.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
                                 f"/artifacts/{path}")
+
+
+def preview(frame: pd.DataFrame) -> dict[str, Figure]:
+    """The first rows of a day, as markdown."""
+    return {"preview": dg.MetadataValue.md(frame.head(PREVIEW_ROWS).to_markdown(index=False) if len(frame)
+                                           else "no rows")}
 
 
 def frame_table(frame: pd.DataFrame) -> dg.MetadataValue:
@@ -197,3 +229,45 @@ def add_evaluation_figures(figures: PartitionFigures, results: Mapping[str, Mapp
                               "plots": plots[segment],
                               **mlflow_links(client, mlflow, result["model_name"], str(result["version"]),
                                              result["run_id"])})
+
+
+def add_prediction_figures(figures: PartitionFigures, features: pd.DataFrame, scored: pd.DataFrame,
+                           date_column: str, first: date, last: date) -> None:
+    """Per day: scored rows, mean score, model versions used, rows not scored and rows outside dataset.segments."""
+    figures.add_rows(scored, date_column, first, last)
+    figures.add_by_day(scored, date_column, {"mean_score": (SCORE_COLUMN, "mean")}, first, last)
+    kept = rows_by_day(scored, date_column, first, last)
+    for day, rows in rows_by_day(features, date_column, first, last).items():
+        figures.add(day, {"unscored_rows": rows - kept[day]})
+    figures.add_each_day(features, date_column, first, last,
+                         lambda day: {"rows_outside_segments": int(day[SEGMENT_COLUMN].isna().sum())})
+    figures.add_each_day(scored, date_column, first, last, lambda day: {"models": ", ".join(sorted(
+        f"{name} v{version}" for name, version in day[["model_name", "model_version"]].drop_duplicates()
+        .itertuples(index=False))) or "none"})
+
+
+def cluster_counts(day: pd.DataFrame) -> dict[str, Figure]:
+    """A day's rows per segment and risk cluster, as a table."""
+    counts = day.groupby([SEGMENT_COLUMN, "risk_cluster"], observed=True).size().rename("rows").reset_index()
+    return {"rows_by_cluster": frame_table(counts)}
+
+
+def add_report_file_figures(figures: PartitionFigures, files: list[Path], first: date, last: date) -> None:
+    """Per day: the row-level report files written (<folder>/date=YYYY-MM-DD/segment=<segment>/...)."""
+    written = pd.Series([part.split("=", 1)[1] for path in files for part in path.parts if part.startswith("date=")],
+                        dtype=object).value_counts()
+    for day in days_between(first, last):
+        figures.add(day.isoformat(), {"report_files": int(written.get(day.isoformat(), 0))})
+
+
+def add_estimation_figures(figures: PartitionFigures, table: pd.DataFrame, date_column: str, segments: list[str],
+                           first: date, last: date) -> None:
+    """Per day: rows of the estimates table, and each segment's estimated AUC and default rate on its largest
+    cohort (NaN on days with none)."""
+    figures.add_rows(table, date_column, first, last)
+    ordered = table.sort_values("rows") if len(table) else table
+    for segment in segments:
+        rows = ordered[ordered["segment"] == segment] if len(ordered) else ordered
+        figures.add_by_day(rows, date_column, {f"estimated_roc_auc_{segment}": ("estimated_roc_auc", "last"),
+                                               f"estimated_default_rate_{segment}": ("estimated_default_rate",
+                                                                                     "last")}, first, last)

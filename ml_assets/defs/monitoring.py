@@ -21,7 +21,8 @@ from ml_assets.core.monitoring import (
 from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.core.sources import days_between
 from ml_assets.defs.metadata import (
-    PartitionFigures, add_drift_figures, add_performance_figures, link_evidently_reports)
+    Figure, PartitionFigures, add_drift_figures, add_estimation_figures, add_performance_figures,
+    link_evidently_reports)
 from ml_assets.defs.partitions import (
     concat_tables, daily_partitions, image_markdown, run_chunks, run_dates, staged_output)
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
@@ -236,6 +237,9 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                     tables[segment].append(table)
                     reports[segment] |= chunk_reports[segment]
                 add_drift_figures(figures, chunk, ds.date, first, last)
+                figures.add_each_day(concat_tables(list(chunk.values())) if chunk else empty, ds.date, first, last,
+                                     lambda day: drift_day_figures(day, ds.date))
+                figures.add_day_names("verdict_day", first, last)
                 staged.add(pd.concat(chunk.values(), ignore_index=True) if chunk else empty, first, last)
             table = pd.concat([t for segment in champions for t in tables[segment]], ignore_index=True) \
                 if champions else empty
@@ -243,8 +247,11 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             versions = {segment: champion.version for segment, (champion, _) in champions.items()}
             link_evidently_reports(figures, reports, {seg: (c.name, c.version) for seg, (c, _) in champions.items()},
                                    model_registry.client, spec.mlflow)
+            add_report_paths(figures, reports)
+            figures.add_range_summary(context, drift_range_summary(table, spec, (start, end)))
             figures.stamp(context)
-            yield dg.Output(staged, metadata=drift_metadata(table, spec, (start, end), reports, versions))
+            yield dg.Output(staged, metadata={"model_versions": dg.MetadataValue.json(versions),
+                                              "monitored_features": dg.MetadataValue.json(spec.monitored_features())})
         yield drift_check(table, spec, alerted)
 
     @dg.asset(
@@ -275,11 +282,13 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 tables.append(chunk)
                 staged.add(chunk, first, last)
                 add_performance_figures(figures, chunk, ds.date, spec.segment_names, first, last)
+                figures.add_each_day(chunk, ds.date, first, last, performance_day_figures)
+                figures.add_day_names("performance_day", first, last)
             table = concat_tables(tables)
             latest = table[table[ds.date] == table[ds.date].max()] if len(table) else table
             alerted = send_performance_alerts(latest, alerts, spec, end)
             figures.stamp(context)
-            yield dg.Output(staged, metadata=performance_metadata(table, latest, spec, end))
+            yield dg.Output(staged, metadata={"floor": auc_floor(spec)})
         yield floor_check(table, alerted, spec)
 
     @dg.asset(
@@ -294,14 +303,16 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         scores (CBPE, with an interval) of the predictions dated in the monitoring.performance.window_days days
         ending on D, the cohort model_performance judges once its labels mature; in_sample marks cohorts that
         touch the version's training window."""
-        tables = []
+        figures = PartitionFigures()
         with staged_output(spec, ESTIMATED_PERFORMANCE) as staged:
             for first, last in run_chunks(context, spec):
                 rows = with_cohort_days(predictions.read(first, last, estimation_inputs(spec)), first, spec)
                 chunk = estimates_by_day(rows, days_between(first, last), model_registry, spec)
-                tables.append(chunk)
                 staged.add(chunk, first, last)
-            yield dg.Output(staged, metadata=estimation_metadata(concat_tables(tables), spec))
+                add_estimation_figures(figures, chunk, ds.date, spec.segment_names, first, last)
+                figures.add_each_day(chunk, ds.date, first, last, estimation_day_figures)
+            figures.stamp(context)
+            yield dg.Output(staged, metadata={"method": estimation_method(spec)})
 
     return [drift_report, model_performance, estimated_performance]
 
@@ -364,21 +375,20 @@ def estimates_by_day(predictions: pd.DataFrame, days: list[date], registry: Mode
     return pd.concat(tables, ignore_index=True) if tables else no_rows
 
 
-def estimation_metadata(table: pd.DataFrame, spec: PipelineSpec) -> dict[str, dg.MetadataValue]:
-    """The latest day's estimates per segment and model version, and the method."""
-    date_column = spec.dataset.date
-    latest = table[table[date_column] == table[date_column].max()] if "segment" in table and len(table) else table
+def estimation_day_figures(day: pd.DataFrame) -> dict[str, Figure]:
+    """A day's estimates per segment and model version."""
     shown = ["segment", "model_version", "cohort_first", "cohort_last", "in_sample", "rows", "estimated_default_rate",
              "estimated_default_rate_low", "estimated_default_rate_high", "estimated_roc_auc",
              "estimated_roc_auc_low", "estimated_roc_auc_high"]
+    return {"estimates": dg.MetadataValue.md(day[shown].round(4).to_markdown(index=False) if len(day)
+                                             else "no predictions")}
+
+
+def estimation_method(spec: PipelineSpec) -> str:
+    """How the estimates are made, in one line."""
     estimation = spec.monitoring.estimation
-    return {
-        "latest": dg.MetadataValue.md(latest[shown].round(4).to_markdown(index=False) if len(latest)
-                                      else "no predictions"),
-        "method": f"CBPE from calibrated scores; {estimation.level:.0%} interval of {estimation.samples} "
-                  "Bernoulli(score) label draws",
-        "dagster/row_count": len(table),
-    }
+    return (f"CBPE from calibrated scores; {estimation.level:.0%} interval of {estimation.samples} "
+            "Bernoulli(score) label draws")
 
 
 def send_performance_alerts(latest: pd.DataFrame, alerts: AlertWebhook, spec: PipelineSpec, day: date) -> list[str]:
@@ -412,37 +422,35 @@ def performance_by_day(predictions: pd.DataFrame, days: list[date], registry: Mo
     return pd.concat(tables, ignore_index=True) if tables else empty
 
 
-def drift_metadata(table: pd.DataFrame, spec: PipelineSpec, dates: tuple[date, date],
-                   reports: dict[str, dict[date, Path]], versions: dict[str, str]) -> dict[str, dg.MetadataValue]:
-    """Verdict per segment on the latest day (read by retrain_on_drift), the monitored features, the worst
-    judged features, links to the Evidently reports, and a drift-by-feature plot per segment of its judged days."""
+def drift_day_figures(day: pd.DataFrame, date_column: str) -> dict[str, Figure]:
+    """A day's verdict per segment (read by retrain_on_drift) and its worst judged features."""
+    verdict = ({str(seg): drift.overall_severity(rows["severity"]) for seg, rows in day.groupby("segment")}
+               if len(day) else {})
+    judged = day[day["judged"].astype(bool)] if len(day) else day
+    return {"verdict": dg.MetadataValue.json(verdict),
+            "worst_features": dg.MetadataValue.md(worst_features_markdown(judged, date_column))}
+
+
+def add_report_paths(figures: PartitionFigures, reports: dict[str, dict[date, Path]]) -> None:
+    """Each day's Evidently report path per segment, on that day."""
+    for segment, by_day in reports.items():
+        for day, path in by_day.items():
+            figures.add(day.isoformat(), {f"evidently_report_{segment}": dg.MetadataValue.path(str(path))})
+
+
+def drift_range_summary(table: pd.DataFrame, spec: PipelineSpec, dates: tuple[date, date]) -> dict[str, Figure]:
+    """Of the whole run: days at high drift per segment, and a drift-by-feature plot per segment of its judged
+    days."""
     if table.empty or "severity" not in table:
-        return {"verdict": dg.MetadataValue.json({})}
+        return {}
     date_column = spec.dataset.date
-    judged = table[table["judged"]]
-    latest_day = table[date_column].max()
-    latest = table[table[date_column] == latest_day]
-    verdict = {seg: drift.overall_severity(rows["severity"]) for seg, rows in latest.groupby("segment")}
-    high_days = {seg: int(rows.loc[rows["severity"] == "high", date_column].nunique())
+    high_days = {str(seg): int(rows.loc[rows["severity"] == "high", date_column].nunique())
                  for seg, rows in table.groupby("segment")}
     folder = spec.reports_dir / "drift" / f"{dates[0]}_{dates[1]}"
     images = {f"{seg} drift": plots.drift_plot(rows, folder / f"{seg}.png", f"{seg}: PSI by feature (judged days)",
                                                (spec.drift.psi.moderate, spec.drift.psi.high))
-              for seg, rows in judged.groupby("segment")}
-    html = {seg: {day.isoformat(): str(path) for day, path in by_day.items()} for seg, by_day in reports.items()}
-    latest_html = {f"evidently_report_{seg}": dg.MetadataValue.path(str(by_day[max(by_day)]))
-                   for seg, by_day in reports.items() if by_day}
-    return {
-        "verdict": dg.MetadataValue.json(verdict),
-        "verdict_day": latest_day.date().isoformat(),
-        "model_versions": dg.MetadataValue.json(versions),
-        "days_with_high_drift": dg.MetadataValue.json(high_days),
-        "monitored_features": dg.MetadataValue.json(spec.monitored_features()),
-        "worst_features": dg.MetadataValue.md(worst_features_markdown(judged, date_column)),
-        "evidently_reports": dg.MetadataValue.json(html),
-        **latest_html,
-        "plots": image_markdown(images),
-    }
+              for seg, rows in table[table["judged"].astype(bool)].groupby("segment")}
+    return {"days_with_high_drift": dg.MetadataValue.json(high_days), "plots": image_markdown(images)}
 
 
 def worst_features(judged: pd.DataFrame, date_column: str, top: int = 15) -> pd.DataFrame:
@@ -455,26 +463,22 @@ def worst_features(judged: pd.DataFrame, date_column: str, top: int = 15) -> pd.
 def worst_features_markdown(judged: pd.DataFrame, date_column: str) -> str:
     """`worst_features` as a markdown table, or a line saying that no day was judged."""
     if judged.empty:
-        return "no judged days (too few rows in every trailing window)"
+        return "no judged day (too few rows in the trailing window)"
     return worst_features(judged, date_column).round(4).to_markdown(index=False)
 
 
-def performance_metadata(table: pd.DataFrame, latest: pd.DataFrame, spec: PipelineSpec,
-                         end: date) -> dict[str, dg.MetadataValue]:
-    """Latest day's realized metrics per segment, from its largest judged out-of-sample cohort (read by
-    retrain_on_drift); the table shows every cohort, in-sample ones marked, realized beside estimated."""
-    judged = latest[latest["judged"].astype(bool) & ~latest["in_sample"].astype(bool)] if len(latest) else latest
-    judged = judged.sort_values("rows").groupby("segment").tail(1)
+def performance_day_figures(day: pd.DataFrame) -> dict[str, Figure]:
+    """A day's realized metrics per segment from its largest judged out-of-sample cohort (read by
+    retrain_on_drift), and every cohort of the day, in-sample ones marked, realized beside estimated."""
+    judged = day[day["judged"].astype(bool) & ~day["in_sample"].astype(bool)] if len(day) else day
+    judged = judged.sort_values("rows").groupby("segment").tail(1) if len(judged) else judged
     shown = ["segment", "model_version", "cohort_first", "cohort_last", "in_sample", "rows", "roc_auc",
              "estimated_roc_auc", "estimated_roc_auc_low", "estimated_roc_auc_high", "training_roc_auc", "ece",
              "default_rate", "estimated_default_rate", "training_default_rate", "judged", "below_floor"]
     return {
-        "performance_day": end.isoformat(),
         "below_floor": dg.MetadataValue.json({str(r.segment): bool(r.below_floor) for r in judged.itertuples()}),
         "model_versions": dg.MetadataValue.json({str(r.segment): str(r.model_version) for r in judged.itertuples()}),
         "realized_auc": dg.MetadataValue.json({str(r.segment): round(float(r.roc_auc), 4) for r in judged.itertuples()}),
-        "floor": auc_floor(spec),
-        "latest": dg.MetadataValue.md(latest[shown].round(4).to_markdown(index=False) if len(latest)
-                                      else "no matured predictions"),
-        "dagster/row_count": len(table),
+        "cohorts": dg.MetadataValue.md(day[shown].round(4).to_markdown(index=False) if len(day)
+                                       else "no matured predictions"),
     }

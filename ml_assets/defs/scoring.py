@@ -12,7 +12,8 @@ from ml_assets.core import clustering, lake, reporting, similar
 from ml_assets.core.daily_scoring import empty_scores, score_segment
 from ml_assets.core.features import SEGMENT_COLUMN
 from ml_assets.core.scoring import SCORE_COLUMN
-from ml_assets.defs.metadata import PartitionFigures
+from ml_assets.defs.metadata import (
+    PartitionFigures, add_prediction_figures, add_report_file_figures, cluster_counts, frame_table)
 from ml_assets.defs.partitions import concat_tables, daily_partitions, run_chunks, run_dates, staged_output
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.mlflow import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
@@ -94,23 +95,14 @@ def score_chunk(features: pd.DataFrame, scorers: dict[str, Scorer | Unscorable],
 
 @dataclass
 class PredictionTally:
-    """What predictions' metadata and checks report, added up over the chunks of a run."""
+    """What predictions' checks report, added up over the chunks of a run."""
 
-    rows: int = 0
-    scores: int = 0
-    score_sum: float = 0.0
-    models: set[str] = field(default_factory=set)
     unscored: dict[str, int] = field(default_factory=dict)
     outside: int = 0
     outside_sample: list[pd.DataFrame] = field(default_factory=list)
 
-    def add(self, table: pd.DataFrame, features: pd.DataFrame, unscored: dict[str, int], spec: PipelineSpec) -> None:
-        """Count one chunk: its scored table, its features and its unscored rows by segment."""
-        self.rows += len(table)
-        self.scores += int(table[SCORE_COLUMN].count())
-        self.score_sum += float(table[SCORE_COLUMN].sum())
-        versions = table[["model_name", "model_version"]].drop_duplicates().itertuples(index=False)
-        self.models |= {f"{name} v{version}" for name, version in versions}
+    def add(self, features: pd.DataFrame, unscored: dict[str, int], spec: PipelineSpec) -> None:
+        """Count one chunk: its features and its unscored rows by segment."""
         for segment, rows in unscored.items():
             self.unscored[segment] = self.unscored.get(segment, 0) + rows
         outside = features[features[SEGMENT_COLUMN].isna()]
@@ -122,19 +114,6 @@ class PredictionTally:
         """Rows of the run not scored: no usable champion for their segment, or a segment value outside
         dataset.segments."""
         return sum(self.unscored.values()) + self.outside
-
-    def metadata(self, spec: PipelineSpec) -> dict[str, object]:
-        """Row count, unscored and unsegmented rows, models used, mean score and the reason-code method."""
-        return {
-            "dagster/row_count": self.rows,
-            "unscored_rows": dg.MetadataValue.int(self.unscored_rows()),
-            "unscored_rows_by_segment": self.unscored,
-            "rows_outside_segments": self.outside,
-            "models": sorted(self.models),
-            "mean_score": self.score_sum / self.scores if self.scores else float("nan"),
-            "reason_codes": f"{spec.scoring.reason_codes.method} contributions for "
-                            f"{spec.scoring.reason_codes.categories or 'every category'}",
-        }
 
     def sample(self) -> pd.DataFrame:
         """The first rows outside dataset.segments (id and date)."""
@@ -239,9 +218,8 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             for first, last in run_chunks(context, spec):
                 rows = features.read(first, last)
                 table, unscored = score_chunk(rows, scorers, model_registry, spec, context.log)
-                tally.add(table, rows, unscored, spec)
-                figures.add_rows(table, ds.date, first, last)
-                figures.add_by_day(table, ds.date, {"mean_score": (SCORE_COLUMN, "mean")}, first, last)
+                tally.add(rows, unscored, spec)
+                add_prediction_figures(figures, rows, table, ds.date, first, last)
                 staged.add(table, first, last)
             for segment, count in tally.unscored.items():
                 context.log.warning(f"segment {segment!r}: {count} rows not scored: {scorers[segment].reason}")
@@ -249,7 +227,9 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 context.log.warning(f"{tally.outside} rows not scored: their {ds.segment} value is not in "
                                     "dataset.segments (see the segments_known check)")
             figures.stamp(context)
-            yield dg.Output(staged, metadata=tally.metadata(spec))
+            yield dg.Output(staged, metadata={
+                "reason_codes": f"{spec.scoring.reason_codes.method} contributions for "
+                                f"{spec.scoring.reason_codes.categories or 'every category'}"})
         yield champion_check(tally.unscored, scorers)
         yield segments_check(tally.outside, tally.sample(), spec)
 
@@ -265,21 +245,16 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         """Risk category from the cut-points stored with the scoring model version (or the day's quantiles),
         the arrears rule, group and new-customer mark."""
         cutpoints: dict[tuple[str, str], list[float]] = {}
-        rows, counts, figures = 0, [], PartitionFigures()
+        figures = PartitionFigures()
         with staged_output(spec, "risk_clusters") as staged:
             for first, last in run_chunks(context, spec):
                 scored = predictions.read(first, last)
                 table = clustering.cluster_table(scored, stored_cutpoints(scored, model_registry, cutpoints), spec)
-                rows += len(table)
                 figures.add_rows(table, ds.date, first, last)
-                counts.append(table.groupby([SEGMENT_COLUMN, "risk_cluster"], observed=True).size().rename("rows")
-                              .reset_index())
+                figures.add_each_day(table, ds.date, first, last, cluster_counts)
                 staged.add(table, first, last)
-            counts = concat_tables(counts).groupby([SEGMENT_COLUMN, "risk_cluster"], observed=True)["rows"].sum()
             figures.stamp(context)
-            yield dg.Output(staged, metadata={
-                "dagster/row_count": rows, "cutpoints": spec.clustering.cutpoints,
-                "rows_by_cluster": dg.MetadataValue.md(counts.reset_index().to_markdown(index=False))})
+            yield dg.Output(staged, metadata={"cutpoints": spec.clustering.cutpoints})
 
     @dg.asset(
         partitions_def=partitions,
@@ -290,29 +265,30 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     )
     def risk_report(context: dg.AssetExecutionContext, risk_clusters: DailyFrames):
         """Daily summary per segment and cluster; row-level report files per date and segment with the
-        spec's report columns; the BENCHMARK summary of the run (added up from the daily summaries)."""
+        spec's report columns; the BENCHMARK summary of the run (added up from the daily summaries, on the
+        run's last partition as its range summary)."""
         start, end = run_dates(context)
         as_of, folder = labels_as_of(spec), spec.reports_dir / "risk_report"
-        summaries, tops, files, figures = [], [], 0, PartitionFigures()
+        summaries, figures = [], PartitionFigures()
         with staged_output(spec, "risk_report") as staged:
             for first, last in run_chunks(context, spec):
                 clusters = risk_clusters.read(first, last, columns=report_inputs(spec))
                 matured = reporting.labels_matured(clusters[ds.date], ds.label_delay_days, as_of)
-                files += len(reporting.write_report_files(clusters, folder, spec))
+                files = reporting.write_report_files(clusters, folder, spec)
                 summary = reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
                 summaries.append(summary)
                 figures.add_rows(summary, ds.date, first, last)
-                tops.append(highest_risk(clusters, spec))
+                figures.add_each_day(summary, ds.date, first, last, lambda day: {"summary": frame_table(
+                    day.drop(columns=ds.date))})
+                figures.add_each_day(clusters, ds.date, first, last, lambda day: {"highest_risk": dg.MetadataValue.md(
+                    highest_risk_preview(highest_risk(day, spec)))})
+                add_report_file_figures(figures, files, first, last)
                 staged.add(summary, first, last)
             benchmark = reporting.summary_over_days(concat_tables(summaries))
             benchmark_path = lake.write_frame(spec.reports_dir / "benchmark" / f"{start}_{end}", benchmark)
+            figures.add_range_summary(context, {"benchmark": frame_table(benchmark),
+                                                "benchmark_path": dg.MetadataValue.path(str(benchmark_path))})
             figures.stamp(context)
-            yield dg.Output(staged, metadata={
-                "benchmark": dg.MetadataValue.md(benchmark.round(4).to_markdown(index=False)),
-                "benchmark_path": dg.MetadataValue.path(str(benchmark_path)),
-                "highest_risk": dg.MetadataValue.md(highest_risk_preview(highest_risk(concat_tables(tops), spec))),
-                "report_folder": dg.MetadataValue.path(str(folder)),
-                "report_files": files,
-            })
+            yield dg.Output(staged, metadata={"report_folder": dg.MetadataValue.path(str(folder))})
 
     return [predictions, risk_clusters, risk_report]

@@ -55,6 +55,15 @@ def metadata_values(record: dg.EventLogRecord) -> dict[str, object]:
     return {key: value.value for key, value in record.asset_materialization.metadata.items()}
 
 
+def last_day_of_each_run(records: list[dg.EventLogRecord]) -> list[dg.EventLogRecord]:
+    """The materialization of each run's latest partition: its verdict is the run's latest day's."""
+    latest: dict[str, dg.EventLogRecord] = {}
+    for record in records:
+        if record.run_id not in latest or (record.partition_key or "") >= (latest[record.run_id].partition_key or ""):
+            latest[record.run_id] = record
+    return list(latest.values())
+
+
 def run_segments(tags: dict[str, str], segments: list[str]) -> set[str]:
     """Segments a training run covers, from its partition tag or its partition range tags (spec order)."""
     if tags.get(PARTITION_TAG) in segments:
@@ -109,8 +118,7 @@ def build_retrain_sensor(spec: PipelineSpec, training_job: str) -> dg.SensorDefi
         signals: list[RetrainSignal] = []
         for asset, extract in sources.items():
             records, after[asset] = new_materializations(context.instance, asset, after.get(asset))
-            runs_seen = {record.run_id: record for record in records}  # a range run repeats its metadata per partition
-            signals += [signal for record in runs_seen.values() for signal in extract(metadata_values(record))]
+            signals += [signal for record in last_day_of_each_run(records) for signal in extract(metadata_values(record))]
         now = datetime.now(UTC)
         chosen, held = plan_retraining(signals, requested, now, retrain.cooldown_hours)
         chosen, busy = hold_in_training(chosen, segments_in_training(context.instance, training_job,

@@ -327,18 +327,14 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                              "materialize features for those dates first")
         frame = lake.read_frames([lake.partition_dir(spec.lake_dir, "features", DATE_DIMENSION, d) for d in days])
         sets = {seg: frame[frame[SEGMENT_COLUMN] == seg].reset_index(drop=True) for seg in context.partition_keys}
-        rows = {seg: len(part) for seg, part in sets.items()}
         figures = PartitionFigures(schema=column_schema(frame))
-        for seg, count in rows.items():
-            figures.add(seg, {ROW_COUNT: count})
+        for seg, part in sets.items():
+            figures.add(seg, {ROW_COUNT: len(part)} | ({
+                "fingerprint": dg.MetadataValue.json(data_fingerprint(part, ds.date, ds.target)),
+                "split": dg.MetadataValue.json(split_statement(part, spec))} if len(part) else {}))
         figures.stamp(context)
-        return dg.Output(sets, metadata={
-            "as_of": as_of.isoformat(), "window_first": days[0], "window_last": days[-1],
-            "partitions_used": len(days), "rows_by_segment": rows,
-            "fingerprint": {seg: data_fingerprint(part, ds.date, ds.target) for seg, part in sets.items() if len(part)},
-            "split": {seg: split_statement(part, spec) for seg, part in sets.items() if len(part)},
-            "dagster/row_count": sum(rows.values()),
-        })
+        return dg.Output(sets, metadata={"as_of": as_of.isoformat(), "window_first": days[0], "window_last": days[-1],
+                                         "partitions_used": len(days)})
 
     @dg.asset(
         retry_policy=service_retry_policy(spec.retries),
@@ -367,6 +363,10 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         passed = not empty and all(r["metrics"]["roc_auc"] >= spec.training.min_auc for r in records.values())
         figures = PartitionFigures()
         add_model_figures(figures, records, context.resources.model_registry.client, spec.mlflow)
+        for segment, record in records.items():
+            figures.add(segment, training_figures(record))
+        for segment in empty:
+            figures.add(segment, {"reason": empty_segment_message(spec, segment)})
         figures.stamp(context)
         yield dg.AssetCheckResult(check_name="quality_gate", passed=passed, metadata={
             **{seg: f"AUC {r['metrics']['roc_auc']:.4f} (floor {spec.training.min_auc}); {r['reason']}"
@@ -375,18 +375,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         untrained = {seg: {"segment": seg, "model_name": spec.registered_model_name(seg), "version": None,
                            "promoted": False, "reason": empty_segment_message(spec, seg)} for seg in empty}
         yield leakage_check(records)
-        yield dg.Output(records | untrained, metadata={
-            "models": dg.MetadataValue.md(_records_table(records)),
-            "holdout_auc": {seg: round(r["metrics"]["roc_auc"], 4) for seg, r in records.items()},
-            "baseline_auc": {seg: baseline_auc(r) for seg, r in records.items()},
-            "gate": {seg: r["gate"] for seg, r in records.items()},
-            "imbalance": {seg: r["imbalance"] for seg, r in records.items()},
-            "calibration": {seg: r["calibration"] for seg, r in records.items()},
-            **calibration_figures(records),
-            "tuning": {seg: r["tuning"] for seg, r in records.items()},
-            "cv": {seg: {k: v for k, v in r["cv"].items() if k != "per_fold"} if r["cv"] else None
-                   for seg, r in records.items()},
-        })
+        yield dg.Output(records | untrained)
 
     @dg.asset(
         retry_policy=service_retry_policy(spec.retries),
@@ -399,28 +388,16 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     def model_evaluation(context: dg.AssetExecutionContext, segment_model: dict[str, dict[str, Any]],
                          training_set: dict[str, pd.DataFrame], model_registry: ModelRegistry):
         """Holdout metrics, decisions at the threshold, lift by decile and plots of each new model version."""
-        results, previews, tables = {}, {}, []
-        for segment in context.partition_keys:
-            record = segment_model[segment]
-            result = evaluate_version(spec, record, training_set[segment], model_registry)
-            results[segment] = result
-            previews |= {f"{segment} {title}": Path(path) for title, path in result["plots"].items()}
-            tables.append(f"**{segment} v{record['version']}: lift by decile**\n\n"
-                          f"{pd.DataFrame(result['lift']).round(4).to_markdown(index=False)}\n\n"
-                          f"confusion at {spec.training.decision_threshold}: {result['confusion']}")
-        table = pd.DataFrame({seg: {**r["evaluation"], "baseline_roc_auc": baseline_auc(r)}
-                              for seg, r in results.items()}).T.round(4)
-        audits = "\n\n".join(f"**{seg} v{r['version']}: leakage audit** (holdout AUC {r['leakage']['holdout_auc']:.4f})"
-                               f"\n\n{audit_table(r['leakage']).to_markdown(index=False)}" for seg, r in results.items())
+        results = {segment: evaluate_version(spec, segment_model[segment], training_set[segment], model_registry)
+                   for segment in context.partition_keys}
         figures = PartitionFigures()
         add_evaluation_figures(figures, results, {seg: image_markdown({title: Path(path) for title, path in
                                                                       r["plots"].items()}) for seg, r in results.items()},
                                model_registry.client, spec.mlflow)
+        for segment, result in results.items():
+            figures.add(segment, evaluation_notes(result, spec.training.decision_threshold))
         figures.stamp(context)
-        return dg.Output(results, metadata={"metrics": dg.MetadataValue.md(table.to_markdown()),
-                                            "leakage_audit": dg.MetadataValue.md(audits),
-                                            "lift_and_confusion": dg.MetadataValue.md("\n\n".join(tables)),
-                                            "plots": image_markdown(previews)})
+        return dg.Output(results)
 
     return [training_set, segment_model, model_evaluation]
 
@@ -470,11 +447,24 @@ def evaluation_plots(target: np.ndarray, scores: np.ndarray, metrics: dict[str, 
     }
 
 
-def calibration_figures(records: dict[str, dict[str, Any]]) -> dict[str, dg.MetadataValue]:
-    """Holdout ECE, log loss and Brier per segment, raw and calibrated, as float metadata the UI can plot."""
-    return {f"{seg}/holdout_{name}{suffix}": dg.MetadataValue.float(float(r[metrics][name]))
-            for seg, r in records.items() for name in RAW_METRICS
-            for suffix, metrics in (("", "metrics"), ("_raw", "raw_metrics"))}
+def training_figures(record: dict[str, Any]) -> dict[str, Any]:
+    """A segment's own training record for its partition: the gate's verdict, imbalance, calibration, tuning and
+    cross-validation, and its holdout log loss, Brier and ECE, raw and calibrated, as floats the UI can plot."""
+    cv = {k: v for k, v in record["cv"].items() if k != "per_fold"} if record["cv"] else None
+    return {"reason": record["reason"], "gate": dg.MetadataValue.json(record["gate"] or {}),
+            "imbalance": dg.MetadataValue.json(record["imbalance"]),
+            "calibration": dg.MetadataValue.json(record["calibration"]),
+            "tuning": dg.MetadataValue.json(record["tuning"] or {}), "cv": dg.MetadataValue.json(cv or {}),
+            **{f"holdout_{name}{suffix}": dg.MetadataValue.float(float(record[metrics][name]))
+               for name in RAW_METRICS for suffix, metrics in (("", "metrics"), ("_raw", "raw_metrics"))}}
+
+
+def evaluation_notes(result: dict[str, Any], threshold: float) -> dict[str, Any]:
+    """A segment's confusion at the decision threshold and its leakage audit, as the asset page shows them."""
+    audit = result["leakage"]
+    return {"confusion": dg.MetadataValue.json({"threshold": threshold, **result["confusion"]}),
+            "leakage_audit": dg.MetadataValue.md(f"holdout AUC {audit['holdout_auc']:.4f}\n\n"
+                                                 f"{audit_table(audit).to_markdown(index=False)}")}
 
 
 def leakage_check(records: dict[str, dict[str, Any]]) -> dg.AssetCheckResult:
@@ -488,14 +478,3 @@ def leakage_check(records: dict[str, dict[str, Any]]) -> dg.AssetCheckResult:
         severity=dg.AssetCheckSeverity.WARN,
         metadata={seg: named(r["leakage"]) for seg, r in records.items()} | {
             "suspects": {seg: r["leakage"]["suspects"] for seg, r in records.items()}})
-
-
-def _records_table(records: dict[str, dict[str, Any]]) -> str:
-    """Markdown table of the versions a run produced, beside their baseline and the gate's verdict."""
-    rows = [{"segment": seg, "model": r["model_name"], "version": r["version"],
-             "holdout_auc": round(r["metrics"]["roc_auc"], 4),
-             "baseline_auc": baseline_auc(r),
-             "ece_raw": round(r["raw_metrics"]["ece"], 4), "ece_calibrated": round(r["metrics"]["ece"], 4),
-             "gate_p_value": round(r["gate"]["p_value"], 4) if r["gate"] else None,
-             "champion": r["promoted"], "reason": r["reason"]} for seg, r in records.items()]
-    return pd.DataFrame(rows).to_markdown(index=False)

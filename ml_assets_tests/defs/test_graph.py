@@ -57,7 +57,7 @@ def test_one_registered_champion_per_segment(graph_run: tuple[PipelineSpec, RunS
         assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
         record = lake.read_partition(lake.partition_dir(spec.lake_dir, "segment_model", "segment", segment))
         assert record["version"] == "1" and record["promoted"] is True
-    auc = summary.metadata["segment_model"]["holdout_auc"]
+    auc = {seg: figures["holdout_roc_auc"] for seg, figures in summary.metadata["segment_model"].items()}
     assert auc["domestic"] > 0.72, auc
 
 
@@ -68,7 +68,8 @@ def test_one_registered_champion_per_segment(graph_run: tuple[PipelineSpec, RunS
 def test_domestic_model_beats_its_logistic_baseline(graph_run: tuple[PipelineSpec, RunSummary]) -> None:
     """On the demo data the booster ranks the same holdout better than a logistic regression on the same rows."""
     _, summary = graph_run
-    auc, baseline = (summary.metadata["segment_model"][key] for key in ("holdout_auc", "baseline_auc"))
+    auc, baseline = ({seg: figures[key] for seg, figures in summary.metadata["segment_model"].items()}
+                     for key in ("holdout_roc_auc", "baseline_roc_auc"))
     print(f"\nholdout AUC {auc}, logistic baseline {baseline}")
     assert auc["domestic"] > baseline["domestic"] + 0.005
 
@@ -137,7 +138,9 @@ def test_risk_report_files_and_benchmark(graph_run: tuple[PipelineSpec, RunSumma
     very_high = benchmark[benchmark["risk_cluster"] == "very_high"].set_index("segment")
     low = benchmark[benchmark["risk_cluster"] == "low"].set_index("segment")
     assert (very_high["realized_default_rate"] > low["realized_default_rate"]).all()
-    assert "benchmark" in summary.metadata["risk_report"]
+    last_day = summary.metadata["risk_report"][SMALL_END.isoformat()]
+    assert last_day["range_summary"] == f"range summary {SMALL_START}..{SMALL_END}"
+    assert {row.data["risk_cluster"] for row in last_day["range_benchmark"].records} == set(benchmark["risk_cluster"])
 
 
 def test_drift_report_flags_the_injected_price_shock(graph_run: tuple[PipelineSpec, RunSummary]) -> None:
@@ -148,7 +151,7 @@ def test_drift_report_flags_the_injected_price_shock(graph_run: tuple[PipelineSp
     before, after = amount.loc[: "2024-05-31", "psi"], amount.loc["2024-06-15":, "psi"]
     assert before.median() < spec.drift.psi.moderate
     assert after.min() >= spec.drift.psi.high, "a 35% price shock is high drift"
-    assert summary.metadata["drift_report"]["verdict"]["domestic"] == "high"
+    assert summary.metadata["drift_report"][SMALL_END.isoformat()]["verdict"]["domestic"] == "high"
 
 
 def test_retraining_same_data_keeps_the_champion(graph_run: tuple[PipelineSpec, RunSummary]) -> None:
