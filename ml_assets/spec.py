@@ -280,9 +280,11 @@ class ModelSpec(StrictModel):
     imbalance: Literal["none", "scale_pos_weight"] = Field(
         default="none", description="scale_pos_weight: negatives / positives of the rows the booster trains on")
     calibration: Literal["auto", "none", "sigmoid", "isotonic"] = Field(
-        default="auto", description="fitted on the calibration slice (training.calibration_fraction), applied at "
-                                    "scoring time; auto keeps sigmoid, isotonic or none (the raw scores), whichever "
-                                    "has the lowest log loss on the slice's later half")
+        default="auto", description="fitted on cross-fitted out-of-fold scores of the training rows "
+                                    "(training.calibration_folds), applied at scoring time; auto keeps sigmoid, "
+                                    "isotonic or none (the raw scores), whichever has the lowest log loss on the "
+                                    "latest fold with maps fitted on the earlier ones; none unless a map beats the "
+                                    "raw scores by 2 standard errors")
     baseline: bool = Field(default=True, description="fit a logistic-regression baseline on the booster's training "
                                                      "rows and report its holdout metrics beside the booster's")
     tuning: TuningSpec = Field(default_factory=TuningSpec)
@@ -332,12 +334,13 @@ class TrainingSpec(StrictModel):
     holdout_days: int = Field(default=14, ge=1,
                               description="last days of the window kept out for the holdout metrics and the gate")
     validation_fraction: float = Field(default=0.2, gt=0, lt=0.5,
-                                       description="share of training dates (the latest outside the calibration "
-                                                   "slice) that early-stop the booster")
-    calibration_fraction: float = Field(default=0.2, ge=0, lt=0.5,
-                                        description="share of training dates, every round(1 / fraction)-th date, "
-                                                    "that the booster neither trains nor early-stops on and that fit "
-                                                    "the calibration (unused when model.calibration is none)")
+                                       description="share of training dates (the latest) that early-stop the "
+                                                   "booster")
+    calibration_folds: int = Field(default=3, ge=2, le=10,
+                                   description="contiguous blocks of training dates for the calibration: a booster "
+                                               "of the served params and tree count fitted on the other blocks "
+                                               "scores each one (k extra boosters; the served booster still trains "
+                                               "on every date); unused when model.calibration is none")
     min_auc: float = Field(default=0.6, ge=0.5, le=1.0,
                            description="holdout AUC floor of the quality gate: below it a version never becomes "
                                        "champion")
@@ -355,14 +358,6 @@ class TrainingSpec(StrictModel):
                                         "on the `dask` cluster; empty: every segment trains in the run's process")
 
     leakage: LeakageSpec = Field(default_factory=LeakageSpec)
-
-    @model_validator(mode="after")
-    def _slices_leave_rows_to_fit(self) -> TrainingSpec:
-        if self.validation_fraction + self.calibration_fraction > 0.7:
-            raise ValueError(f"validation_fraction ({self.validation_fraction}) + calibration_fraction "
-                             f"({self.calibration_fraction}) leave the booster under 30% of the training dates; "
-                             "lower one of them")
-        return self
 
     @model_validator(mode="after")
     def _holdout_inside_window(self) -> TrainingSpec:
