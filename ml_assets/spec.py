@@ -155,6 +155,17 @@ class DaysSince(StrictModel):
     unit: Literal["days", "months"] = Field(default="days", description="days or months")
 
 
+DatePartName = Literal["year", "month", "week", "day", "weekday"]
+
+
+class DatePart(StrictModel):
+    """A part of the record date as a numeric feature (e.g. the billing month, when risk is seasonal)."""
+
+    name: str = Field(description="name of the engineered column; list it in features.calendar.columns")
+    part: DatePartName = Field(description="year, month (1-12), week (ISO, 1-53), day (of the month) or weekday "
+                                           "(0 = Monday)")
+
+
 class NewCustomerFlag(StrictModel):
     """1 when the tenure feature is at most `max_months`."""
 
@@ -173,11 +184,14 @@ class EngineeredSpec(StrictModel):
                                          description="string columns trimmed and lower-cased before use")
     new_customer: NewCustomerFlag | None = Field(default=None,
                                                  description="a flag for customers with a short tenure; empty: no flag")
+    date_parts: list[DatePart] = Field(default_factory=list,
+                                       description="parts of the record date as features (calendar parts: each "
+                                                   "listed in features.calendar.columns)")
 
     def output_names(self) -> list[str]:
         """Names of the numeric features this section creates."""
         names = [h.name for h in self.history_averages] + [d.name for d in self.days_since]
-        return names + ([self.new_customer.name] if self.new_customer else [])
+        return names + ([self.new_customer.name] if self.new_customer else []) + [d.name for d in self.date_parts]
 
 
 CalendarHandling = Literal["unmonitored", "same_period", "drop"]
@@ -208,14 +222,22 @@ class FeaturesSpec(StrictModel):
 
     @model_validator(mode="after")
     def _calendar_parts_are_features(self) -> FeaturesSpec:
+        date_parts = [part.name for part in self.engineered.date_parts]
         for i, column in enumerate(self.calendar.columns):
-            _require_column(f"features.calendar.columns[{i}]", column, self.numeric + self.categorical,
-                            kind="feature (list it in features.numeric or features.categorical)")
+            _require_column(f"features.calendar.columns[{i}]", column, self.numeric + self.categorical + date_parts,
+                            kind="feature (list it in features.numeric, features.categorical or "
+                                 "features.engineered.date_parts)")
+        for i, name in enumerate(date_parts):
+            if name not in self.calendar.columns:
+                raise ValueError(f"features.engineered.date_parts[{i}]: {name!r} is a part of the record date; list "
+                                 "it in features.calendar.columns, so drift does not judge it as a plain feature")
         if self.calendar.handling != "drop":
             return self
         dropped = set(self.calendar.columns)
+        engineered = self.engineered.model_copy(update={"date_parts": []})
         return self.model_copy(update={"numeric": [c for c in self.numeric if c not in dropped],
-                                       "categorical": [c for c in self.categorical if c not in dropped]})
+                                       "categorical": [c for c in self.categorical if c not in dropped],
+                                       "engineered": engineered})
 
     def calendar_features(self) -> list[str]:
         """Calendar parts that are model features (none when handling is drop)."""
