@@ -8,7 +8,8 @@ metrics, fingerprint, reference sample, similar-customer data, drift profile, th
 example, registration, version tags and aliases) and the quality gate. Model settings: pipeline.yaml's booster
 params, num_boost_round and early stopping, with tuning, calibration and the logistic baseline off.
 Bare: `xgb.train` with the same params, rounds and early stopping on the same training and validation rows
-(DMatrix built from the prepared model matrix, timed).
+(DMatrix built from the prepared model matrix, timed). --calibration auto times the asset with model.calibration
+auto (the bare path stays one booster, so the ratio shows what calibration costs).
 
 Data: --rows rows over --days days (one segment), 48 numeric and 2 categorical features; the label is Bernoulli of
 a known non-linear function of 8 of them. Before timing, one untimed run of each path on 10,000 rows (imports,
@@ -17,7 +18,7 @@ version of its own model name (no champion to compare with). Both paths alternat
 --no-similar turns off the similar-customer search (scoring.similar_customers.top_n: 0), so segment_model skips
 its reference (Saabas contributions, approx_contribs, of 20,000 rows).
 
-    .venv/bin/python benchmarks/training.py [--rows 1000000] [--days 100] [--repeats 1] [--no-similar]
+    .venv/bin/python benchmarks/training.py [--rows 1000000] [--days 100] [--repeats 1] [--no-similar] [--calibration none|auto]
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ CATEGORICAL = {"channel": 6, "region": 24}
 START = pd.Timestamp("2024-01-01")
 
 
-def benchmark_spec(home: Path, days: int, name: str, similar_customers: bool) -> PipelineSpec:
-    """One segment, 50 features, pipeline.yaml's booster settings; tuning, calibration and baseline off; the
-    similar-customer reference (contributions of 20,000 rows, logged with each version) on or off."""
+def benchmark_spec(home: Path, days: int, name: str, similar_customers: bool, calibration: str) -> PipelineSpec:
+    """One segment, 50 features, pipeline.yaml's booster settings; tuning and baseline off; model.calibration as
+    given; the similar-customer reference (contributions of 20,000 rows, logged with each version) on or off."""
     model = yaml.safe_load((PROJECT_ROOT / "pipeline.yaml").read_text())["model"]
     columns = {"row_id": "int", "day": "date", "label": "int", "segment": "str", **dict.fromkeys(NUMERIC, "float"),
                **dict.fromkeys(CATEGORICAL, "str")}
@@ -63,7 +64,7 @@ def benchmark_spec(home: Path, days: int, name: str, similar_customers: bool) ->
                        "segments": {SEGMENT: [SEGMENT]}, "start_date": START.date().isoformat()},
            "features": {"numeric": NUMERIC, "categorical": list(CATEGORICAL)},
            "model": {"params": model["params"], "num_boost_round": model["num_boost_round"],
-                     "early_stopping_rounds": model["early_stopping_rounds"], "calibration": "none",
+                     "early_stopping_rounds": model["early_stopping_rounds"], "calibration": calibration,
                      "baseline": False, "tuning": {"enabled": False}},
            "training": {"window_days": days, "holdout_days": max(1, days // 10), "min_auc": 0.5},
            "scoring": {"similar_customers": {"top_n": 20 if similar_customers else 0}},
@@ -127,12 +128,15 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=1, help="alternate both paths this many times; best of each")
     parser.add_argument("--no-similar", action="store_true", help="similar-customer search off (no reference)")
+    parser.add_argument("--calibration", choices=["none", "auto"], default="none",
+                        help="model.calibration of the asset (auto: the cross-fitted calibration's cost is timed)")
     args = parser.parse_args()
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        specs = [benchmark_spec(home, args.days, f"training_benchmark_{run}", not args.no_similar)
+        specs = [benchmark_spec(home, args.days, f"training_benchmark_{run}", not args.no_similar,
+                                args.calibration)
                  for run in range(args.repeats + 1)]
         training_set = lake.partition_dir(specs[0].lake_dir, "training_set", SEGMENT_DIMENSION, SEGMENT)
         os.environ["DAGSTER_HOME"] = str(home / "dagster_home")
@@ -157,7 +161,7 @@ def main() -> None:
     (asset_s, asset_cpu), (bare_s, bare_cpu) = min(timings["asset"]), min(timings["bare"])
     result = {"benchmark": "training", "rows": args.rows, "features": len(NUMERIC) + len(CATEGORICAL),
               "train_rows": len(matrix), "days": args.days, "repeats": args.repeats,
-              "similar_customers": not args.no_similar,
+              "similar_customers": not args.no_similar, "calibration": args.calibration,
               "asset_s": round(asset_s, 2), "bare_s": round(bare_s, 2), "ratio": round(asset_s / bare_s, 3),
               "asset_cpu_s": round(asset_cpu, 2), "bare_cpu_s": round(bare_cpu, 2),
               "cpu_ratio": round(asset_cpu / bare_cpu, 3),

@@ -155,6 +155,17 @@ class DaysSince(StrictModel):
     unit: Literal["days", "months"] = Field(default="days", description="days or months")
 
 
+DatePartName = Literal["year", "month", "week", "day", "weekday"]
+
+
+class DatePart(StrictModel):
+    """A part of the record date as a numeric feature (e.g. the billing month, when risk is seasonal)."""
+
+    name: str = Field(description="name of the engineered column; list it in features.calendar.columns")
+    part: DatePartName = Field(description="year, month (1-12), week (ISO, 1-53), day (of the month) or weekday "
+                                           "(0 = Monday)")
+
+
 class NewCustomerFlag(StrictModel):
     """1 when the tenure feature is at most `max_months`."""
 
@@ -173,11 +184,14 @@ class EngineeredSpec(StrictModel):
                                          description="string columns trimmed and lower-cased before use")
     new_customer: NewCustomerFlag | None = Field(default=None,
                                                  description="a flag for customers with a short tenure; empty: no flag")
+    date_parts: list[DatePart] = Field(default_factory=list,
+                                       description="parts of the record date as features (calendar parts: each "
+                                                   "listed in features.calendar.columns)")
 
     def output_names(self) -> list[str]:
         """Names of the numeric features this section creates."""
         names = [h.name for h in self.history_averages] + [d.name for d in self.days_since]
-        return names + ([self.new_customer.name] if self.new_customer else [])
+        return names + ([self.new_customer.name] if self.new_customer else []) + [d.name for d in self.date_parts]
 
 
 CalendarHandling = Literal["unmonitored", "same_period", "drop"]
@@ -208,14 +222,22 @@ class FeaturesSpec(StrictModel):
 
     @model_validator(mode="after")
     def _calendar_parts_are_features(self) -> FeaturesSpec:
+        date_parts = [part.name for part in self.engineered.date_parts]
         for i, column in enumerate(self.calendar.columns):
-            _require_column(f"features.calendar.columns[{i}]", column, self.numeric + self.categorical,
-                            kind="feature (list it in features.numeric or features.categorical)")
+            _require_column(f"features.calendar.columns[{i}]", column, self.numeric + self.categorical + date_parts,
+                            kind="feature (list it in features.numeric, features.categorical or "
+                                 "features.engineered.date_parts)")
+        for i, name in enumerate(date_parts):
+            if name not in self.calendar.columns:
+                raise ValueError(f"features.engineered.date_parts[{i}]: {name!r} is a part of the record date; list "
+                                 "it in features.calendar.columns, so drift does not judge it as a plain feature")
         if self.calendar.handling != "drop":
             return self
         dropped = set(self.calendar.columns)
+        engineered = self.engineered.model_copy(update={"date_parts": []})
         return self.model_copy(update={"numeric": [c for c in self.numeric if c not in dropped],
-                                       "categorical": [c for c in self.categorical if c not in dropped]})
+                                       "categorical": [c for c in self.categorical if c not in dropped],
+                                       "engineered": engineered})
 
     def calendar_features(self) -> list[str]:
         """Calendar parts that are model features (none when handling is drop)."""
@@ -280,9 +302,11 @@ class ModelSpec(StrictModel):
     imbalance: Literal["none", "scale_pos_weight"] = Field(
         default="none", description="scale_pos_weight: negatives / positives of the rows the booster trains on")
     calibration: Literal["auto", "none", "sigmoid", "isotonic"] = Field(
-        default="auto", description="fitted on the calibration slice (training.calibration_fraction), applied at "
-                                    "scoring time; auto keeps sigmoid, isotonic or none (the raw scores), whichever "
-                                    "has the lowest log loss on the slice's later half")
+        default="auto", description="fitted on cross-fitted out-of-fold scores of the training rows "
+                                    "(training.calibration_folds), applied at scoring time; auto keeps sigmoid, "
+                                    "isotonic or none (the raw scores), whichever has the lowest log loss on the "
+                                    "latest fold with maps fitted on the earlier ones; none unless a map beats the "
+                                    "raw scores by 2 standard errors")
     baseline: bool = Field(default=True, description="fit a logistic-regression baseline on the booster's training "
                                                      "rows and report its holdout metrics beside the booster's")
     tuning: TuningSpec = Field(default_factory=TuningSpec)
@@ -332,12 +356,13 @@ class TrainingSpec(StrictModel):
     holdout_days: int = Field(default=14, ge=1,
                               description="last days of the window kept out for the holdout metrics and the gate")
     validation_fraction: float = Field(default=0.2, gt=0, lt=0.5,
-                                       description="share of training dates (the latest outside the calibration "
-                                                   "slice) that early-stop the booster")
-    calibration_fraction: float = Field(default=0.2, ge=0, lt=0.5,
-                                        description="share of training dates, every round(1 / fraction)-th date, "
-                                                    "that the booster neither trains nor early-stops on and that fit "
-                                                    "the calibration (unused when model.calibration is none)")
+                                       description="share of training dates (the latest) that early-stop the "
+                                                   "booster")
+    calibration_folds: int = Field(default=3, ge=2, le=10,
+                                   description="contiguous blocks of training dates for the calibration: a booster "
+                                               "of the served params and tree count fitted on the other blocks "
+                                               "scores each one (k extra boosters; the served booster still trains "
+                                               "on every date); unused when model.calibration is none")
     min_auc: float = Field(default=0.6, ge=0.5, le=1.0,
                            description="holdout AUC floor of the quality gate: below it a version never becomes "
                                        "champion")
@@ -355,14 +380,6 @@ class TrainingSpec(StrictModel):
                                         "on the `dask` cluster; empty: every segment trains in the run's process")
 
     leakage: LeakageSpec = Field(default_factory=LeakageSpec)
-
-    @model_validator(mode="after")
-    def _slices_leave_rows_to_fit(self) -> TrainingSpec:
-        if self.validation_fraction + self.calibration_fraction > 0.7:
-            raise ValueError(f"validation_fraction ({self.validation_fraction}) + calibration_fraction "
-                             f"({self.calibration_fraction}) leave the booster under 30% of the training dates; "
-                             "lower one of them")
-        return self
 
     @model_validator(mode="after")
     def _holdout_inside_window(self) -> TrainingSpec:

@@ -25,10 +25,6 @@ def segment_record(config: Path, segment: str) -> dict:
     return lake.read_partition(lake.partition_dir(spec.lake_dir, "segment_model", "segment", segment))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 14 point 1 open: with init's new features (calendar parts, agent/company categorical) auto picks sigmoid "
-    "for city_hotel on its in-window selection slice (log loss 0.2807 raw -> 0.2692) but the holdout ECE goes "
-    "0.0279 raw -> 0.0391; the selection slice is not later in time than the training days"))
 def test_calibration_never_makes_holdout_ece_worse(hotel_half_year: Path) -> None:
     spec = load_spec(hotel_half_year)
     assert spec.model.calibration == "auto"

@@ -12,7 +12,7 @@ def test_defaults_keep_the_demo_fast_and_calibrated(tmp_path: Path) -> None:
     spec = make_spec(tmp_path)
     assert spec.model.tuning.enabled is False and spec.training.cv_folds == 0
     assert spec.model.calibration == "auto" and spec.model.imbalance == "none"
-    assert spec.training.calibration_fraction == 0.2
+    assert spec.training.calibration_folds == 3
     assert (spec.training.leakage.univariate_auc, spec.training.leakage.drop_cost,
             spec.training.leakage.gain_share) == (0.85, 0.03, 0.4)
     assert spec.training.gate_alpha == 0.05 and spec.training.bootstrap_samples == 1000
@@ -28,8 +28,7 @@ def test_defaults_keep_the_demo_fast_and_calibrated(tmp_path: Path) -> None:
      "scale_pos_weight is set in segment_params.industrial and imbalance is 'scale_pos_weight'"),
     ({"model": {"calibration": "platt"}},
      "model.calibration: Input should be 'auto', 'none', 'sigmoid' or 'isotonic' (value 'platt')"),
-    ({"training": {"validation_fraction": 0.4, "calibration_fraction": 0.4}},
-     "training: validation_fraction (0.4) + calibration_fraction (0.4) leave the booster under 30%"),
+    ({"training": {"calibration_folds": 1}}, "training.calibration_folds: Input should be greater than or equal to 2"),
     ({"training": {"leakage": {"univariate_auc": 0.4}}},
      "training.leakage.univariate_auc: Input should be greater than 0.5 (value 0.4)"),
     ({"training": {"cv_folds": 1}}, "training: cv_folds must be 0 (off) or at least 2"),

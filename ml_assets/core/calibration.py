@@ -1,11 +1,13 @@
 """Probability calibration kept as plain numbers, so it is stored as JSON beside the model (no pickle).
 
-Fitted on the calibration slice: every k-th date of the training window, which the booster neither trains nor
-early-stops on (spread over the window, so a map corrects the booster's own bias, not the latest days' base rate).
-`auto` fits sigmoid and isotonic maps on the earlier part of that slice, scores them and the raw scores by log
-loss on its later part (out of time), and keeps the lowest among the raw scores and the maps that beat them
-clearly (paired, by MIN_GAIN_SE standard errors): `none` when no map does. The kept method is then refitted on
-the whole slice. `apply_calibration` applies it wherever a model scores.
+Fitted on cross-fitted scores (core.modeling.cross_fitted_calibration): the training dates are cut into
+training.calibration_folds contiguous blocks, and a booster with the served params and tree count fitted on the
+other blocks scores each block, so every training row has a score from a booster that never saw it while the
+served booster still trains on every date. `auto` fits sigmoid and isotonic maps on the out-of-fold scores of
+the earlier blocks, scores them and the raw scores by log loss on the latest block (out of time, as serving is),
+and keeps the lowest among the raw scores and the maps that beat them clearly (paired, by MIN_GAIN_SE standard
+errors): `none` when no map does. The kept method is then refitted on every block. `apply_calibration` applies
+it wherever a model scores.
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ from sklearn.linear_model import LogisticRegression
 EPSILON = 1e-7
 SCHEMA_VERSION = 1
 METHODS = ("none", "sigmoid", "isotonic")
-SELECTION_SHARE = 0.5  # auto: the later half of the calibration dates chooses the method
-MIN_CLASS_ROWS = 30  # auto: fewer rows of a class in the calibration slice and the booster keeps those dates
+MIN_CLASS_ROWS = 30  # auto: fewer rows of a class in the latest fold or the earlier ones and the raw scores stay
 MIN_GAIN_SE = 2.0  # auto keeps a map only when it lowers the selection log loss by this many standard errors
 
 Method = Literal["none", "sigmoid", "isotonic"]
@@ -30,7 +31,7 @@ Method = Literal["none", "sigmoid", "isotonic"]
 @dataclass(frozen=True)
 class Calibration:
     """The calibration a model version serves, and why: `requested` is model.calibration, `method` what is applied,
-    `selection_log_loss` the log loss of each candidate (raw scores as `none`) on the selection slice (auto only)."""
+    `selection_log_loss` the log loss of each candidate (raw scores as `none`) on the latest fold (auto only)."""
 
     method: Method
     requested: str = "none"
@@ -92,7 +93,7 @@ def require_both_classes(target: np.ndarray, what: str) -> None:
     classes = np.unique(target).tolist()
     if len(classes) < 2:
         raise ValueError(f"calibration needs both classes in its rows ({what}), got only {classes}; "
-                         "raise training.calibration_fraction or set model.calibration: none")
+                         "widen training.window_days or set model.calibration: none")
 
 
 def fit_calibration(target: np.ndarray, scores: np.ndarray, method: str) -> Calibration:
@@ -102,7 +103,7 @@ def fit_calibration(target: np.ndarray, scores: np.ndarray, method: str) -> Cali
     if method == "none":
         return NO_CALIBRATION
     target = np.asarray(target, dtype="float64")
-    require_both_classes(target, "the calibration slice")
+    require_both_classes(target, "the training rows")
     return Calibration(method=method, requested=method,
                        parameters=FITTERS[method](target, np.asarray(scores, dtype="float64")),
                        fit_rows=len(target), reason=f"{method} set by model.calibration")
@@ -141,8 +142,8 @@ def select_calibration(target: np.ndarray, scores: np.ndarray, selection: np.nda
     if len(np.unique(fit_target)) < 2 or len(np.unique(check_target)) < 2:
         return Calibration(method="none", requested="auto", fit_rows=len(fit_target),
                            selection_rows=len(check_target),
-                           reason="auto kept the raw scores: a part of the calibration slice holds one class only "
-                                  "(raise training.calibration_fraction)")
+                           reason="auto kept the raw scores: the latest calibration fold or the earlier ones hold "
+                                  "one class only (widen training.window_days)")
     raw_losses = row_log_losses(check_target, check_scores)
     losses, beats = {"none": float(raw_losses.mean())}, {}
     for method, fitter in FITTERS.items():
@@ -152,17 +153,17 @@ def select_calibration(target: np.ndarray, scores: np.ndarray, selection: np.nda
         beats[method] = clearly_lower(candidate_losses, raw_losses)
     chosen = min([m for m in FITTERS if beats[m]] or ["none"], key=lambda method: losses[method])
     figures = ", ".join(f"{method} {loss:.5f}" for method, loss in losses.items())
-    reason = (f"auto chose {chosen}: lowest log loss on the later {len(check_target)} rows of the calibration "
-              f"slice among the raw scores and the maps that beat them by {MIN_GAIN_SE:g} standard errors "
-              f"({figures})")
+    reason = (f"auto chose {chosen}: lowest log loss on the {len(check_target)} out-of-fold rows of the latest "
+              f"calibration fold among the raw scores and the maps fitted on the earlier folds that beat them by "
+              f"{MIN_GAIN_SE:g} standard errors ({figures})")
     parameters = FITTERS[chosen](target, scores) if chosen != "none" else {}
     return Calibration(method=chosen, requested="auto", parameters=parameters, fit_rows=len(target),
                        selection_rows=len(check_target), selection_log_loss=losses, reason=reason)
 
 
 def calibrate(target: np.ndarray, scores: np.ndarray, selection: np.ndarray, requested: str) -> Calibration:
-    """The calibration `requested` by model.calibration (auto, none, sigmoid or isotonic) of the calibration slice's
-    scores; `selection` marks its later rows, which choose the method under auto."""
+    """The calibration `requested` by model.calibration (auto, none, sigmoid or isotonic) of out-of-fold scores;
+    `selection` marks the latest fold's rows, which choose the method under auto."""
     if requested == "auto":
         return select_calibration(target, scores, selection)
     return fit_calibration(target, scores, requested)

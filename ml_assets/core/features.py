@@ -1,5 +1,5 @@
-"""Feature engineering: history averages, dates relative to the record date, string normalization,
-new-customer flags, and the segment each row belongs to."""
+"""Feature engineering: history averages, dates relative to the record date, parts of the record date, string
+normalization, new-customer flags, and the segment each row belongs to."""
 
 from __future__ import annotations
 
@@ -40,6 +40,14 @@ def time_since(dates: pd.Series, reference_dates: pd.Series, unit: str) -> pd.Se
     return days / DAYS_PER_MONTH if unit == "months" else days
 
 
+def date_part(dates: pd.Series, part: str) -> pd.Series:
+    """A part of each date (year, month, ISO week, day of the month, weekday with Monday 0) as floats."""
+    values = pd.to_datetime(dates)
+    parts = {"year": values.dt.year, "month": values.dt.month, "week": values.dt.isocalendar().week,
+             "day": values.dt.day, "weekday": values.dt.weekday}
+    return parts[part].astype("float64")
+
+
 def assign_segments(values: pd.Series, dataset: DatasetSpec) -> pd.Series:
     """Segment name of each row from the spec's value groups; rows matching no group get None."""
     lookup = {str(value): name for name, group in dataset.segments.items() for value in group}
@@ -74,6 +82,8 @@ def build_features(raw: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
     if eng.new_customer:
         tenure = out[eng.new_customer.tenure_feature]
         out[eng.new_customer.name] = np.where(tenure.isna(), np.nan, (tenure <= eng.new_customer.max_months) * 1.0)
+    for part in eng.date_parts:
+        out[part.name] = date_part(raw[ds.date], part.part).to_numpy()
     return out.reset_index(drop=True)
 
 

@@ -15,7 +15,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from ml_assets.core.drift import ks_statistic
 from ml_assets.core.baseline import baseline_scores, fit_baseline
 from ml_assets.core.calibration import (
-    MIN_CLASS_ROWS, NO_CALIBRATION, SELECTION_SHARE, Calibration, apply_calibration, calibrate)
+    MIN_CLASS_ROWS, NO_CALIBRATION, Calibration, apply_calibration, calibrate)
 from ml_assets.core.comparison import AucComparison
 from ml_assets.core.cross_validation import cross_validate
 from ml_assets.core.features import category_vocabulary, model_matrix
@@ -74,38 +74,37 @@ def _validation_mask(dates: pd.Series, fraction: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TimeSlices:
-    """Masks over a training part's rows, by date: `calibration` holds every k-th date of the window (its later
-    dates are `selection`), `validation` the latest other dates (early stopping), `fit` the rest (the booster's)."""
+    """Masks over a training part's rows, by date: `validation` the latest dates (early stopping), `fit` the rest
+    (the booster's); `folds` each row's calibration fold, 0 to k-1 in date order (None when calibration is off)."""
 
     fit: np.ndarray
     validation: np.ndarray
-    calibration: np.ndarray
-    selection: np.ndarray
+    folds: np.ndarray | None
 
 
-def time_slices(dates: pd.Series, validation_fraction: float, calibration_fraction: float) -> TimeSlices:
-    """Split the distinct dates: every round(1 / calibration_fraction)-th date for calibration (none when 0), so
-    the calibration spans the period the booster learns from rather than chasing the latest days' base rate; the
-    latest `validation_fraction` of the other dates for early stopping; the rest for the booster."""
+def time_slices(dates: pd.Series, validation_fraction: float, calibration_folds: int) -> TimeSlices:
+    """Split the distinct dates: the latest `validation_fraction` for early stopping, the rest for the booster; and,
+    across every date, `calibration_folds` contiguous blocks of dates for cross-fitting the calibration (0: none)."""
     values = pd.to_datetime(dates).to_numpy()
     distinct = np.sort(np.unique(values))
-    step = int(round(1 / calibration_fraction)) if calibration_fraction else 0
-    calibration_days = distinct[step - 1::step] if step else distinct[:0]
-    other_days = np.setdiff1d(distinct, calibration_days)
     n_valid = max(1, int(round(len(distinct) * validation_fraction)))
-    if calibration_fraction and len(calibration_days) < 2:
-        raise ValueError(f"the training part has {len(distinct)} dates: too few for a calibration slice of "
-                         f"{calibration_fraction:.0%} (at least 2 dates); widen training.window_days or raise "
-                         "training.calibration_fraction")
-    if len(other_days) - n_valid < 1:
+    if len(distinct) - n_valid < 1:
         raise ValueError(f"the training part has {len(distinct)} dates: none is left for the booster after "
-                         f"{n_valid} early-stopping and {len(calibration_days)} calibration dates; widen "
-                         "training.window_days or lower training.validation_fraction / calibration_fraction")
-    calibration = np.isin(values, calibration_days)
-    validation = np.isin(values, other_days[-n_valid:])
-    n_selection = max(1, int(round(len(calibration_days) * SELECTION_SHARE))) if step else 0
-    selection = np.isin(values, calibration_days[len(calibration_days) - n_selection:]) if step else calibration
-    return TimeSlices(~(validation | calibration), validation, calibration, selection)
+                         f"{n_valid} early-stopping dates; widen training.window_days or lower "
+                         "training.validation_fraction")
+    if len(distinct) < calibration_folds:
+        raise ValueError(f"the training part has {len(distinct)} dates: too few for training.calibration_folds "
+                         f"{calibration_folds}; widen training.window_days or lower training.calibration_folds")
+    validation = values >= distinct[-n_valid]
+    return TimeSlices(~validation, validation, date_folds(values, distinct, calibration_folds))
+
+
+def date_folds(values: np.ndarray, distinct: np.ndarray, folds: int) -> np.ndarray | None:
+    """Each row's fold among `folds` contiguous blocks of the sorted distinct dates (None when `folds` is 0)."""
+    if not folds:
+        return None
+    fold_of_date = np.repeat(np.arange(folds), [len(block) for block in np.array_split(distinct, folds)])
+    return fold_of_date[np.searchsorted(distinct, values)]
 
 
 def require_two_classes(target: pd.Series, what: str) -> None:
@@ -223,7 +222,7 @@ def beats_champion(challenger_auc: float, comparison: AucComparison | None, min_
 @dataclass(frozen=True)
 class TrainingRows:
     """A segment's training part as the booster sees it; `slices` mark the booster's rows, its early-stopping
-    slice and the calibration slice (neither trained nor early-stopped on)."""
+    slice and the calibration folds."""
 
     frame: pd.DataFrame
     matrix: pd.DataFrame
@@ -264,18 +263,16 @@ def training_rows(train: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[str,
                   segment: str) -> TrainingRows:
     """Model matrix, target and dates of the training part, with its time slices marked."""
     ds, training = spec.dataset, spec.training
-    calibration_fraction = training.calibration_fraction if spec.model.calibration != "none" else 0.0
-    slices = time_slices(train[ds.date], training.validation_fraction, calibration_fraction)
-    if spec.model.calibration == "auto" and not enough_to_calibrate(train[ds.target].to_numpy()[slices.calibration]):
-        slices = time_slices(train[ds.date], training.validation_fraction, 0.0)  # the booster keeps those rows
+    calibration_folds = training.calibration_folds if spec.model.calibration != "none" else 0
+    slices = time_slices(train[ds.date], training.validation_fraction, calibration_folds)
     require_two_classes(train.loc[slices.validation, ds.target],
                         f"segment {segment!r} validation slice ({training.validation_fraction:.0%} of training dates)")
     return TrainingRows(train, model_matrix(train, spec, vocabulary), train[ds.target], train[ds.date], slices)
 
 
 def enough_to_calibrate(target: np.ndarray) -> bool:
-    """auto calibrates only when the calibration slice holds MIN_CLASS_ROWS of each class: fewer cannot show a
-    map beating the raw scores, and those rows serve the booster better."""
+    """auto calibrates only when a part of the calibration rows holds MIN_CLASS_ROWS of each class: fewer cannot
+    show a map beating the raw scores."""
     positives = int(np.sum(target))
     return min(positives, len(target) - positives) >= MIN_CLASS_ROWS
 
@@ -310,24 +307,42 @@ in this process (core.distributed.dask_trainer: on a Dask cluster); returns it a
 
 def fit_model(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any],
               vocabulary: dict[str, list[str]], trainer: BoosterTrainer | None = None) -> TrainedModel:
-    """XGBoost with early stopping on the validation slice (here, or by `trainer`), then the calibration of the
-    calibration slice, which the booster neither trained nor early-stopped on."""
+    """XGBoost with early stopping on the validation slice (here, or by `trainer`), then its cross-fitted
+    calibration."""
     booster, best_iteration = trainer(rows, params) if trainer else booster_of_rows(rows, spec, params)
-    calibration = slice_calibration(booster, best_iteration, rows, spec.model.calibration)
+    calibration = cross_fitted_calibration(rows, params, best_iteration + 1, spec.model.calibration,
+                                           spec.training.seed)
     return TrainedModel(booster, spec.feature_columns(), vocabulary, params, best_iteration, calibration)
 
 
-def slice_calibration(booster: xgb.Booster, best_iteration: int, rows: TrainingRows, requested: str) -> Calibration:
-    """The calibration `requested` (auto, none, sigmoid, isotonic) fitted on the booster's calibration-slice scores."""
-    if requested == "none":
+def cross_fitted_calibration(rows: TrainingRows, params: dict[str, Any], trees: int, requested: str,
+                             seed: int) -> Calibration:
+    """The calibration `requested` (auto, none, sigmoid, isotonic) fitted on out-of-fold scores of every training
+    row; auto chooses the method on the latest fold, later in time than the rows its candidate maps are fitted on."""
+    if requested == "none" or rows.slices.folds is None:
         return NO_CALIBRATION
-    inside = rows.slices.calibration
-    if not inside.any():
+    target, folds = rows.target.to_numpy(), rows.slices.folds
+    latest = folds == folds.max()
+    if requested == "auto" and not (enough_to_calibrate(target[latest]) and enough_to_calibrate(target[~latest])):
         return Calibration(method="none", requested=requested,
-                           reason=f"auto kept the raw scores: a calibration slice would hold fewer than "
-                                  f"{MIN_CLASS_ROWS} rows of a class, so the booster trained on all its dates")
-    scores = predict(booster, rows_where(rows.matrix, inside), best_iteration)
-    return calibrate(rows.target[inside].to_numpy(), scores, rows.slices.selection[inside], requested)
+                           reason=f"auto kept the raw scores: the latest calibration fold or the earlier ones hold "
+                                  f"fewer than {MIN_CLASS_ROWS} rows of a class")
+    scores = out_of_fold_scores(rows.matrix, rows.target, folds, booster_params(params, seed), trees)
+    return calibrate(target, scores, latest, requested)
+
+
+def out_of_fold_scores(matrix: pd.DataFrame, target: pd.Series, folds: np.ndarray, params: dict[str, Any],
+                       trees: int) -> np.ndarray:
+    """Each row's score by a booster of `trees` trees (the served booster's params and count, no early stopping)
+    fitted on the other folds: how the booster scores rows it has not seen."""
+    y = target.to_numpy(dtype="float64")
+    scores = np.empty(len(y))
+    for fold in np.unique(folds):
+        held_out = folds == fold
+        train = xgb.DMatrix(rows_where(matrix, ~held_out), y[~held_out], enable_categorical=True)
+        booster = xgb.train(params, train, num_boost_round=trees)
+        scores[held_out] = booster.predict(xgb.DMatrix(rows_where(matrix, held_out), enable_categorical=True))
+    return scores
 
 
 def imbalance_statement(rows: TrainingRows, params: dict[str, Any], imbalance: str) -> dict[str, Any]:

@@ -123,7 +123,7 @@ def split_statement(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
     return {"train_rows": len(train), "holdout_rows": len(holdout),
             "holdout_first": holdout_dates[0] if holdout_dates else None,
             "validation_fraction": spec.training.validation_fraction,
-            "calibration_fraction": spec.training.calibration_fraction, "cv_folds": spec.training.cv_folds}
+            "calibration_folds": spec.training.calibration_folds, "cv_folds": spec.training.cv_folds}
 
 
 def scoring_meta(fit: modeling.SegmentFit, window: dict[str, Any], segment: str) -> dict[str, Any]:
@@ -141,7 +141,7 @@ def run_params(fit: modeling.SegmentFit, spec: PipelineSpec, window: dict[str, A
             "window_first": window["first"], "window_last": window["last"], "data_hash": window["fingerprint"],
             "imbalance": fit.imbalance["method"], "train_positive_rate": round(fit.imbalance["positive_rate"], 4),
             "calibration_requested": spec.model.calibration, "calibration": model.calibration.method,
-            "calibration_fraction": spec.training.calibration_fraction, "cv_folds": spec.training.cv_folds,
+            "calibration_folds": spec.training.calibration_folds, "cv_folds": spec.training.cv_folds,
             "tuning": spec.model.tuning.enabled}
 
 

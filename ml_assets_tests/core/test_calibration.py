@@ -1,5 +1,5 @@
 """Calibration: JSON-storable maps that match scikit-learn, `auto` that keeps a map only where it beats the raw
-scores out of time, and a calibration slice the booster never trains or early-stops on."""
+scores out of time, fitted on cross-fitted scores while the served booster trains on every date."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost as xgb
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
 from ml_assets.core.calibration import (
-    NO_CALIBRATION, apply_calibration, calibrate, fit_calibration, load_calibration, select_calibration)
+    NO_CALIBRATION, Calibration, apply_calibration, calibrate, fit_calibration, load_calibration, select_calibration)
 from ml_assets.core.features import SEGMENT_COLUMN, build_features
-from ml_assets.core.modeling import expected_calibration_error, fit_segment, time_slices
+from ml_assets.core.modeling import (
+    TrainingRows, booster_params, cross_fitted_calibration, expected_calibration_error, fit_booster, fit_segment,
+    out_of_fold_scores, predict, time_slices)
 from ml_assets.core.synthetic import generate_invoices
 from ml_assets_tests.conftest import make_spec
 
@@ -94,9 +97,9 @@ def test_auto_keeps_already_calibrated_scores(seed):
     np.testing.assert_array_equal(apply_calibration(scores, chosen), scores)
 
 
-def test_auto_without_enough_rows_of_a_class_leaves_the_dates_to_the_booster(tmp_path):
-    """The demo's small industrial segment: its calibration slice would hold a handful of defaults, so auto carves
-    none and the booster trains on every date but the early-stopping ones."""
+def test_auto_without_enough_rows_of_a_class_keeps_the_raw_scores(tmp_path):
+    """The demo's small industrial segment: its latest calibration fold holds a handful of defaults, too few to
+    show a map beating the raw scores, so auto serves them."""
     spec = make_spec(tmp_path, training={"window_days": 91, "holdout_days": 14, "leakage": {"refit_top": 0}})
     features = build_features(generate_invoices(2500, date(2024, 1, 1), date(2024, 3, 31), seed=3), spec)
     frame = features[features[SEGMENT_COLUMN] == "industrial"].reset_index(drop=True)
@@ -112,7 +115,7 @@ def test_auto_with_one_class_in_a_part_keeps_the_raw_scores():
 
 
 def test_explicit_method_needs_both_classes_and_says_what_to_do():
-    with pytest.raises(ValueError, match="needs both classes.*calibration_fraction.*calibration: none"):
+    with pytest.raises(ValueError, match="needs both classes.*window_days.*calibration: none"):
         fit_calibration(np.zeros(10), np.linspace(0, 1, 10), "sigmoid")
 
 
@@ -121,19 +124,76 @@ def test_unknown_stored_method_is_an_error():
         load_calibration({"method": "beta"})
 
 
-def test_time_slices_keep_calibration_out_of_the_boosters_rows():
+def test_time_slices_cut_contiguous_calibration_folds_over_every_date():
     dates = pd.Series(pd.date_range("2024-01-01", periods=100).repeat(3))
-    slices = time_slices(dates, validation_fraction=0.2, calibration_fraction=0.2)
+    slices = time_slices(dates, validation_fraction=0.2, calibration_folds=3)
     day = dates.dt.day_of_year.to_numpy()
-    assert not (slices.fit & (slices.validation | slices.calibration)).any()
-    assert not (slices.validation & slices.calibration).any()
-    assert (slices.fit | slices.validation | slices.calibration).all()
-    assert sorted(set(day[slices.calibration])) == list(range(5, 101, 5)), "every 5th date, across the window"
-    assert day[slices.fit].max() < day[slices.validation].min(), "early stopping on the latest other dates"
-    assert (slices.calibration.sum(), slices.validation.sum(), slices.selection.sum()) == (60, 60, 30)
-    assert not (slices.selection & ~slices.calibration).any() and day[slices.selection].min() == 55
-    off = time_slices(dates, 0.2, 0.0)
-    assert not off.calibration.any() and off.validation.sum() == 60
+    assert (slices.fit ^ slices.validation).all(), "the booster fits every date but the early-stopping ones"
+    assert day[slices.fit].max() < day[slices.validation].min() == 81
+    assert [sorted(set(day[slices.folds == fold])) for fold in range(3)] == [
+        list(range(1, 35)), list(range(35, 68)), list(range(68, 101))]
+    assert time_slices(dates, 0.2, 0).folds is None
+    with pytest.raises(ValueError, match="4 dates: too few for training.calibration_folds 5"):
+        time_slices(pd.Series(pd.date_range("2024-01-01", periods=4)), 0.2, 5)
+
+
+def planted_rows(n: int, days: int, seed: int) -> tuple[pd.DataFrame, pd.Series, pd.Series, np.ndarray]:
+    """Rows over `days` dates whose label is Bernoulli of a known non-linear p(x): matrix, target, dates, p."""
+    rng = np.random.default_rng(seed)
+    matrix = pd.DataFrame(rng.normal(size=(n, 4)), columns=["a", "b", "c", "d"])
+    logit = 1.2 * matrix.a - 0.8 * matrix.b + 0.6 * matrix.c * matrix.d + 0.5 * np.abs(matrix.d) - 1.8
+    truth = (1 / (1 + np.exp(-logit))).to_numpy()
+    target = pd.Series((rng.random(n) < truth).astype("int64"))
+    dates = pd.Series(pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(n) * days // n, unit="D"))
+    return matrix, target, dates, truth
+
+
+def served(params: dict, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Calibration]:
+    """Train as fit_model does (early stopping on the latest dates, auto cross-fitted calibration) on planted rows;
+    score fresh rows of the same p: labels, raw scores, served scores and the true p."""
+    matrix, target, dates, _ = planted_rows(12_000, 90, seed)
+    rows = TrainingRows(matrix, matrix, target, dates, time_slices(dates, 0.2, 3))
+    booster, best = fit_booster(matrix, target, rows.fit, rows.validation, params, 400, 30, seed)
+    calibration = cross_fitted_calibration(rows, params, best + 1, "auto", seed)
+    fresh, fresh_target, _, truth = planted_rows(20_000, 30, seed + 100)
+    raw = predict(booster, fresh, best)
+    return fresh_target.to_numpy(), raw, apply_calibration(raw, calibration), truth, calibration
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cross_fitted_auto_never_makes_a_well_calibrated_booster_worse(seed):
+    """Oracle: the planted p. A plain log-loss booster is close to calibrated; what auto serves is no further from
+    the truth on fresh rows than the raw scores (ECE within 0.002, log loss not above raw by more than noise)."""
+    target, raw, scores, truth, calibration = served({"max_depth": 3, "eta": 0.1}, seed)
+    print(f"\nseed {seed}: {calibration.reason}; ECE raw {expected_calibration_error(target, raw):.4f} served "
+          f"{expected_calibration_error(target, scores):.4f}")
+    assert expected_calibration_error(target, scores) <= expected_calibration_error(target, raw) + 0.002
+    assert log_loss(target, np.clip(scores, 1e-7, 1 - 1e-7)) <= log_loss(target, raw) + 0.002
+    assert set(calibration.selection_log_loss) == {"none", "sigmoid", "isotonic"}
+    assert np.mean(np.abs(scores - truth)) <= np.mean(np.abs(raw - truth)) + 0.002
+
+
+def test_cross_fitted_auto_repairs_a_reweighted_booster():
+    """Oracle: the planted p. scale_pos_weight 4 inflates the booster's probabilities; auto keeps a map fitted on
+    out-of-fold scores, which brings fresh rows' ECE and log loss near the truth's, ranking unchanged."""
+    target, raw, scores, truth, calibration = served({"max_depth": 3, "eta": 0.1, "scale_pos_weight": 4.0})
+    assert calibration.method in {"sigmoid", "isotonic"}, calibration.reason
+    assert expected_calibration_error(target, raw) > 0.1
+    assert expected_calibration_error(target, scores) < 0.02
+    served_loss = log_loss(target, np.clip(scores, 1e-7, 1 - 1e-7))
+    assert served_loss < log_loss(target, raw) - 0.03 and served_loss < log_loss(target, truth) + 0.02
+    assert np.mean(np.abs(scores - truth)) < np.mean(np.abs(raw - truth)) / 3
+
+
+def test_out_of_fold_scores_come_from_boosters_that_did_not_see_the_fold():
+    """Each fold's scores equal those of a booster of the same params and trees fitted on the other folds only."""
+    matrix, target, dates, _ = planted_rows(3000, 30, 3)
+    folds = time_slices(dates, 0.2, 3).folds
+    params = booster_params({"max_depth": 2}, 0)
+    scores = out_of_fold_scores(matrix, target, folds, params, 20)
+    others = folds != 2
+    booster = xgb.train(params, xgb.DMatrix(matrix[others], target[others]), num_boost_round=20)
+    np.testing.assert_allclose(scores[~others], booster.predict(xgb.DMatrix(matrix[~others])), rtol=1e-6)
 
 
 def test_auto_repairs_a_reweighted_booster_on_its_holdout(tmp_path):

@@ -232,3 +232,35 @@ def test_model_matrix_shares_float_columns_with_the_features(spec):
     assert float_columns
     for column in float_columns:
         assert np.shares_memory(matrix[column].to_numpy(), features[column].to_numpy()), column
+
+
+def date_part_spec(tmp_path, handling: str = "same_period", listed: bool = True):
+    """The demo spec with the invoice's month and weekday as engineered date parts."""
+    from ml_assets.spec import parse_spec
+    from ml_assets_tests.conftest import demo_config
+    raw = demo_config(tmp_path)
+    raw["features"]["engineered"]["date_parts"] = [{"name": "invoice_month", "part": "month"},
+                                                   {"name": "invoice_weekday", "part": "weekday"}]
+    raw["features"]["calendar"] = {"columns": ["invoice_month", "invoice_weekday"] if listed else [],
+                                   "handling": handling}
+    return parse_spec(raw, base_dir=tmp_path)
+
+
+def test_date_parts_are_the_record_dates_parts(tmp_path):
+    spec = date_part_spec(tmp_path)
+    raw = raw_frame()
+    out = build_features(raw, spec)
+    dates = pd.to_datetime(raw["invoice_date"])
+    np.testing.assert_array_equal(out["invoice_month"], [d.month for d in dates])
+    np.testing.assert_array_equal(out["invoice_weekday"], [d.weekday() for d in dates])
+    assert {"invoice_month", "invoice_weekday"} <= set(spec.feature_columns())
+    assert spec.features.calendar_features() == ["invoice_month", "invoice_weekday"]
+
+
+def test_a_date_part_must_be_a_calendar_column_and_drop_removes_it(tmp_path):
+    from ml_assets.spec import ConfigError
+    with pytest.raises(ConfigError, match=r"date_parts\[0\]: 'invoice_month' is a part of the record date; list it "
+                                          r"in features.calendar.columns"):
+        date_part_spec(tmp_path, listed=False)
+    dropped = date_part_spec(tmp_path, handling="drop")
+    assert "invoice_month" not in dropped.feature_columns() and not dropped.features.engineered.date_parts

@@ -61,10 +61,6 @@ def test_one_registered_champion_per_segment(graph_run: tuple[PipelineSpec, RunS
     assert auc["domestic"] > 0.72, auc
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "calibration auto holds every 5th training date out of the booster: on this fixture domestic holdout AUC fell "
-    "from 0.7921 to 0.7732 against the logistic baseline's 0.7729 (same rows); cross-fitting the calibration would "
-    "give those dates back (issue 14 point 1 stays open)"))
 def test_domestic_model_beats_its_logistic_baseline(graph_run: tuple[PipelineSpec, RunSummary]) -> None:
     """On the demo data the booster ranks the same holdout better than a logistic regression on the same rows."""
     _, summary = graph_run
