@@ -71,7 +71,7 @@ LOG = logging.getLogger("benchmarks.backfill")
 def write_config(home: Path, landing: Path) -> Path:
     """pipeline.yaml with outputs under `home`, landing files in `landing` and no Evidently reports."""
     os.environ |= {"ML_ASSETS_HOME": str(home), "ML_ASSETS_LANDING": str(landing)}
-    raw = yaml.safe_load(substitute_env((PROJECT_ROOT / "pipeline.yaml").read_text()))
+    raw = substitute_env(yaml.safe_load((PROJECT_ROOT / "pipeline.yaml").read_text()))
     raw["drift"]["evidently"]["days"] = "none"
     path = home / f"pipeline_{landing.name}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))

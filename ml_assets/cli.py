@@ -141,6 +141,7 @@ def generate_demo_data(spec: PipelineSpec, args: argparse.Namespace) -> None:
 
 def run_and_report(spec: PipelineSpec, config: Path, start: date, end: date, verbose: bool) -> None:
     """Materialize the graph and print each job's outcome, the summary line and where everything went."""
+    from ml_assets.core.sources import redact_url
     from ml_assets.runner import persistent_instance, run_pipeline
 
     began = time.monotonic()
@@ -159,8 +160,8 @@ def run_and_report(spec: PipelineSpec, config: Path, start: date, end: date, ver
     print(f"drift verdict by segment on {max(days) if days else 'no day'}: {verdict}")
     print(f"\nlake (parquet per partition): {spec.lake_dir}")
     print(f"reports and plots:            {spec.reports_dir}")
-    print(f"MLflow tracking store:        {spec.tracking_uri}")
-    print(f"  browse it: .venv/bin/mlflow ui --backend-store-uri {spec.tracking_uri} --host 127.0.0.1 --port 5000")
+    print(f"MLflow tracking store:        {redact_url(spec.tracking_uri)}")
+    print(f"  browse it: .venv/bin/mlflow ui --backend-store-uri {redact_url(spec.tracking_uri)} --host 127.0.0.1 --port 5000")
     print(f"Dagster instance:             {Path(instance.root_directory).resolve()}")
     print(f"  browse it: scripts/ui --config {config}   (then open the run URLs above)")
 

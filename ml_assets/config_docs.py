@@ -21,7 +21,8 @@ HIDDEN = {"base_dir"}  # set by the loader, not written in a config
 HEADER = """# Configuration reference
 
 Generated from `ml_assets/spec.py` by `python -m ml_assets.config_docs`: do not edit by hand. A pipeline is one
-YAML file (pipeline.yaml at the project root for the demo); `${VAR}` and `${VAR:-default}` read the environment.
+YAML file (pipeline.yaml at the project root for the demo); `${VAR}` and `${VAR:-default}` in a value read the
+environment after parsing (never in comments; the result stays a string; `$${VAR}` is the literal text `${VAR}`).
 Unknown fields are errors; every error names the field path, the bad value and a suggestion.
 `<name>` in a path stands for a key you choose (a column, a segment); `[]` for each item of a list.
 """

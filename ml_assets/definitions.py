@@ -21,7 +21,7 @@ from ml_assets.defs.training import build_training_assets
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.resources.dask import DaskCluster
 from ml_assets.resources.mlflow import ModelRegistry, mlflow_http_env, mlflow_tracking
-from ml_assets.resources.secrets import secret_value
+from ml_assets.resources.secrets import secret_config, secret_value
 from ml_assets.resources.source import DataSource
 from ml_assets.resources.storage import LakeIOManager
 from ml_assets.spec import PipelineSpec, load_spec
@@ -43,10 +43,10 @@ def build_resources(spec: PipelineSpec) -> dict[str, object]:
         "io_manager": LakeIOManager(lake_dir=str(spec.lake_dir), date_column=spec.dataset.date),
         "mlflow": mlflow_tracking.configured({
             "experiment_name": spec.experiment_name,
-            "mlflow_tracking_uri": spec.tracking_uri,
+            "mlflow_tracking_uri": secret_config(spec, "mlflow.tracking_uri", spec.tracking_uri),
             "artifact_location": spec.artifact_location,
         }),
-        "model_registry": ModelRegistry(tracking_uri=spec.tracking_uri),
+        "model_registry": ModelRegistry(tracking_uri=secret_value(spec, "mlflow.tracking_uri", spec.tracking_uri)),
         "source": DataSource.from_spec(spec),
         "alerts": AlertWebhook(webhook_url=secret_value(spec, "monitoring.alerts.webhook_url",
                                                         spec.monitoring.alerts.webhook_url),

@@ -116,6 +116,8 @@ def models_report(spec: PipelineSpec, registry: ModelRegistry, segments: list[st
     """Per segment, a table of every registered version, newest first."""
     import pandas as pd
 
+    from ml_assets.core.sources import redact_url
+
     parts = []
     for segment in segments:
         name = spec.registered_model_name(segment)
@@ -126,5 +128,5 @@ def models_report(spec: PipelineSpec, registry: ModelRegistry, segments: list[st
         aliases = registry.aliases(name)
         rows = [version_row(v, aliases.get(str(v.version), [])) for v in reversed(versions)]
         table = pd.DataFrame(rows).to_markdown(index=False)
-        parts.append(f"{name} (segment {segment}, {spec.tracking_uri})\n{table}")
+        parts.append(f"{name} (segment {segment}, {redact_url(spec.tracking_uri)})\n{table}")
     return "\n\n".join(parts)

@@ -27,9 +27,10 @@ if TYPE_CHECKING:
 
 ColumnType = Literal["int", "float", "str", "date", "bool"]
 Severity = Literal["low", "moderate", "high"]
-SECRET_FIELDS = ("monitoring.alerts.webhook_url", "dataset.source.url")  # credentials: never logged or stored
+SECRET_FIELDS = ("monitoring.alerts.webhook_url", "dataset.source.url",
+                 "mlflow.tracking_uri")  # URLs that may hold credentials: never logged or stored
 XGBOOST_PARAMS_ERROR = "xgboost_params"
-ENV_PATTERN = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+ENV_PATTERN = re.compile(r"\$(?P<escape>\$)?\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
 class ConfigError(ValueError):
@@ -881,18 +882,33 @@ def suggest_name(value: str, valid: list[str]) -> str:
     return f"; valid: {', '.join(valid[:12])}" if valid else ""
 
 
-def substitute_env(text: str) -> str:
-    """Replace ${VAR} and ${VAR:-default} with environment values; an unset VAR without default is an error."""
+def substitute_env(raw: Any, path: str = "") -> Any:
+    """The parsed config with ${VAR} and ${VAR:-default} replaced in its string values (never in keys, never in
+    comments, never parsed again as YAML); `$${VAR}` stands for the literal text ${VAR}.
 
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group("name"), match.group("default")
-        if name in os.environ:
-            return os.environ[name]
-        if default is None:
-            raise ConfigError(f"environment variable {name} is not set and has no default; set it or write ${{{name}:-value}}")
-        return default
+    A value that is one ${VAR} and comes out empty is null, as an empty YAML value is."""
+    if isinstance(raw, dict):
+        return {key: substitute_env(value, f"{path}.{key}" if path else str(key)) for key, value in raw.items()}
+    if isinstance(raw, list):
+        return [substitute_env(value, f"{path}[{index}]") for index, value in enumerate(raw)]
+    if not isinstance(raw, str):
+        return raw
+    value = ENV_PATTERN.sub(lambda match: _env_value(match, path), raw)
+    whole = ENV_PATTERN.fullmatch(raw)
+    return None if value == "" and whole and not whole["escape"] else value
 
-    return ENV_PATTERN.sub(replace, text)
+
+def _env_value(match: re.Match[str], path: str) -> str:
+    """The replacement of one ${VAR} / ${VAR:-default} / $${VAR} written at field `path`."""
+    if match["escape"]:
+        return match.group(0)[1:]
+    name, default = match["name"], match["default"]
+    if name in os.environ:
+        return os.environ[name]
+    if default is None:
+        raise ConfigError(f"{path or 'config'}: environment variable {name} is not set and has no default; "
+                          f"export {name}=... or write ${{{name}:-value}} in the config")
+    return default
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
@@ -913,20 +929,16 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def secret_env_names(text: str) -> dict[str, str]:
-    """SECRET_FIELDS written as one ${VAR} (or ${VAR:-default}) whose VAR is set: field path -> VAR."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return {}
+def secret_env_names(raw: dict[str, Any]) -> dict[str, str]:
+    """SECRET_FIELDS of the parsed config written as one ${VAR} (or ${VAR:-default}) whose VAR is set: field -> VAR."""
     names = {}
     for field in SECRET_FIELDS:
         value: Any = raw
         for part in field.split("."):
             value = value.get(part) if isinstance(value, dict) else None
         match = ENV_PATTERN.fullmatch(value) if isinstance(value, str) else None
-        if match and os.environ.get(match.group("name")):
-            names[field] = match.group("name")
+        if match and not match["escape"] and os.environ.get(match["name"]):
+            names[field] = match["name"]
     return names
 
 
@@ -942,13 +954,17 @@ def load_spec(path: str | Path) -> PipelineSpec:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror}); pass a readable YAML file") from None
     try:
-        raw = yaml.load(substitute_env(text), Loader=UniqueKeyLoader)
+        raw = yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections (name, dataset, features, ...)")
-    spec = parse_spec(raw, base_dir=path.resolve().parent, origin=str(path))
-    return spec.model_copy(update={"secret_env": secret_env_names(text)})
+    try:
+        values = substitute_env(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    spec = parse_spec(values, base_dir=path.resolve().parent, origin=str(path))
+    return spec.model_copy(update={"secret_env": secret_env_names(raw)})
 
 
 def parse_spec(raw: dict[str, Any], base_dir: Path, origin: str = "config") -> PipelineSpec:

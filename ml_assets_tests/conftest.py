@@ -20,7 +20,7 @@ def demo_config(home: Path, **overrides: dict) -> dict:
     """The project's pipeline.yaml as a dict, with its outputs and landing files under `home`."""
     text = (PROJECT_ROOT / "pipeline.yaml").read_text().replace("${ML_ASSETS_LANDING:-data/landing}", "landing")
     text = text.replace("${ML_ASSETS_ALERT_WEBHOOK:-}", "")  # tests never post to a real webhook
-    raw = yaml.safe_load(substitute_env(text.replace("${ML_ASSETS_HOME:-data}", "out").replace("${MLFLOW_TRACKING_URI:-}", "")))
+    raw = substitute_env(yaml.safe_load(text.replace("${ML_ASSETS_HOME:-data}", "out").replace("${MLFLOW_TRACKING_URI:-}", "")))
     for section, values in overrides.items():
         raw[section] = {**raw.get(section, {}), **values}
     return raw

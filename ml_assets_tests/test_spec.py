@@ -23,11 +23,57 @@ def test_project_config_loads_with_defaults(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_env_substitution_uses_value_then_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOME_HOME", "/srv/x")
-    assert substitute_env("a: ${SOME_HOME:-data}") == "a: /srv/x"
+    assert substitute_env({"a": "${SOME_HOME:-data}/lake"}) == {"a": "/srv/x/lake"}
     monkeypatch.delenv("SOME_HOME")
-    assert substitute_env("a: ${SOME_HOME:-data}") == "a: data"
-    with pytest.raises(ConfigError, match="SOME_HOME is not set"):
-        substitute_env("a: ${SOME_HOME}")
+    assert substitute_env({"a": ["${SOME_HOME:-data}"]}) == {"a": ["data"]}
+    assert substitute_env({"a": "${SOME_HOME:-}"}) == {"a": None}, "an empty whole value is null, as in YAML"
+    with pytest.raises(ConfigError, match=r"^a\.b\[1\]: environment variable SOME_HOME is not set"):
+        substitute_env({"a": {"b": ["x", "${SOME_HOME}"]}})
+
+
+def write_with_experiment(tmp_path: Path, experiment: str, comment: str = "") -> Path:
+    """The demo config written to tmp_path with `mlflow.experiment: <experiment>` (raw YAML) below a comment line."""
+    raw = demo_config(tmp_path)
+    raw.pop("mlflow", None)
+    text = yaml.safe_dump(raw, sort_keys=False) + f"mlflow:\n  {comment}\n  experiment: {experiment}\n"
+    (tmp_path / "pipeline.yaml").write_text(text)
+    return tmp_path / "pipeline.yaml"
+
+
+def test_substitution_skips_comments_and_keeps_yaml_syntax_a_string(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("UNSET_IN_COMMENT", raising=False)
+    monkeypatch.setenv("ODD_NAME", "risk: {a: [1, 2]} # not a comment")
+    config = write_with_experiment(tmp_path, "${ODD_NAME}", comment="# ${UNSET_IN_COMMENT} would fail if substituted")
+    assert load_spec(config).mlflow.experiment == "risk: {a: [1, 2]} # not a comment"
+
+
+def test_an_unset_variable_names_the_file_the_field_and_the_variable(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_SUCH_HOME", raising=False)
+    config = write_with_experiment(tmp_path, "${NO_SUCH_HOME}/x")
+    with pytest.raises(ConfigError) as error:
+        load_spec(config)
+    assert str(error.value) == (f"{config}: mlflow.experiment: environment variable NO_SUCH_HOME is not set and has no "
+                                "default; export NO_SUCH_HOME=... or write ${NO_SUCH_HOME:-value} in the config")
+
+
+def test_a_doubled_dollar_keeps_the_text_literal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LITERAL", "substituted")
+    spec = load_spec(write_with_experiment(tmp_path, "risk-$${LITERAL}-${LITERAL}"))
+    assert spec.mlflow.experiment == "risk-${LITERAL}-substituted"
+
+
+def test_secret_fields_written_as_a_variable_are_recorded_by_name(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACKING", "http://user:pw@127.0.0.1:5000")
+    monkeypatch.delenv("UNSET_HOOK", raising=False)
+    raw = demo_config(tmp_path, mlflow={"tracking_uri": "${TRACKING}"},
+                      monitoring={"alerts": {"webhook_url": "${UNSET_HOOK:-}"}})
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    spec = load_spec(tmp_path / "pipeline.yaml")
+    assert spec.secret_env == {"mlflow.tracking_uri": "TRACKING"}, "an unset variable is no EnvVar"
+    assert spec.tracking_uri == "http://user:pw@127.0.0.1:5000" and spec.monitoring.alerts.webhook_url is None
 
 
 def test_env_overrides_storage_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,11 +30,12 @@ TARGET = "__target__"
 def feature_files(spec: PipelineSpec, days: list[str]) -> tuple[list[str], dict[str, Any]]:
     """Parquet files of the features partitions of `days` (paths or fsspec URLs) and their storage options."""
     folders = [lake.partition_dir(spec.lake_dir, FEATURES_ASSET, DATE_DIMENSION, day) for day in days]
-    missing = [str(folder) for folder in folders if not (folder / lake.FRAME_FILE).exists()]
+    files = {str(folder): lake.stored_file(folder) for folder in folders}
+    missing = [folder for folder, file in files.items() if file is None or file.suffix != ".parquet"]
     if missing:
         raise FileNotFoundError(f"distributed training reads features from the lake, but {len(missing)} day(s) are "
                                 f"not stored, e.g. {missing[0]}: materialize features for those days first")
-    return [str(folder / lake.FRAME_FILE) for folder in folders], dict(spec.lake_dir.storage_options)
+    return [str(file) for file in files.values()], dict(spec.lake_dir.storage_options)
 
 
 def read_segment_rows(files: list[str], storage_options: dict[str, Any], spec: PipelineSpec,

@@ -1,7 +1,10 @@
 """The parquet lake: one file per partition, hive-style folders, atomic writes.
 
 Locations are UPath objects, so the lake is a local folder by default and any fsspec URL
-(s3://, gs://, memory://) by configuration.
+(s3://, gs://, memory://) by configuration. A local partition is its file, written by an atomic rename.
+On an object store a rename is a copy and a delete, so a partition's file is written under a key of its
+own (part-<uuid>.parquet) and committed by the partition's manifest (_manifest.json, one PUT naming that
+file): readers take only what a manifest names, so a write killed before its manifest leaves no partition.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from upath import UPath
 
 FRAME_FILE = "part.parquet"
 RECORD_FILE = "record.json"
+MANIFEST_FILE = "_manifest.json"  # object stores: names the committed file of a partition; readers require it
 
 
 def lake_path(location: str | os.PathLike[str]) -> UPath:
@@ -39,19 +43,57 @@ def _is_local(path: UPath) -> bool:
     return path.protocol in ("", "file", "local")
 
 
-def _write_atomic(path: UPath, payload: bytes) -> None:
-    """Write beside `path`, then rename: readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_atomic(path: UPath, payload: bytes) -> UPath:
+    """Local: write beside `path`, then rename. Object store: write under a key of its own, then commit it by
+    the manifest. Either way readers see the old file or the new one, never half of one. Returns the file."""
     if _is_local(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_local_atomic(Path(path.path), lambda tmp: Path(tmp).write_bytes(payload))
+        return path
+    data = _versioned(path)
+    data.write_bytes(payload)
+    commit_object(data)
+    return data
+
+
+def _versioned(path: UPath) -> UPath:
+    """A key of its own for a new object-store version of `path` (part.parquet -> part-<uuid>.parquet)."""
+    stem, dot, suffix = path.name.partition(".")
+    return path.with_name(f"{stem}-{uuid.uuid4().hex}{dot}{suffix}")
+
+
+def commit_object(data: UPath) -> None:
+    """Make `data` (an object already written in its partition folder) the partition's file: one PUT of the
+    manifest naming it, then the previous version is deleted."""
+    folder = data.parent
+    previous = stored_file(folder)
+    (folder / MANIFEST_FILE).write_text(json.dumps({"file": data.name}))
+    if previous is not None and previous.name != data.name:
+        previous.unlink(missing_ok=True)
+
+
+def commit_file(staged: UPath, folder: UPath) -> None:
+    """Move a staged frame file into partition `folder`: an atomic rename locally, a copy committed by the
+    manifest on an object store (the staged file is left to its staging folder's cleanup)."""
+    if _is_local(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        staged.rename(folder / FRAME_FILE)
         return
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    data = _versioned(folder / FRAME_FILE)
+    staged.fs.copy(staged.path, data.path)
+    commit_object(data)
+
+
+def stored_file(folder: UPath | Path) -> UPath | None:
+    """The committed file of a partition (part.parquet or record.json locally; what the manifest names on an
+    object store), or None when the partition holds none."""
+    folder = lake_path(folder)
+    if _is_local(folder):
+        return next((folder / name for name in (FRAME_FILE, RECORD_FILE) if (folder / name).exists()), None)
     try:
-        temporary.write_bytes(payload)
-        temporary.rename(path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+        return folder / json.loads((folder / MANIFEST_FILE).read_text())["file"]
+    except FileNotFoundError:
+        return None
 
 
 def umask_mode() -> int:
@@ -78,51 +120,51 @@ def write_local_atomic(path: Path, write: Callable[[str], Any]) -> None:
 
 
 def write_frame(folder: UPath | Path, frame: pd.DataFrame) -> UPath:
-    """Store a DataFrame as <folder>/part.parquet atomically."""
+    """Store a DataFrame as <folder>/part.parquet atomically; returns the file written."""
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
-    path = lake_path(folder) / FRAME_FILE
-    _write_atomic(path, buffer.getvalue())
-    return path
+    return _write_atomic(lake_path(folder) / FRAME_FILE, buffer.getvalue())
 
 
 def write_table(folder: UPath | Path, table: pa.Table) -> UPath:
     """Store an Arrow table as <folder>/part.parquet atomically (read back like a `write_frame` file)."""
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
-    path = lake_path(folder) / FRAME_FILE
-    _write_atomic(path, buffer.getvalue())
-    return path
+    return _write_atomic(lake_path(folder) / FRAME_FILE, buffer.getvalue())
 
 
 def write_record(folder: UPath | Path, record: dict[str, Any]) -> UPath:
     """Store a JSON-serializable dict as <folder>/record.json atomically."""
-    path = lake_path(folder) / RECORD_FILE
-    _write_atomic(path, json.dumps(record, indent=2, default=str).encode())
-    return path
+    return _write_atomic(lake_path(folder) / RECORD_FILE, json.dumps(record, indent=2, default=str).encode())
 
 
 def read_partition(folder: UPath | Path) -> pd.DataFrame | dict[str, Any]:
     """Read what a partition folder holds (a frame or a record)."""
-    folder = lake_path(folder)
-    if (folder / FRAME_FILE).exists():
-        with (folder / FRAME_FILE).open("rb") as handle:
+    path = stored_file(folder)
+    if path is None:
+        raise FileNotFoundError(f"no stored partition at {lake_path(folder)}: materialize it first")
+    if path.suffix == ".parquet":
+        with path.open("rb") as handle:
             return pd.read_parquet(handle)
-    if (folder / RECORD_FILE).exists():
-        return json.loads((folder / RECORD_FILE).read_text())
-    raise FileNotFoundError(f"no stored partition at {folder}: materialize it first")
+    return json.loads(path.read_text())
 
 
 def read_table(folder: UPath | Path, columns: list[str] | None = None) -> pa.Table:
     """The Arrow table of a frame partition; with `columns`, only those of them the file has."""
-    path = lake_path(folder) / FRAME_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"no stored partition at {lake_path(folder)}: materialize it first")
+    path = frame_file(folder)
     with path.open("rb") as handle:
         if columns is None:
             return pq.read_table(handle)
         parquet = pq.ParquetFile(handle)
         return parquet.read(columns=[column for column in columns if column in parquet.schema_arrow.names])
+
+
+def frame_file(folder: UPath | Path) -> UPath:
+    """The committed parquet file of a frame partition; FileNotFoundError when the partition holds none."""
+    path = stored_file(folder)
+    if path is None or path.suffix != ".parquet":
+        raise FileNotFoundError(f"no stored partition at {lake_path(folder)}: materialize it first")
+    return path
 
 
 def read_frames(folders: list[UPath] | list[Path], columns: list[str] | None = None) -> pd.DataFrame:
@@ -140,10 +182,12 @@ def read_frames(folders: list[UPath] | list[Path], columns: list[str] | None = N
 
 
 def stored_keys(lake: UPath | Path, asset: str, dimension: str) -> list[str]:
-    """Partition keys of an asset that have a stored file, sorted."""
+    """Partition keys of an asset that have a committed file, sorted."""
     base = lake_path(lake) / asset
+    prefix = f"{dimension}="
+    if not _is_local(base):  # one listing of the manifests instead of a request per folder
+        return sorted(path.parent.name[len(prefix):] for path in base.glob(f"{prefix}*/{MANIFEST_FILE}"))
     if not base.exists():
         return []
-    prefix = f"{dimension}="
     return sorted(p.name[len(prefix):] for p in base.iterdir()
                   if p.name.startswith(prefix) and any((p / f).exists() for f in (FRAME_FILE, RECORD_FILE)))

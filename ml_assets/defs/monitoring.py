@@ -43,7 +43,7 @@ def stored_rows(asset: str, first: date, last: date, spec: PipelineSpec,
     `columns` when given."""
     folders = [lake.partition_dir(spec.lake_dir, asset, DATE_DIMENSION, day.isoformat())
                for day in days_between(first, last)]
-    return lake.read_frames([folder for folder in folders if folder.exists()], columns)
+    return lake.read_frames([folder for folder in folders if lake.stored_file(folder) is not None], columns)
 
 
 def with_preceding_days(frame: pd.DataFrame, asset: str, start: date, spec: PipelineSpec,

@@ -94,14 +94,13 @@ class StagedDays:
 
     def commit(self, folders: dict[str, UPath]) -> None:
         """Move each staged day to its partition folder (`folders`: key -> folder, the same days), each move
-        atomic, then remove the staging folder."""
+        atomic (a rename locally, a manifest on an object store), then remove the staging folder."""
         if set(folders) != set(self.files):
             unstaged, extra = sorted(set(folders) - set(self.files)), sorted(set(self.files) - set(folders))
             raise ValueError(f"staged days do not match the partitions being written: missing {unstaged[:3]}, "
                              f"extra {extra[:3]}; stage every day of the run exactly once")
         for key, folder in folders.items():
-            folder.mkdir(parents=True, exist_ok=True)
-            self.files[key].rename(folder / lake.FRAME_FILE)
+            lake.commit_file(self.files[key], folder)
         self.discard()
 
     def discard(self) -> None:

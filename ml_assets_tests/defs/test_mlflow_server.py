@@ -27,9 +27,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until_ready(url: str, process: subprocess.Popen, log: Path) -> None:
-    """Poll /health until the server answers; fail with its log if it exits or takes too long."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
+def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Poll /health until the server answers; fail with its log if it exits or takes more than `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"mlflow server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
@@ -39,7 +39,7 @@ def wait_until_ready(url: str, process: subprocess.Popen, log: Path) -> None:
                     return
         except OSError:
             time.sleep(0.3)
-    pytest.fail(f"mlflow server not ready after {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+    pytest.fail(f"mlflow server not ready after {timeout_s} s:\n{log.read_text()[-3000:]}")
 
 
 def start_tracking_server(folder: Path) -> tuple[str, subprocess.Popen, Path]:
