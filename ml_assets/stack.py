@@ -90,6 +90,7 @@ storage:
       hostname: 127.0.0.1
       port: {ports.postgres}
       db_name: dagster
+      scheme: postgresql+psycopg2  # SQLAlchemy 2.1 defaults to psycopg 3, which dagster-postgres's NOTIFY breaks on
 run_coordinator:
   module: dagster._core.run_coordinator
   class: QueuedRunCoordinator
@@ -226,7 +227,7 @@ def services(ports: Ports) -> list[Service]:
     bin_dir, root = Path(sys.executable).parent, stack_dir()
     workspace = str(PROJECT_ROOT / "workspace.yaml")
     mlflow = [str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(ports.mlflow), "--workers", "1",
-              "--backend-store-uri", f"postgresql+psycopg://{PG_USER}@127.0.0.1:{ports.postgres}/mlflow",
+              "--backend-store-uri", f"postgresql+psycopg2://{PG_USER}@127.0.0.1:{ports.postgres}/mlflow",
               "--serve-artifacts", "--artifacts-destination", str(root / "mlflow-artifacts")]
     scheduler = [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(ports.dask),
                  "--dashboard-address", f"127.0.0.1:{ports.dask_dashboard}"]
