@@ -668,6 +668,14 @@ class ExecutionSpec(StrictModel):
                                 description="steps of one run at once (multiprocess) and runs that score at once "
                                             "(the stack's queued run coordinator limit on scoring_job and daily_job)")
 
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _known_executor(cls, value: object) -> object:
+        valid = ["in_process", "multiprocess"]
+        if isinstance(value, str) and value not in valid:
+            raise ValueError(f"unknown executor {value!r}{suggest_name(value, valid)}")
+        return value
+
 
 class MlflowSpec(StrictModel):
     """MLflow tracking; an empty tracking_uri means a SQLite store in the storage home."""
