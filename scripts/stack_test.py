@@ -92,11 +92,11 @@ RUNS = """query Runs($filter: RunsFilter!) { runsOrError(filter: $filter) { ... 
   key value } } } } }"""
 
 
-def launch_backfill(assets: list[str], first: date, last: date) -> str:
+def launch_backfill(assets: list[str], first: date, last: date, tags: dict[str, str]) -> str:
     """A single-run backfill of `assets` over first..last, as the UI's Materialize > Backfill launches it."""
     days = [str(first + timedelta(days=i)) for i in range((last - first).days + 1)]
     params = {"assetSelection": [{"path": [name]} for name in assets], "partitionNames": days,
-              "title": f"stack-test {first}..{last}"}
+              "title": f"stack-test {first}..{last}", "tags": [{"key": k, "value": v} for k, v in tags.items()]}
     answer = graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
     require(answer["__typename"] == "LaunchBackfillSuccess", f"launchPartitionBackfill: {answer}")
     return answer["backfillId"]
@@ -196,12 +196,12 @@ def check(folder: Path) -> None:
     """Launch through GraphQL, wait, and check every output of the stack."""
     os.environ.update(stack.pipeline_env(stack.Ports.from_env(), folder / "pipeline.yaml"))
     spec = load_spec(folder / "pipeline.yaml")
-    ingest = launch_backfill(["raw_data", "features"], FIRST_DAY, TRAIN_UNTIL)
+    ingest = launch_backfill(["raw_data", "features"], FIRST_DAY, TRAIN_UNTIL, {})
     runs = wait_for_runs("ingest backfill", lambda: runs_where("dagster/backfill", ingest), 1)
     training = [launch_training(segment) for segment in spec.segment_names]
     runs += wait_for_runs("training runs", lambda: [run for run in runs_where("dagster/job_name", "training_job")
                                                     if run["runId"] in training], len(training))
-    chain = launch_backfill(list(DAILY_CHAIN), CHAIN_FROM, LAST_DAY)
+    chain = launch_backfill(list(DAILY_CHAIN), CHAIN_FROM, LAST_DAY, {stack.SCORING_TAG: "true"})
     chain_runs = wait_for_runs("daily chain backfill", lambda: runs_where("dagster/backfill", chain), 1)
     require(len(chain_runs) == 1, f"daily chain backfill: {len(chain_runs)} runs; a single-run backfill makes one")
     check_rows_per_day(spec, folder / "landing")
