@@ -24,7 +24,8 @@ from ml_assets.resources.mlflow import ModelRegistry, mlflow_http_env, mlflow_tr
 from ml_assets.resources.secrets import secret_config, secret_value
 from ml_assets.resources.source import DataSource
 from ml_assets.resources.storage import LakeIOManager
-from ml_assets.spec import PipelineSpec, load_spec
+from ml_assets.stack import SCORING_TAG  # on the runs that score: the stack limits them to max_concurrent
+from ml_assets.spec import ExecutionSpec, PipelineSpec, load_spec
 
 CONFIG_ENV = "ML_ASSETS_CONFIG"
 INGEST_JOB = "ingest_job"
@@ -64,8 +65,9 @@ def build_jobs(spec: PipelineSpec) -> list:
                             partitions_def=segment_partitions(spec), hooks={end_mlflow_on_run_finished}),
         dg.define_asset_job(SCORING_JOB, selection=["predictions", "risk_clusters", "risk_report", "drift_report",
                                                         "estimated_performance", "model_performance"],
-                            partitions_def=daily_partitions(spec)),
+                            partitions_def=daily_partitions(spec), tags={SCORING_TAG: "true"}),
         dg.define_asset_job(DAILY_JOB, selection=list(DAILY_CHAIN), partitions_def=daily_partitions(spec),
+                            tags={SCORING_TAG: "true"},
                             description="The whole daily chain, ingest to monitoring: one run per day or per range"),
     ]
 
@@ -76,7 +78,15 @@ def build_definitions(spec: PipelineSpec) -> dg.Definitions:
               *build_monitoring_assets(spec)]
     return dg.Definitions(assets=with_owners(assets), jobs=build_jobs(spec), resources=build_resources(spec),
                           sensors=build_monitoring_sensors(spec, TRAINING_JOB),
-                          schedules=build_schedules(spec, DAILY_JOB, TRAINING_JOB), executor=dg.in_process_executor)
+                          schedules=build_schedules(spec, DAILY_JOB, TRAINING_JOB),
+                          executor=build_executor(spec.execution))
+
+
+def build_executor(execution: ExecutionSpec) -> dg.ExecutorDefinition:
+    """The spec's executor: in process (no per-step process start), or a process per step, max_concurrent at once."""
+    if execution.executor == "multiprocess":
+        return dg.multiprocess_executor.configured({"max_concurrent": execution.max_concurrent})
+    return dg.in_process_executor
 
 
 def with_owners(assets: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:

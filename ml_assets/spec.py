@@ -676,6 +676,25 @@ class RetriesSpec(StrictModel):
         return (self.max_retries + 1) * self.request_bound_s() + delays
 
 
+class ExecutionSpec(StrictModel):
+    """How a run executes its steps, and how many scoring runs a queued instance (scripts/stack) starts at once."""
+
+    executor: Literal["in_process", "multiprocess"] = Field(
+        default="in_process", description="in_process: every step in the run's process (lowest overhead); "
+                                          "multiprocess: a child process per step, up to max_concurrent at once")
+    max_concurrent: int = Field(default=2, ge=1, le=64,
+                                description="steps of one run at once (multiprocess) and runs that score at once "
+                                            "(the stack's queued run coordinator limit on scoring_job and daily_job)")
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _known_executor(cls, value: object) -> object:
+        valid = ["in_process", "multiprocess"]
+        if isinstance(value, str) and value not in valid:
+            raise ValueError(f"unknown executor {value!r}{suggest_name(value, valid)}")
+        return value
+
+
 class MlflowSpec(StrictModel):
     """MLflow tracking; an empty tracking_uri means a SQLite store in the storage home."""
 
@@ -703,6 +722,7 @@ class PipelineSpec(StrictModel):
     storage: StorageSpec = Field(default_factory=StorageSpec)
     mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
     retries: RetriesSpec = Field(default_factory=RetriesSpec)
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
     base_dir: Path = Field(default=Path("."), exclude=True, description="folder of the config file")
     secret_env: dict[str, str] = Field(
         default_factory=dict, exclude=True,
