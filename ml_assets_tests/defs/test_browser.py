@@ -3,7 +3,6 @@
 Needs /usr/bin/chromium (scripts/browser-setup installs it); skip with `-m "not browser"`. Screenshots go to
 data/screenshots/ (git-ignored)."""
 
-import math
 import os
 import socket
 import subprocess
@@ -12,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import dagster as dg
 import pandas as pd
 import pytest
 import requests
@@ -201,41 +199,3 @@ def test_two_partitions_show_different_row_counts(served: Served, page) -> None:
         assert shown[day] == rows
         shoot(page, f"predictions_{day}")
     assert shown["2024-01-05"] != shown["2024-04-29"]
-
-
-PLOTTED_POINTS = """() => Array.from(document.querySelectorAll('canvas')).map((canvas) => {
-  const key = Object.keys(canvas).find((name) => name.startsWith('__reactFiber$'));
-  for (let fiber = key && canvas[key]; fiber; fiber = fiber.return) {
-    const data = fiber.memoizedProps && fiber.memoizedProps.data;
-    if (data && data.datasets) {
-      return {label: data.datasets[0].label, x: data.labels, y: data.datasets[0].data.map((point) => point.y)};
-    }
-  }
-  return null;
-}).filter(Boolean)"""
-PLOTTED = {"predictions": ["dagster/row_count", "mean_score"], "drift_report": ["worst_psi"]}
-
-
-def plotted(page) -> dict[str, tuple[list[str], list[float | None]]]:
-    """Each chart of the page: its metadata label -> (partition keys on the x axis, plotted values), read from the
-    props the chart component draws (Chart.js paints a canvas, so the points are not DOM nodes)."""
-    return {chart["label"]: (chart["x"], chart["y"]) for chart in page.evaluate(PLOTTED_POINTS)}
-
-
-@pytest.mark.parametrize("asset", sorted(PLOTTED))
-def test_the_plots_tab_draws_one_point_per_partition(served: Served, page, asset: str) -> None:
-    instance = served.ui.instance
-    shown = {record.partition_key: record.asset_materialization.metadata for record in
-             instance.fetch_materializations(dg.AssetKey(asset), limit=10_000).records[::-1]}
-    open_page(page, f"{served.url}/assets/{asset}?view=plots")
-    for label in PLOTTED[asset]:
-        page.get_by_text(label, exact=True).first.wait_for()
-    charts = plotted(page)
-    for label in PLOTTED[asset]:
-        days, values = charts[label]
-        assert days == sorted(shown), f"{label}: one point per materialized partition, in order"
-        expected = [shown[day][label].value for day in days]
-        assert values == pytest.approx(expected, nan_ok=True)
-        assert len({value for value in values if not math.isnan(value)}) > 1, f"{label} differs between days"
-    page.get_by_text(PLOTTED[asset][-1], exact=True).first.scroll_into_view_if_needed()
-    shoot(page, f"{asset}_plots")

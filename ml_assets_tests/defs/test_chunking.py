@@ -24,14 +24,14 @@ from ml_assets_tests.conftest import make_spec
 FIRST, LAST = date(2024, 6, 1), date(2024, 6, 20)
 KEYS = [day.isoformat() for day in days_between(FIRST, LAST)]
 CHUNK_DAYS = 6  # 20 days: chunks of 6, 6, 6 and 2 days
-COMPARED_METADATA = {
-    "raw_data": ["dagster/row_count", "days_with_rows", "preview"],
-    "features": ["dagster/row_count", "days_with_rows", "preview", "rows_without_segment"],
-    "predictions": ["dagster/row_count", "unscored_rows_by_segment", "rows_outside_segments", "models"],
+COMPARED_METADATA = {  # per day
+    "raw_data": ["dagster/row_count", "preview"],
+    "features": ["dagster/row_count", "preview", "rows_without_segment"],
+    "predictions": ["dagster/row_count", "unscored_rows", "rows_outside_segments", "models"],
     "risk_clusters": ["dagster/row_count", "rows_by_cluster"],
     "risk_report": ["highest_risk", "report_files"],
-    "drift_report": ["verdict", "verdict_day", "model_versions", "days_with_high_drift", "worst_features"],
-    "model_performance": ["dagster/row_count", "below_floor", "latest"],
+    "drift_report": ["verdict", "verdict_day", "model_versions", "worst_features"],
+    "model_performance": ["dagster/row_count", "below_floor", "cohorts"],
 }
 
 
@@ -50,10 +50,10 @@ def run_range(spec: PipelineSpec, job: str) -> dg.ExecuteInProcessResult:
             instance=instance, raise_on_error=False, tags={RANGE_START_TAG: KEYS[0], RANGE_END_TAG: KEYS[-1]})
 
 
-def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, object]]:
-    """The metadata of each asset's materializations (the same for every day of a run)."""
-    return {event.asset_key.to_user_string(): {k: v.value for k, v in event.materialization.metadata.items()}
-            for event in result.get_asset_materialization_events()}
+def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dict[str, object]]:
+    """The metadata of each asset's materialization of each day."""
+    return {(event.asset_key.to_user_string(), event.materialization.partition): {
+        k: v.value for k, v in event.materialization.metadata.items()} for event in result.get_asset_materialization_events()}
 
 
 def record_calls(monkeypatch: pytest.MonkeyPatch, module: object, name: str,
@@ -126,11 +126,15 @@ def test_chunks_store_every_day_as_one_chunk_does(chunked: RangeRun, whole: Rang
 def test_metadata_and_checks_add_up_over_the_chunks(chunked: RangeRun, whole: RangeRun) -> None:
     in_chunks, in_one = materialization_metadata(chunked.result), materialization_metadata(whole.result)
     for asset, keys in COMPARED_METADATA.items():
-        assert {k: in_chunks[asset][k] for k in keys} == {k: in_one[asset][k] for k in keys}, asset
-    assert in_chunks["predictions"]["mean_score"] == pytest.approx(in_one["predictions"]["mean_score"])
-    html_days = {segment: set(days) for segment, days in in_chunks["drift_report"]["evidently_reports"].items()}
-    assert html_days["domestic"] == {LAST.isoformat()}, "drift.evidently.days: last is the run's last day"
-    assert all(days <= {LAST.isoformat()} for days in html_days.values())
+        for day in KEYS:
+            assert {k: in_chunks[asset, day][k] for k in keys} == {k: in_one[asset, day][k] for k in keys}, (asset, day)
+    for day in KEYS:
+        assert in_chunks["predictions", day]["mean_score"] == pytest.approx(in_one["predictions", day]["mean_score"])
+    last = LAST.isoformat()
+    assert in_chunks["drift_report", last]["range_days_with_high_drift"] == \
+        in_one["drift_report", last]["range_days_with_high_drift"]
+    html_days = {day for day in KEYS if "evidently_report_domestic" in in_chunks["drift_report", day]}
+    assert html_days == {last}, "drift.evidently.days: last is the run's last day"
     checks, one_chunk_checks = ({(c.asset_key.to_user_string(), c.check_name): c
                                  for c in run.result.get_asset_check_evaluations()} for run in (chunked, whole))
     assert {key: c.passed for key, c in checks.items()} == {key: c.passed for key, c in one_chunk_checks.items()}
