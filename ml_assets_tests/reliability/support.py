@@ -51,11 +51,11 @@ def run_cli(spec: PipelineSpec, job: str, first: str, last: str, wait: bool = Tr
     return started(command, spec, env)
 
 
-def ml_assets(spec: PipelineSpec, *args: str, wait: bool = True,
+def ml_assets(spec: PipelineSpec, *args: str, wait: bool = True, timeout_s: float = 900,
               **env: str) -> subprocess.Popen | subprocess.CompletedProcess:
     """The `ml-assets` command of this environment with `--config` of the spec, run from the spec's folder."""
     command = [str(Path(sys.executable).parent / "ml-assets"), *args, "--config", str(spec.base_dir / "pipeline.yaml")]
     if wait:
         return subprocess.run(command, cwd=spec.base_dir, env=process_env(spec, **env), capture_output=True,
-                              text=True, timeout=900)
+                              text=True, timeout=timeout_s)
     return started(command, spec, env)

@@ -154,8 +154,9 @@ def test_a_run_with_secret_webhook_and_mlflow_urls_leaks_them_nowhere(
     with WebhookServer() as server:
         monkeypatch.setenv("TEST_ALERT_WEBHOOK", f"{server.url}?token={TOKEN}")
         spec = write_config(tmp_path, landing_dir, training=TRAINING, mlflow={"tracking_uri": "${TEST_TRACKING_URI}"},
-                            monitoring={"alerts": {"webhook_url": "${TEST_ALERT_WEBHOOK}"}})
-        done = ml_assets(spec, "run", "--start", "2024-03-01", "--end", "2024-06-30")
+                            monitoring={"alerts": {"webhook_url": "${TEST_ALERT_WEBHOOK}"}},
+                            drift={"evidently": {"days": "none"}})
+        done = ml_assets(spec, "run", "--start", "2024-03-01", "--end", "2024-06-30", timeout_s=2400)
     assert done.returncode == 0, done.stderr[-3000:]
     assert any("drift in segment" in message["text"] for message in server.messages), "alerts went to the webhook"
     assert "ml_user:***@127.0.0.1" in done.stdout, "the CLI names the tracking server, password masked"

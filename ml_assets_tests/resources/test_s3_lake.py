@@ -1,8 +1,8 @@
 """The lake on an object store: a real S3 API (moto's server on 127.0.0.1), endpoint and keys from the standard
 AWS environment variables only; a partition is visible only once its manifest names its file."""
 
+import json
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import boto3
@@ -14,14 +14,17 @@ from upath import UPath
 from moto.server import ThreadedMotoServer
 
 from ml_assets.core import lake
-from ml_assets.runner import run_pipeline
+from ml_assets.definitions import DAILY_JOB, INGEST_JOB, TRAINING_JOB, build_definitions
+from ml_assets.runner import launch
 from ml_assets_tests.conftest import make_spec
 from ml_assets_tests.defs.test_mlflow_server import free_port
 
 BUCKET = "risk-lake"
 ACCESS_KEY, SECRET_KEY = "AKIATESTLAKEKEY", "lake-secret-key-0123456789"
 TRAINING = {"window_days": 45, "holdout_days": 14, "min_auc": 0.5}
-FIRST, LAST = date(2024, 3, 1), date(2024, 4, 20)
+AS_OF = "2024-04-20"  # labels matured by then: the 45-day window ends 2024-02-05
+STEPS = ((INGEST_JOB, "2024-01-01", "2024-02-05"), (TRAINING_JOB, "domestic", "industrial"),
+         (DAILY_JOB, "2024-04-18", "2024-04-20"))  # ingest the training window, train, then the daily chain
 
 
 @pytest.fixture
@@ -102,21 +105,33 @@ def lake_contents(root: UPath) -> dict[str, object]:
 
 
 def run_on(home: Path, landing_dir: Path, lake_location: str | None) -> dict[str, object]:
-    """Ingest, train and score FIRST..LAST with the lake at `lake_location` (default: the local lake): its contents."""
+    """The STEPS with the lake at `lake_location` (default: the local lake): the lake's contents after them, records
+    without their MLflow run id and with the data home written <home> (both differ between two homes)."""
     home.mkdir()
     (home / "landing").symlink_to(landing_dir)
     storage = {"lake": lake_location} if lake_location else {}
     spec = make_spec(home, training=TRAINING, storage=storage, drift={"evidently": {"days": "none"}})
+    defs = build_definitions(spec)
     with dg.instance_for_test() as instance:
-        run_pipeline(spec, FIRST, LAST, instance, progress=lambda _: None)
-    return lake_contents(spec.lake_dir)
+        for job, first, last in STEPS:
+            config = {"ops": {"training_set": {"config": {"as_of": AS_OF}}}} if job == TRAINING_JOB else {}
+            outcome = launch(defs, job, instance, first, last, config, progress=lambda _: None)
+            assert outcome.status == "succeeded", (job, outcome.errors)
+    return {partition: value if isinstance(value, pd.DataFrame) else comparable(value, spec.home_dir)
+            for partition, value in lake_contents(spec.lake_dir).items()}
+
+
+def comparable(record: dict, home: Path) -> dict:
+    """A stored record with its `run_id` dropped and its data home written <home>."""
+    text = json.dumps({key: value for key, value in record.items() if key != "run_id"})
+    return json.loads(text.replace(str(home), "<home>"))
 
 
 def test_the_graph_on_s3_stores_what_it_stores_locally(tmp_path: Path, landing_dir: Path, s3_bucket: str) -> None:
     on_s3 = run_on(tmp_path / "s3", landing_dir, s3_bucket)
     local = run_on(tmp_path / "local", landing_dir, None)
     assert sorted(on_s3) == sorted(local)
-    assert {"features/date=2024-03-01", "predictions/date=2024-04-20", "segment_model/segment=domestic"} <= set(local)
+    assert {"features/date=2024-01-01", "predictions/date=2024-04-20", "segment_model/segment=domestic"} <= set(local)
     for partition, value in local.items():
         if isinstance(value, pd.DataFrame):
             pd.testing.assert_frame_equal(on_s3[partition], value, obj=partition)
