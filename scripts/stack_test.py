@@ -117,6 +117,11 @@ def runs_where(key: str, value: str) -> list[dict]:
     return graphql(RUNS, {"filter": {"tags": [{"key": key, "value": value}]}})["runsOrError"]["results"]
 
 
+def runs_with_ids(run_ids: list[str]) -> list[dict]:
+    """The runs of these ids."""
+    return graphql(RUNS, {"filter": {"runIds": run_ids}})["runsOrError"]["results"]
+
+
 def wait_for_runs(label: str, list_runs, expected: int) -> list[dict]:
     """Wait until `expected` runs of list_runs() exist and all have finished; every one must succeed."""
     deadline = time.monotonic() + WAIT_S
@@ -199,8 +204,7 @@ def check(folder: Path) -> None:
     ingest = launch_backfill(["raw_data", "features"], FIRST_DAY, TRAIN_UNTIL, {})
     runs = wait_for_runs("ingest backfill", lambda: runs_where("dagster/backfill", ingest), 1)
     training = [launch_training(segment) for segment in spec.segment_names]
-    runs += wait_for_runs("training runs", lambda: [run for run in runs_where("dagster/job_name", "training_job")
-                                                    if run["runId"] in training], len(training))
+    runs += wait_for_runs("training runs", lambda: runs_with_ids(training), len(training))
     chain = launch_backfill(list(DAILY_CHAIN), CHAIN_FROM, LAST_DAY, {stack.SCORING_TAG: "true"})
     chain_runs = wait_for_runs("daily chain backfill", lambda: runs_where("dagster/backfill", chain), 1)
     require(len(chain_runs) == 1, f"daily chain backfill: {len(chain_runs)} runs; a single-run backfill makes one")
