@@ -179,6 +179,20 @@ def check_postgres(run_ids: list[str]) -> None:
     print(f"stack-test: PostgreSQL holds the {len(rows)} runs, {total:,} events ({materializations:,} materializations)")
 
 
+def check_one_training_at_a_time(run_ids: list[str]) -> None:
+    """The training runs' segment_model steps never overlapped (the pool segment_model has a limit of 1)."""
+    ports, env = stack.Ports.from_env(), {**os.environ, stack.PASSWORD_ENV: stack.password()}
+    listed = ",".join(f"'{run_id}'" for run_id in run_ids)
+    rows = stack.psql(ports, env, "SELECT run_id, min(timestamp) FILTER (WHERE dagster_event_type = 'STEP_START'), "
+                                  "max(timestamp) FILTER (WHERE dagster_event_type = 'STEP_SUCCESS') FROM event_logs "
+                                  f"WHERE step_key = 'segment_model' AND run_id IN ({listed}) GROUP BY run_id", "dagster")
+    spans = sorted(tuple(line.split("|")[1:]) for line in rows.splitlines() if line)
+    require(len(spans) == len(run_ids), f"segment_model steps in PostgreSQL: {spans} for runs {run_ids}")
+    for (_, previous_end), (start, _) in zip(spans, spans[1:]):
+        require(start >= previous_end, f"two segment_model steps ran at once ({spans}): the pool limit did not hold")
+    print(f"stack-test: the {len(spans)} segment_model steps ran one at a time (pool segment_model)")
+
+
 def check_dask_segment(spec: PipelineSpec) -> None:
     """Exactly one segment trained with xgboost.dask; its holdout AUC matches a one-process fit on its rows."""
     records = {segment: lake.read_partition(lake.partition_dir(spec.lake_dir, "segment_model", "segment", segment))
@@ -211,6 +225,7 @@ def check(folder: Path) -> None:
     check_rows_per_day(spec, folder / "landing")
     check_champions(spec)
     check_postgres([run["runId"] for run in runs + chain_runs])
+    check_one_training_at_a_time(training)
     check_dask_segment(spec)
 
 
