@@ -112,6 +112,8 @@ compute_logs:
   class: LocalComputeLogManager
   config:
     base_dir: {dagster_home / "storage"}
+code_servers:
+  local_startup_timeout: 900  # seconds a code server may take to load (Dagster's 180 s fail under load)
 telemetry:
   enabled: false
 """
