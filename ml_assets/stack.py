@@ -29,7 +29,7 @@ PASSWORD_ENV = "ML_ASSETS_PG_PASSWORD"
 PG_USER = "postgres"  # the OS user Debian's package creates; PostgreSQL refuses to run as root
 DATABASES = ("dagster", "mlflow")
 SCORING_TAG = "ml_assets/scores"  # tag of scoring_job and daily_job runs; the run coordinator limits them
-START_TIMEOUT_S = 120
+START_TIMEOUT_S = 300  # a code location takes minutes to load on a busy 2-core machine
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,8 @@ compute_logs:
   class: LocalComputeLogManager
   config:
     base_dir: {dagster_home / "storage"}
+code_servers:
+  local_startup_timeout: 900  # seconds a code server may take to load (Dagster's 180 s fail under load)
 telemetry:
   enabled: false
 """
@@ -255,7 +257,7 @@ def start(service: Service, env: dict[str, str]) -> None:
     if service.port and port_open(service.port):
         raise StackError(f"{service.name}: port {service.port} on 127.0.0.1 is taken by another process; free it or "
                          f"set its STACK_*_PORT variable")
-    with log.open("a") as output:
+    with log.open("w") as output:
         process = subprocess.Popen(service.command, cwd=PROJECT_ROOT, env=env, stdout=output,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     pid_file.write_text(str(process.pid))
