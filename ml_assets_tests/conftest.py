@@ -1,5 +1,11 @@
 """Shared fixtures: a small pipeline config over generated demo data in a temporary folder."""
 
+import os
+
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+if WORKERS:  # set before numpy/xgboost load, so pytest-xdist's workers share the cores instead of oversubscribing
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // WORKERS)))
+
 from datetime import date
 from pathlib import Path
 
