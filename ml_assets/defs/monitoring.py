@@ -17,7 +17,7 @@ from ml_assets.core.evidently_report import write_drift_html
 from ml_assets.core.features import SEGMENT_COLUMN
 from ml_assets.core.monitoring import (
     PERFORMANCE_COLUMNS, at_least, auc_floor, cohort_performance, drift_alert_text, evidently_days,
-    drift_scope, maturity_cohort, performance_alert_text, reference_profile, segment_drift, trailing_windows)
+    drift_scope, maturity_cohort, performance_alert_text, segment_drift, trailing_windows)
 from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.core.sources import days_between
 from ml_assets.defs.metadata import (
@@ -56,19 +56,6 @@ def with_preceding_days(frame: pd.DataFrame, asset: str, start: date, spec: Pipe
     return pd.concat([before, frame], ignore_index=True)
 
 
-def champion_profile(registry: ModelRegistry, champion: LoadedModel, spec: PipelineSpec,
-                     log: dg.DagsterLogManager) -> drift.ReferenceProfile:
-    """The champion's stored reference profile; for versions trained before profiles were logged, one
-    built from its reference sample (with a warning to retrain)."""
-    profile = registry.reference_profile(champion)
-    if profile is not None:
-        return profile
-    log.warning(f"{champion.name} v{champion.version} has no reference profile: built from its reference sample; "
-                "retrain it to log one")
-    reference = registry.reference(champion)
-    return reference_profile(reference, reference[SCORE_COLUMN].dropna().to_numpy(), spec)
-
-
 def window_rows(view: DailyFrames, asset: str, first: date, last: date, columns: list[str],
                 spec: PipelineSpec) -> pd.DataFrame:
     """A chunk's rows of a daily input (only `columns`) with the stored days of the trailing window before it."""
@@ -97,7 +84,7 @@ def run_champions(registry: ModelRegistry, spec: PipelineSpec,
             if champion is None:
                 log.warning(f"segment {segment!r} has no champion: no reference to compare against")
                 continue
-            champions[segment] = (champion, champion_profile(registry, champion, spec, log))
+            champions[segment] = (champion, registry.reference_profile(champion))
         except ArtifactError as error:
             log.error(f"segment {segment!r}: no drift report: {error}")
     return champions

@@ -35,7 +35,7 @@ def similar_index(registry: ModelRegistry, model: LoadedModel, spec: PipelineSpe
         return None
     reference = registry.similar_reference(model)
     if reference is None:
-        log.warning(f"{model.name} v{model.version} was trained before similar customers were logged: "
+        log.warning(f"{model.name} v{model.version} was trained with scoring.similar_customers.top_n 0: "
                     "no similar customers for its rows; retrain the segment to add them")
         return None
     return similar.build_index(reference, spec)
@@ -290,7 +290,7 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     )
     def risk_report(context: dg.AssetExecutionContext, risk_clusters: DailyFrames):
         """Daily summary per segment and cluster; row-level report files per date and segment with the
-        spec's report columns; the BENCHMARK summary of the run (added up from the daily summaries)."""
+        spec's report columns; the run risk summary (all its days, added up from the daily summaries)."""
         start, end = run_dates(context)
         as_of, folder = labels_as_of(spec), spec.reports_dir / "risk_report"
         summaries, tops, files, figures = [], [], 0, PartitionFigures()
@@ -304,12 +304,12 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 figures.add_rows(summary, ds.date, first, last)
                 tops.append(highest_risk(clusters, spec))
                 staged.add(summary, first, last)
-            benchmark = reporting.summary_over_days(concat_tables(summaries))
-            benchmark_path = lake.write_frame(spec.reports_dir / "benchmark" / f"{start}_{end}", benchmark)
+            run_summary = reporting.summary_over_days(concat_tables(summaries))
+            run_summary_path = lake.write_frame(spec.reports_dir / "run_risk_summary" / f"{start}_{end}", run_summary)
             figures.stamp(context)
             yield dg.Output(staged, metadata={
-                "benchmark": dg.MetadataValue.md(benchmark.round(4).to_markdown(index=False)),
-                "benchmark_path": dg.MetadataValue.path(str(benchmark_path)),
+                "run_risk_summary": dg.MetadataValue.md(run_summary.round(4).to_markdown(index=False)),
+                "run_risk_summary_path": dg.MetadataValue.path(str(run_summary_path)),
                 "highest_risk": dg.MetadataValue.md(highest_risk_preview(highest_risk(concat_tables(tops), spec))),
                 "report_folder": dg.MetadataValue.path(str(folder)),
                 "report_files": files,
