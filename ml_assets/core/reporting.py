@@ -97,3 +97,8 @@ def write_report_files(table: pd.DataFrame, folder: Path, spec: PipelineSpec) ->
         part = folder / f"date={day}" / f"segment={segments[segment_codes[first]]}"
         paths.append(lake.write_table(part, rows.slice(start, stop - start)))
     return paths
+
+
+def concat_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Small per-chunk tables (summaries, counts) as one; empty ones are left out unless all are empty."""
+    return pd.concat([table for table in tables if len(table)] or tables[:1], ignore_index=True)

@@ -5,6 +5,7 @@ A single run over a range stamps its Output metadata on every partition it mater
 partition's own materialization, overriding keys of the same name. Assets collect their figures here while they
 work chunk by chunk, then call `stamp` once, before yielding their Output."""
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,3 +198,13 @@ def add_evaluation_figures(figures: PartitionFigures, results: Mapping[str, Mapp
                               "plots": plots[segment],
                               **mlflow_links(client, mlflow, result["model_name"], str(result["version"]),
                                              result["run_id"])})
+
+
+
+def image_markdown(paths: dict[str, Path]) -> dg.MetadataValue:
+    """Inline PNG previews for the Dagster UI, with the file path under each."""
+    parts = []
+    for title, path in paths.items():
+        encoded = base64.b64encode(path.read_bytes()).decode()
+        parts.append(f"**{title}**\n\n![{title}](data:image/png;base64,{encoded})\n\n`{path}`")
+    return dg.MetadataValue.md("\n\n".join(parts))

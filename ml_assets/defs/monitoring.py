@@ -12,6 +12,7 @@ import dagster as dg
 import pandas as pd
 
 from ml_assets.core import drift, lake, plots
+from ml_assets.core.reporting import concat_tables
 from ml_assets.core.estimation import TrainingWindow, cohort_estimates
 from ml_assets.core.evidently_report import write_drift_html
 from ml_assets.core.features import SEGMENT_COLUMN
@@ -21,9 +22,8 @@ from ml_assets.core.monitoring import (
 from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.core.sources import days_between
 from ml_assets.defs.metadata import (
-    PartitionFigures, add_drift_figures, add_performance_figures, link_evidently_reports)
-from ml_assets.defs.partitions import (
-    concat_tables, daily_partitions, image_markdown, run_chunks, run_dates, staged_output)
+    PartitionFigures, add_drift_figures, add_performance_figures, image_markdown, link_evidently_reports)
+from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.resources.mlflow import CHAMPION, ArtifactError, LoadedModel, ModelRegistry

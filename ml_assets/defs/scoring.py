@@ -13,7 +13,7 @@ from ml_assets.core.daily_scoring import empty_scores, score_segment
 from ml_assets.core.features import SEGMENT_COLUMN
 from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.defs.metadata import PartitionFigures
-from ml_assets.defs.partitions import concat_tables, daily_partitions, run_chunks, run_dates, staged_output
+from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.mlflow import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
 from ml_assets.resources.storage import DATE_DIMENSION, DailyFrames
@@ -275,7 +275,7 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 counts.append(table.groupby([SEGMENT_COLUMN, "risk_cluster"], observed=True).size().rename("rows")
                               .reset_index())
                 staged.add(table, first, last)
-            counts = concat_tables(counts).groupby([SEGMENT_COLUMN, "risk_cluster"], observed=True)["rows"].sum()
+            counts = reporting.concat_tables(counts).groupby([SEGMENT_COLUMN, "risk_cluster"], observed=True)["rows"].sum()
             figures.stamp(context)
             yield dg.Output(staged, metadata={
                 "dagster/row_count": rows, "cutpoints": spec.clustering.cutpoints,
@@ -304,13 +304,13 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 figures.add_rows(summary, ds.date, first, last)
                 tops.append(highest_risk(clusters, spec))
                 staged.add(summary, first, last)
-            run_summary = reporting.summary_over_days(concat_tables(summaries))
+            run_summary = reporting.summary_over_days(reporting.concat_tables(summaries))
             run_summary_path = lake.write_frame(spec.reports_dir / "run_risk_summary" / f"{start}_{end}", run_summary)
             figures.stamp(context)
             yield dg.Output(staged, metadata={
                 "run_risk_summary": dg.MetadataValue.md(run_summary.round(4).to_markdown(index=False)),
                 "run_risk_summary_path": dg.MetadataValue.path(str(run_summary_path)),
-                "highest_risk": dg.MetadataValue.md(highest_risk_preview(highest_risk(concat_tables(tops), spec))),
+                "highest_risk": dg.MetadataValue.md(highest_risk_preview(highest_risk(reporting.concat_tables(tops), spec))),
                 "report_folder": dg.MetadataValue.path(str(folder)),
                 "report_files": files,
             })

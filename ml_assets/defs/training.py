@@ -27,8 +27,8 @@ from ml_assets.core.scoring import model_scores
 from ml_assets.core.similar import reference_contributions
 from ml_assets.core.sources import days_between
 from ml_assets.defs.metadata import (
-    ROW_COUNT, PartitionFigures, add_evaluation_figures, add_model_figures, column_schema)
-from ml_assets.defs.partitions import image_markdown, segment_partitions
+    ROW_COUNT, PartitionFigures, add_evaluation_figures, add_model_figures, column_schema, image_markdown)
+from ml_assets.defs.partitions import segment_partitions
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.dask import DaskCluster
 from ml_assets.resources.mlflow import (
