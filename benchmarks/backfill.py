@@ -240,7 +240,7 @@ def bare_drift_report(spec: PipelineSpec, features: pd.DataFrame, predictions: p
 
 def run_bare(spec: PipelineSpec, first: date, last: date) -> tuple[float, float, dict[str, float]]:
     """The six steps in a loop over chunks of `storage.chunk_days` days (each chunk's frames handed from step to
-    step in memory), each step storing one file per day; the run's BENCHMARK summary and soft-rule findings at
+    step in memory), each step storing one file per day; the run risk summary and soft-rule findings at
     the end. Wall and CPU seconds, and seconds per step."""
     started, cpu = time.perf_counter(), time.process_time()
     models = RunModels.load(spec, ModelRegistry(tracking_uri=spec.tracking_uri))
@@ -267,8 +267,8 @@ def run_bare(spec: PipelineSpec, first: date, last: date) -> tuple[float, float,
     soft.findings(spec)
     seconds["raw_data"] += time.perf_counter() - step_started
     step_started = time.perf_counter()
-    benchmark = reporting.summary_over_days(pd.concat(summaries, ignore_index=True))
-    lake.write_frame(spec.reports_dir / "benchmark" / f"{first}_{last}", benchmark)
+    run_summary = reporting.summary_over_days(pd.concat(summaries, ignore_index=True))
+    lake.write_frame(spec.reports_dir / "run_risk_summary" / f"{first}_{last}", run_summary)
     seconds["risk_report"] += time.perf_counter() - step_started
     return time.perf_counter() - started, time.process_time() - cpu, seconds
 

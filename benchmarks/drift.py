@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_assets.core.drift import SEVERITIES, Thresholds, build_profile, profile_drift_table
+from ml_assets.core.drift import SEVERITIES, build_profile, profile_drift_table
+from ml_assets.spec import ThresholdSpec
 
 NUMERIC, CATEGORICAL = 40, 10
-PSI = Thresholds(low=0.05, moderate=0.1, high=0.25)
-KS = Thresholds(low=0.05, moderate=0.1, high=0.2)
+PSI = ThresholdSpec(low=0.05, moderate=0.1, high=0.25)
+KS = ThresholdSpec(low=0.05, moderate=0.1, high=0.2)
 PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 
 

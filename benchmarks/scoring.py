@@ -1,7 +1,7 @@
 """Scoring benchmark: 1,000,000 rows through the daily scoring path against a bare xgboost predict.
 
 Ours: features -> predictions (calibrated scores, reason codes, similar past customers) -> risk clusters ->
-risk report (row-level parquet files per date and segment, the daily summary and the BENCHMARK summary). It
+risk report (row-level parquet files per date and segment, the daily summary and the run risk summary). It
 calls the core functions the assets call (score_segment, cluster_table, labels_matured, write_report_files,
 risk_summary, summary_over_days), not the Dagster machinery (no IO manager writing the lake, no run bookkeeping).
 Bare: `booster.predict(xgb.DMatrix(matrix))` with each segment's model on the same rows (model matrix prebuilt),

@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 from ml_assets.spec import PipelineSpec
 
@@ -67,13 +66,8 @@ def yaml_text(value: Any) -> str:
 
 
 def default_value(field: FieldInfo) -> Any:
-    """A field's default (called when it is a factory); PydanticUndefined when it is required."""
+    """A field's default (called when it is a factory)."""
     return field.default_factory() if field.default_factory is not None else field.default
-
-
-def default_text(value: Any) -> str:
-    """The default as written in YAML, 'required' without one."""
-    return "required" if value is PydanticUndefined else yaml_text(value)
 
 
 def variant(model: type[BaseModel]) -> str:
@@ -107,7 +101,8 @@ def field_docs(model: type[BaseModel], prefix: str = "", defaults: BaseModel | N
             continue
         path = f"{prefix}{name}"
         value = getattr(defaults, name) if defaults is not None else default_value(field)
-        rows.append(FieldDoc(path, type_name(field.annotation), default_text(value),
+        default = "required" if defaults is None and field.is_required() else yaml_text(value)
+        rows.append(FieldDoc(path, type_name(field.annotation), default,
                              note + (field.description or "")))
         sections = nested_models(field.annotation)
         for suffix, section in sections:

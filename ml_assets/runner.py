@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 
 import dagster as dg
 from dagster._core.code_pointer import ModuleCodePointer
@@ -26,7 +27,6 @@ from dagster._core.remote_origin import (
     RemoteRepositoryOrigin,
 )
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-from dagster._utils.error import SerializableErrorInfo
 
 from ml_assets.definitions import INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
 from ml_assets.defs.partitions import CHUNK_PROGRESS, RANGE_END_TAG, RANGE_START_TAG
@@ -138,7 +138,15 @@ def persistent_instance(spec: PipelineSpec) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def root_error(error: SerializableErrorInfo) -> SerializableErrorInfo:
+class ErrorInfo(Protocol):
+    """What the runner reads of a step failure's error (Dagster's serialized error and its causes)."""
+
+    cls_name: str | None
+    message: str
+    cause: ErrorInfo | None
+
+
+def root_error(error: ErrorInfo) -> ErrorInfo:
     """The innermost cause of a step error: the user's exception, not Dagster's wrapper."""
     while error.cause is not None:
         error = error.cause
@@ -150,11 +158,6 @@ def failures(events: Iterable[dg.DagsterEvent]) -> list[StepError]:
     return [StepError(event.step_key, root_error(event.event_specific_data.error).cls_name,
                       root_error(event.event_specific_data.error).message.strip())
             for event in events if event.event_type == dg.DagsterEventType.STEP_FAILURE]
-
-
-def step_errors(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str]]:
-    """(step, error class, message) of every failed step of an in-process result."""
-    return [(e.step, e.error_class, e.message) for e in failures(result.get_step_failure_events())]
 
 
 def check_notes(events: Iterable[dg.DagsterEvent]) -> list[CheckNote]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 
 
 def confusion_counts(target: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, int]:
@@ -41,10 +40,3 @@ def lift_table(target: np.ndarray, score: np.ndarray, bins: int = 10) -> pd.Data
     table["cumulative_gain"] = table["positives"].cumsum() / target.sum()
     table["cumulative_lift"] = (table["positives"].cumsum() / table["rows"].cumsum()) / base_rate
     return table.reset_index()
-
-
-def shap_values(booster: xgb.Booster, matrix: pd.DataFrame, best_iteration: int) -> pd.DataFrame:
-    """Per-row SHAP contributions (log-odds, before calibration) from XGBoost's own pred_contribs."""
-    contributions = booster.predict(xgb.DMatrix(matrix, enable_categorical=True), pred_contribs=True,
-                                    iteration_range=(0, best_iteration + 1))
-    return pd.DataFrame(contributions[:, :-1], columns=matrix.columns, index=matrix.index)

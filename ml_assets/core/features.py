@@ -90,8 +90,8 @@ def build_features(raw: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
 def model_matrix(features: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[str, list[str]]) -> pd.DataFrame:
     """Feature columns in model order; categoricals use the training vocabulary (unseen values become NaN).
 
-    float64 columns are shared with `features`, not copied (a copy of a million-row matrix costs 0.4-0.8 s on
-    fresh memory): read the matrix, do not write into it."""
+    float64 columns are shared with `features`, not copied (a million-row copy is costly on fresh memory): read
+    the matrix, do not write into it."""
     columns: dict[str, Any] = {column: features[column].astype("float64", copy=False)
                                for column in spec.features.model_numeric()}
     columns |= {column: pd.Categorical(features[column], categories=vocabulary[column])

@@ -170,8 +170,8 @@ def frame_file(folder: UPath | Path) -> UPath:
 def read_frames(folders: list[UPath] | list[Path], columns: list[str] | None = None) -> pd.DataFrame:
     """Concatenate the frames of several partitions (in the order given); with `columns`, only those.
 
-    Partitions of one schema (the usual case) are joined as Arrow tables and converted to pandas once: about a
-    third faster than converting each day and concatenating the frames, for the same frame."""
+    Partitions of one schema (the usual case) are joined as Arrow tables and converted to pandas once, rather
+    than converting each day and concatenating the frames (same frame, less work)."""
     tables = [read_table(folder, columns) for folder in folders]
     tables = [table for table in tables if table.num_rows] or tables[:1]
     if not tables:

@@ -161,7 +161,7 @@ def predict(booster: xgb.Booster, matrix: pd.DataFrame, best_iteration: int | No
 def ks_score(target: np.ndarray, score: np.ndarray) -> float:
     """Kolmogorov-Smirnov separation between the score distributions of positives and negatives."""
     positive = np.asarray(target) == 1
-    return ks_statistic(np.asarray(score)[positive], np.asarray(score)[~positive])[0]
+    return ks_statistic(np.asarray(score)[positive], np.asarray(score)[~positive])
 
 
 def expected_calibration_error(target: np.ndarray, score: np.ndarray, bins: int = 10) -> float:

@@ -16,7 +16,7 @@ from ml_assets.core import drift
 from ml_assets.core.estimation import ESTIMATE_COLUMNS, TrainingWindow, estimate_performance, in_sample
 from ml_assets.core.modeling import expected_calibration_error
 from ml_assets.core.scoring import SCORE_COLUMN
-from ml_assets.spec import DriftSpec, EstimationSpec, PipelineSpec, ThresholdSpec
+from ml_assets.spec import DriftSpec, EstimationSpec, PipelineSpec
 
 PERFORMANCE_COLUMNS = ["segment", "model_name", "model_version", "cohort_first", "cohort_last", "in_sample", "rows",
                        "unlabeled_rows", "positives", "roc_auc", "ece", "default_rate", "mean_score",
@@ -24,27 +24,17 @@ PERFORMANCE_COLUMNS = ["segment", "model_name", "model_version", "cohort_first",
                        "training_roc_auc", "training_ece", "training_default_rate", "judged", "below_floor"]
 
 
-def thresholds(spec_thresholds: ThresholdSpec) -> drift.Thresholds:
-    """Core thresholds from a spec section."""
-    return drift.Thresholds(spec_thresholds.low, spec_thresholds.moderate, spec_thresholds.high)
-
-
-def reference_profile(features: pd.DataFrame, scores: np.ndarray, spec: PipelineSpec) -> drift.ReferenceProfile:
-    """Reference of a model version: every model feature of its training rows, plus its holdout scores
-    as the `score` column (bins and counts from all rows, sorted values capped at reference_sample_rows)."""
-    return with_score_reference(feature_reference(features, spec), scores, spec)
-
-
 def feature_reference(features: pd.DataFrame, spec: PipelineSpec) -> drift.ReferenceProfile:
-    """The part of `reference_profile` that needs no model: every model feature of the training rows (training
-    computes it while the booster trains)."""
+    """The drift reference of a version's training rows without the score: every model feature (training
+    computes it while the booster trains; `with_score_reference` adds the score)."""
     return drift.build_profile(features, spec.features.model_numeric(), spec.features.categorical, spec.drift.bins,
                                spec.drift.reference_sample_rows)
 
 
 def with_score_reference(profile: drift.ReferenceProfile, scores: np.ndarray,
                          spec: PipelineSpec) -> drift.ReferenceProfile:
-    """`profile` plus the holdout scores as the `score` column."""
+    """`profile` plus the holdout scores as the `score` column (bins and counts from all rows, sorted values
+    capped at drift.reference_sample_rows)."""
     score = drift.numeric_reference(np.asarray(scores, dtype="float64"), spec.drift.bins,
                                     spec.drift.reference_sample_rows)
     return drift.ReferenceProfile({**profile.numeric, SCORE_COLUMN: score}, profile.categorical)
@@ -83,7 +73,7 @@ def segment_drift(profile: drift.ReferenceProfile, current: pd.DataFrame, scores
                   settings: DriftSpec) -> pd.DataFrame:
     """Drift of every feature and of the score, with `monitored` (in the verdict's scope) and `judged`
     (monitored, at least `min_rows` current rows and a non-empty reference); severity is 'none' unless judged."""
-    psi, ks = thresholds(settings.psi), thresholds(settings.ks)
+    psi, ks = settings.psi, settings.ks
     plain = [column for column in scope.features if column not in scope.same_period]
     same_period = [column for column in scope.features if column in scope.same_period]
     parts = [drift.profile_drift_table(profile, current, psi, ks, columns=plain, category_bins=settings.bins),

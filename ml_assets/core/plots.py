@@ -82,9 +82,11 @@ def _value_colors(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(numeric, errors="coerce").rank(pct=True).to_numpy()
 
 
-def shap_summary_plot(contributions: pd.DataFrame, matrix: pd.DataFrame, path: Path, top: int = 12,
+def shap_summary_plot(values: np.ndarray, matrix: pd.DataFrame, path: Path, top: int = 12,
                       max_rows: int = 2000) -> Path:
-    """SHAP summary: one row of dots per feature (largest mean |SHAP| on top), coloured by the feature's value."""
+    """SHAP summary of `values` (explain.contributions of `matrix`): one row of dots per feature (largest mean
+    |SHAP| on top), coloured by the feature's value."""
+    contributions = pd.DataFrame(values, columns=matrix.columns, index=matrix.index)
     shown = contributions.abs().mean().sort_values(ascending=False).head(top).index[::-1]
     sample = contributions.sample(n=min(len(contributions), max_rows), random_state=0).index
     rng = np.random.default_rng(0)

@@ -1,5 +1,5 @@
-"""Risk report: row-level report files per date and segment, and the BENCHMARK summary per segment and
-risk cluster."""
+"""Risk report: row-level report files per date and segment, and the run's risk summary per segment and
+risk cluster (all the run's days together)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def risk_summary(clusters: pd.DataFrame, segment_column: str, score_column: str,
 
 def summary_over_days(daily: pd.DataFrame) -> pd.DataFrame:
     """The risk_summary of all days together, from the per-day one: counts, score sums and default counts add
-    up over days, so the BENCHMARK summary of a run needs no second pass over its rows."""
+    up over days, so the run risk summary needs no second pass over its rows."""
     defaults = (daily["realized_default_rate"] * daily["matured_count"]).fillna(0.0)
     parts = daily[SUMMARY_KEYS].assign(count=daily["count"], score_sum=daily["mean_score"] * daily["count"],
                                        matured_count=daily["matured_count"], defaults=defaults)
@@ -97,3 +97,8 @@ def write_report_files(table: pd.DataFrame, folder: Path, spec: PipelineSpec) ->
         part = folder / f"date={day}" / f"segment={segments[segment_codes[first]]}"
         paths.append(lake.write_table(part, rows.slice(start, stop - start)))
     return paths
+
+
+def concat_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Small per-chunk tables (summaries, counts) as one; empty ones are left out unless all are empty."""
+    return pd.concat([table for table in tables if len(table)] or tables[:1], ignore_index=True)

@@ -78,13 +78,6 @@ def _rule_checks(rule: ColumnRule | None) -> list[pa.Check]:
     return checks
 
 
-def soft_rule_findings(original_columns: list[str], frame: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
-    """Warnings that do not block: missing optional columns, null rates above the limit, unexpected values."""
-    tally = SoftRuleTally()
-    tally.add(original_columns, frame, spec)
-    return tally.findings(spec)
-
-
 @dataclass
 class SoftRuleTally:
     """What the soft rules need from a range read chunk by chunk: the source's columns, rows and nulls per

@@ -3,10 +3,8 @@ contribution space, i.e. customers the model saw as risky for the same reasons.
 
 The labeled rows and their contributions are computed once per model version at training time and logged
 with it as parquet (`reference_contributions`); scoring builds a NearestNeighbors index from them and queries
-it with contributions of the same method, which the reference file names (`CONTRIBUTIONS_ATTR`). New versions
-use Saabas contributions (approx_contribs, the method of the default reason codes): about 0.2 s for 20,000 rows
-through 400 trees, where exact TreeSHAP took 4.5-5 s of every training. Versions logged before the method was
-recorded hold exact contributions and are queried with exact ones.
+it with contributions of the same method, which the reference file names (`CONTRIBUTIONS_ATTR`): Saabas
+contributions (approx_contribs, the method of the default reason codes), much cheaper than exact TreeSHAP.
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ SIMILAR_COLUMNS = ["similar_customers", "similar_default_rate"]
 CONTRIBUTIONS_ATTR = "contributions"
 """Key of the reference frame's attrs (kept in the parquet file's metadata) naming its contribution method."""
 REFERENCE_METHOD = "approx"
-"""Contribution method of the references logged from now on: 'approx' (Saabas) or 'exact' (TreeSHAP)."""
+"""Contribution method of the references logged: 'approx' (Saabas) or 'exact' (TreeSHAP)."""
 METHODS = ("approx", "exact")
 
 
@@ -50,8 +48,8 @@ def reference_contributions(frame: pd.DataFrame, model: TrainedModel, spec: Pipe
 
 
 def reference_method(reference: pd.DataFrame) -> str:
-    """The contribution method of a logged reference: 'exact' for references logged before it was recorded."""
-    method = reference.attrs.get(CONTRIBUTIONS_ATTR, "exact")
+    """The contribution method a logged reference names (its parquet metadata)."""
+    method = reference.attrs.get(CONTRIBUTIONS_ATTR)
     if method not in METHODS:
         raise ValueError(f"the similar-customer reference names contribution method {method!r}, not one of "
                          f"{list(METHODS)}; retrain the segment")

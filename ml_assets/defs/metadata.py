@@ -5,6 +5,7 @@ A single run over a range stamps its Output metadata on every partition it mater
 partition's own materialization, overriding keys of the same name. Assets collect their figures here while they
 work chunk by chunk, then call `stamp` once, before yielding their Output."""
 
+import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -271,3 +272,11 @@ def add_estimation_figures(figures: PartitionFigures, table: pd.DataFrame, date_
         figures.add_by_day(rows, date_column, {f"estimated_roc_auc_{segment}": ("estimated_roc_auc", "last"),
                                                f"estimated_default_rate_{segment}": ("estimated_default_rate",
                                                                                      "last")}, first, last)
+
+def image_markdown(paths: dict[str, Path]) -> dg.MetadataValue:
+    """Inline PNG previews for the Dagster UI, with the file path under each."""
+    parts = []
+    for title, path in paths.items():
+        encoded = base64.b64encode(path.read_bytes()).decode()
+        parts.append(f"**{title}**\n\n![{title}](data:image/png;base64,{encoded})\n\n`{path}`")
+    return dg.MetadataValue.md("\n\n".join(parts))

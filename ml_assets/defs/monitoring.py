@@ -12,19 +12,19 @@ import dagster as dg
 import pandas as pd
 
 from ml_assets.core import drift, lake, plots
+from ml_assets.core.reporting import concat_tables
 from ml_assets.core.estimation import TrainingWindow, cohort_estimates
 from ml_assets.core.evidently_report import write_drift_html
 from ml_assets.core.features import SEGMENT_COLUMN
 from ml_assets.core.monitoring import (
     PERFORMANCE_COLUMNS, at_least, auc_floor, cohort_performance, drift_alert_text, evidently_days,
-    drift_scope, maturity_cohort, performance_alert_text, reference_profile, segment_drift, trailing_windows)
+    drift_scope, maturity_cohort, performance_alert_text, segment_drift, trailing_windows)
 from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.core.sources import days_between
 from ml_assets.defs.metadata import (
-    Figure, PartitionFigures, add_drift_figures, add_estimation_figures, add_performance_figures,
+    Figure, PartitionFigures, add_drift_figures, add_estimation_figures, add_performance_figures, image_markdown,
     link_evidently_reports)
-from ml_assets.defs.partitions import (
-    concat_tables, daily_partitions, image_markdown, run_chunks, run_dates, staged_output)
+from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.resources.mlflow import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
@@ -57,19 +57,6 @@ def with_preceding_days(frame: pd.DataFrame, asset: str, start: date, spec: Pipe
     return pd.concat([before, frame], ignore_index=True)
 
 
-def champion_profile(registry: ModelRegistry, champion: LoadedModel, spec: PipelineSpec,
-                     log: dg.DagsterLogManager) -> drift.ReferenceProfile:
-    """The champion's stored reference profile; for versions trained before profiles were logged, one
-    built from its reference sample (with a warning to retrain)."""
-    profile = registry.reference_profile(champion)
-    if profile is not None:
-        return profile
-    log.warning(f"{champion.name} v{champion.version} has no reference profile: built from its reference sample; "
-                "retrain it to log one")
-    reference = registry.reference(champion)
-    return reference_profile(reference, reference[SCORE_COLUMN].dropna().to_numpy(), spec)
-
-
 def window_rows(view: DailyFrames, asset: str, first: date, last: date, columns: list[str],
                 spec: PipelineSpec) -> pd.DataFrame:
     """A chunk's rows of a daily input (only `columns`) with the stored days of the trailing window before it."""
@@ -98,7 +85,7 @@ def run_champions(registry: ModelRegistry, spec: PipelineSpec,
             if champion is None:
                 log.warning(f"segment {segment!r} has no champion: no reference to compare against")
                 continue
-            champions[segment] = (champion, champion_profile(registry, champion, spec, log))
+            champions[segment] = (champion, registry.reference_profile(champion))
         except ArtifactError as error:
             log.error(f"segment {segment!r}: no drift report: {error}")
     return champions

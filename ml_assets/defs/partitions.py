@@ -1,13 +1,10 @@
 """Partitions shared by the asset graph: daily dates and model segments."""
 
-import base64
 import logging
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
 from ml_assets.core.sources import date_chunks
 from ml_assets.resources.storage import StagedDays
@@ -46,20 +43,6 @@ def run_chunks(context: dg.AssetExecutionContext, spec: PipelineSpec) -> Iterato
         yield first, last
 
 
-def concat_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """Small per-chunk tables (summaries, counts) as one; empty ones are left out unless all are empty."""
-    return pd.concat([table for table in tables if len(table)] or tables[:1], ignore_index=True)
-
-
 def staged_output(spec: PipelineSpec, asset: str) -> StagedDays:
     """Where a daily asset stages its output chunk by chunk, until the lake IO manager moves it into place."""
     return StagedDays(spec.lake_dir, asset, spec.dataset.date)
-
-
-def image_markdown(paths: dict[str, Path]) -> dg.MetadataValue:
-    """Inline PNG previews for the Dagster UI, with the file path under each."""
-    parts = []
-    for title, path in paths.items():
-        encoded = base64.b64encode(path.read_bytes()).decode()
-        parts.append(f"**{title}**\n\n![{title}](data:image/png;base64,{encoded})\n\n`{path}`")
-    return dg.MetadataValue.md("\n\n".join(parts))

@@ -14,7 +14,7 @@ from ml_assets.core.features import SEGMENT_COLUMN
 from ml_assets.core.scoring import SCORE_COLUMN
 from ml_assets.defs.metadata import (
     PartitionFigures, add_prediction_figures, add_report_file_figures, cluster_counts, frame_table)
-from ml_assets.defs.partitions import concat_tables, daily_partitions, run_chunks, run_dates, staged_output
+from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.mlflow import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
 from ml_assets.resources.storage import DATE_DIMENSION, DailyFrames
@@ -36,7 +36,7 @@ def similar_index(registry: ModelRegistry, model: LoadedModel, spec: PipelineSpe
         return None
     reference = registry.similar_reference(model)
     if reference is None:
-        log.warning(f"{model.name} v{model.version} was trained before similar customers were logged: "
+        log.warning(f"{model.name} v{model.version} was trained with scoring.similar_customers.top_n 0: "
                     "no similar customers for its rows; retrain the segment to add them")
         return None
     return similar.build_index(reference, spec)
@@ -265,8 +265,8 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     )
     def risk_report(context: dg.AssetExecutionContext, risk_clusters: DailyFrames):
         """Daily summary per segment and cluster; row-level report files per date and segment with the
-        spec's report columns; the BENCHMARK summary of the run (added up from the daily summaries, on the
-        run's last partition as its range summary)."""
+        spec's report columns; the run's risk summary (added up from the daily summaries, on the run's last
+        partition as its range summary)."""
         start, end = run_dates(context)
         as_of, folder = labels_as_of(spec), spec.reports_dir / "risk_report"
         summaries, figures = [], PartitionFigures()
@@ -284,10 +284,10 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                     highest_risk_preview(highest_risk(day, spec)))})
                 add_report_file_figures(figures, files, first, last)
                 staged.add(summary, first, last)
-            benchmark = reporting.summary_over_days(concat_tables(summaries))
-            benchmark_path = lake.write_frame(spec.reports_dir / "benchmark" / f"{start}_{end}", benchmark)
-            figures.add_range_summary(context, {"benchmark": frame_table(benchmark),
-                                                "benchmark_path": dg.MetadataValue.path(str(benchmark_path))})
+            run_summary = reporting.summary_over_days(reporting.concat_tables(summaries))
+            run_summary_path = lake.write_frame(spec.reports_dir / "run_risk_summary" / f"{start}_{end}", run_summary)
+            figures.add_range_summary(context, {"risk_summary": frame_table(run_summary),
+                                                "risk_summary_path": dg.MetadataValue.path(str(run_summary_path))})
             figures.stamp(context)
             yield dg.Output(staged, metadata={"report_folder": dg.MetadataValue.path(str(folder))})
 

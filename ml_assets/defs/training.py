@@ -15,7 +15,7 @@ import pandas as pd
 from mlflow.entities import Metric
 from mlflow.models import infer_signature
 
-from ml_assets.core import evaluation, lake, modeling, plots
+from ml_assets.core import evaluation, explain, lake, modeling, plots
 from ml_assets.core.comparison import AucComparison, compare_auc
 from ml_assets.core.features import SEGMENT_COLUMN, model_matrix
 from ml_assets.core.drift import ReferenceProfile
@@ -27,8 +27,8 @@ from ml_assets.core.scoring import model_scores
 from ml_assets.core.similar import reference_contributions
 from ml_assets.core.sources import days_between
 from ml_assets.defs.metadata import (
-    ROW_COUNT, PartitionFigures, add_evaluation_figures, add_model_figures, column_schema)
-from ml_assets.defs.partitions import image_markdown, segment_partitions
+    ROW_COUNT, PartitionFigures, add_evaluation_figures, add_model_figures, column_schema, image_markdown)
+from ml_assets.defs.partitions import segment_partitions
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.dask import DaskCluster
 from ml_assets.resources.mlflow import (
@@ -174,8 +174,8 @@ def log_booster(spec: PipelineSpec, fit: modeling.SegmentFit) -> str:
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Write a frame as parquet, dictionary-encoding all but its float columns: trying a dictionary of float values,
-    which rarely repeat, made writing the 50,000-row drift reference sample 3x slower."""
+    """Write a frame as parquet, dictionary-encoding all but its float columns (float values rarely repeat, so
+    trying a dictionary of them only slows the write)."""
     keep_plain = {column for column, dtype in frame.dtypes.items() if pd.api.types.is_float_dtype(dtype)}
     frame.to_parquet(path, index=False, use_dictionary=[c for c in frame.columns if c not in keep_plain])
 
@@ -416,7 +416,7 @@ def evaluate_version(spec: PipelineSpec, record: dict[str, Any], frame: pd.DataF
         f"{name}_at_threshold": value for name, value in at_threshold.items()}
     confusion = evaluation.confusion_counts(target, scores, threshold)
     lift = evaluation.lift_table(target, scores)
-    shap = evaluation.shap_values(model.booster, matrix, model.meta["best_iteration"])
+    shap = explain.contributions(model.booster, matrix, model.meta["best_iteration"], approximate=False)
     folder = spec.reports_dir / "model_evaluation" / record["segment"] / f"v{record['version']}"
     images = evaluation_plots(target, scores, metrics, model, matrix, shap, folder)
     log_evaluation(registry, record["run_id"], metrics, confusion, lift, images)
@@ -436,7 +436,7 @@ def log_evaluation(registry: ModelRegistry, run_id: str, metrics: dict[str, floa
 
 
 def evaluation_plots(target: np.ndarray, scores: np.ndarray, metrics: dict[str, float], model: LoadedModel,
-                     matrix: pd.DataFrame, shap: pd.DataFrame, folder: Path) -> dict[str, Path]:
+                     matrix: pd.DataFrame, shap: np.ndarray, folder: Path) -> dict[str, Path]:
     """Write the evaluation PNGs of one model version."""
     return {
         "ROC": plots.roc_plot(target, scores, metrics["roc_auc"], folder / "roc.png"),

@@ -1,7 +1,7 @@
 """The Dask cluster distributed segment training runs on: a scheduler's address, or a LocalCluster per run.
 
-dask and distributed are imported only when a segment is large enough to need them (their import costs
-about 3 s, which every code-location load would otherwise pay).
+dask and distributed are imported only when a segment is large enough to need them (their import is slow,
+and every code-location load would otherwise pay it).
 """
 
 from collections.abc import Iterator

@@ -161,14 +161,13 @@ class ModelRegistry(dg.ConfigurableResource):
                                 "was not logged")
         return frame
 
-    def reference_profile(self, model: LoadedModel) -> ReferenceProfile | None:
-        """The drift reference profile logged with a model version (read once per process), or None for
-        versions trained before profiles were logged."""
+    def reference_profile(self, model: LoadedModel) -> ReferenceProfile:
+        """The drift reference profile logged with a model version (read once per process)."""
         return _load_profile(self.tracking_uri, model.name, model.version)
 
     def similar_reference(self, model: LoadedModel) -> pd.DataFrame | None:
         """The labeled training rows and their contributions logged with a model version for similar-customer
-        search (read once per process; do not modify it), or None for versions trained before it was logged."""
+        search (read once per process; do not modify it), or None when it trained with similar_customers.top_n 0."""
         return _load_frame(self.tracking_uri, model.name, model.version, SIMILAR_FILE)
 
     def artifact_checksums(self, run_id: str, model_uri: str) -> dict[str, str]:
@@ -400,11 +399,11 @@ def _load_frame(tracking_uri: str, name: str, version: str, artifact: str) -> pd
 
 
 @lru_cache(maxsize=64)
-def _load_profile(tracking_uri: str, name: str, version: str) -> ReferenceProfile | None:
+def _load_profile(tracking_uri: str, name: str, version: str) -> ReferenceProfile:
     """Download, check and read a version's reference profile once per process (versions are immutable)."""
     files = version_files(tracking_uri, name, version)
     with tempfile.TemporaryDirectory() as tmp:
         folder = files.fetch(PROFILE_DIR, Path(tmp))
         if folder is None or not (folder / PROFILE_FILE).exists():
-            return None
+            raise files.broken(PROFILE_DIR, "was not logged")
         return _read(files, PROFILE_DIR, load_profile, folder)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
-import xgboost as xgb
 
-from ml_assets.core.evaluation import confusion_counts, lift_table, shap_values, threshold_metrics
+from ml_assets.core.evaluation import confusion_counts, lift_table, threshold_metrics
 
 
 def test_confusion_counts_by_hand():
@@ -42,18 +40,3 @@ def test_lift_table_of_random_scores_is_flat_on_average():
     assert table["lift"].between(0.85, 1.15).all()
     assert table["cumulative_gain"].iloc[-1] == pytest.approx(1.0)
     assert table["mean_score"].is_monotonic_decreasing
-
-
-def test_shap_values_add_up_to_the_margin_with_a_categorical_column():
-    rng = np.random.default_rng(0)
-    matrix = pd.DataFrame({"x": rng.normal(size=400),
-                           "color": pd.Categorical(rng.choice(["a", "b", "c"], 400), categories=["a", "b", "c"])})
-    target = ((matrix["x"] > 0) ^ (matrix["color"] == "b")).astype(int)
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3},
-                        xgb.DMatrix(matrix, target, enable_categorical=True), num_boost_round=20)
-    values = shap_values(booster, matrix, best_iteration=9)
-    assert list(values.columns) == ["x", "color"]
-    margin = booster.predict(xgb.DMatrix(matrix, enable_categorical=True), output_margin=True, iteration_range=(0, 10))
-    bias = margin - values.sum(axis=1).to_numpy()
-    np.testing.assert_allclose(bias, bias[0], atol=1e-4)
-    assert values["color"].abs().mean() > 0.1 and values["x"].abs().mean() > 0.1

@@ -82,3 +82,17 @@ def test_reason_frame_names_the_strongest_exact_contribution(domestic_fit):
     exact = contributions(fit.model.booster, matrix[explained], meta["best_iteration"], approximate=False)
     strongest = matrix.columns[exact.argmax(axis=1)]
     assert [text.split(" = ")[0] for text in reasons.loc[explained, "reason_1"]] == list(strongest)
+
+
+def test_exact_contributions_add_up_to_the_margin_with_a_categorical_column():
+    rng = np.random.default_rng(0)
+    matrix = pd.DataFrame({"x": rng.normal(size=400),
+                           "color": pd.Categorical(rng.choice(["a", "b", "c"], 400), categories=["a", "b", "c"])})
+    target = ((matrix["x"] > 0) ^ (matrix["color"] == "b")).astype(int)
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3},
+                        xgb.DMatrix(matrix, target, enable_categorical=True), num_boost_round=20)
+    values = pd.DataFrame(contributions(booster, matrix, 9, approximate=False), columns=matrix.columns)
+    margin = booster.predict(xgb.DMatrix(matrix, enable_categorical=True), output_margin=True, iteration_range=(0, 10))
+    bias = margin - values.sum(axis=1).to_numpy()
+    np.testing.assert_allclose(bias, bias[0], atol=1e-4)
+    assert values["color"].abs().mean() > 0.1 and values["x"].abs().mean() > 0.1

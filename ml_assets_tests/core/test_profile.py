@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_assets.core.drift import Thresholds, build_profile, profile_drift_table
+from ml_assets.core.drift import build_profile, profile_drift_table
 from ml_assets.core.profile import PROFILE_FILE, SORTED_VALUES_FILE, load_profile, save_profile
+from ml_assets.spec import ThresholdSpec
 
-THRESHOLDS = Thresholds(low=0.05, moderate=0.1, high=0.25)
+THRESHOLDS = ThresholdSpec(low=0.05, moderate=0.1, high=0.25)
 
 
 def _frame(rows: int, shift: float, seed: int) -> pd.DataFrame:

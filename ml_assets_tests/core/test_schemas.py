@@ -10,7 +10,7 @@ import pytest
 
 from ml_assets.core.features import build_features
 from ml_assets.core.schemas import (
-    FailureTally, SoftRuleTally, describe_failures, enforce, features_schema, raw_schema, soft_rule_findings)
+    FailureTally, SoftRuleTally, describe_failures, enforce, features_schema, raw_schema)
 from ml_assets_tests.conftest import make_spec
 
 START, END = date(2024, 1, 1), date(2024, 1, 31)
@@ -245,6 +245,13 @@ def test_failure_tally_counts_a_missing_column_once_and_keeps_a_bounded_sample(s
     assert tally.count == 1 + 6 and len(tally.sample) == 2
 
 
+def one_chunk_findings(columns: list[str], frame: pd.DataFrame, spec) -> pd.DataFrame:
+    """The soft-rule findings of `frame` read as a single chunk."""
+    tally = SoftRuleTally()
+    tally.add(columns, frame, spec)
+    return tally.findings(spec)
+
+
 def test_soft_rule_tally_over_chunks_judges_the_whole_range(spec, schema):
     first, second = two_chunks()
     first["amount_prev_1"] = [np.nan, np.nan, 1.0]  # 2 of 3 nulls in one chunk, 2 of 6 over the range
@@ -255,9 +262,9 @@ def test_soft_rule_tally_over_chunks_judges_the_whole_range(spec, schema):
     for raw, frame in zip((first, second), chunks):
         tally.add(list(raw.columns), frame, spec)
     findings = tally.findings(spec)
-    pd.testing.assert_frame_equal(findings, soft_rule_findings(list(first.columns), whole, spec))
+    pd.testing.assert_frame_equal(findings, one_chunk_findings(list(first.columns), whole, spec))
     assert "amount_prev_1" not in set(findings["column"]) and "tariff" in set(findings["column"])
-    assert "amount_prev_1" in set(soft_rule_findings(list(first.columns), chunks[0], spec)["column"])
+    assert "amount_prev_1" in set(one_chunk_findings(list(first.columns), chunks[0], spec)["column"])
 
 
 # --- features_schema -----------------------------------------------------------------------------

@@ -95,12 +95,13 @@ def test_reference_names_its_contribution_method_and_keeps_it_in_parquet(domesti
     path = tmp_path / "similar.parquet"
     reference.to_parquet(path, index=False)
     assert build_index(pd.read_parquet(path), spec).method == "approx"
-    legacy = reference.copy()
-    legacy.attrs.clear()
-    assert build_index(legacy, spec).method == "exact", "references logged before the method was named are exact"
-    legacy.attrs[CONTRIBUTIONS_ATTR] = "shapley"
-    with pytest.raises(ValueError, match="retrain the segment"):
-        build_index(legacy, spec)
+    unnamed = reference.copy()
+    unnamed.attrs.clear()
+    with pytest.raises(ValueError, match="names contribution method None, not one of .*retrain the segment"):
+        build_index(unnamed, spec)
+    unnamed.attrs[CONTRIBUTIONS_ATTR] = "shapley"
+    with pytest.raises(ValueError, match="'shapley'.*retrain the segment"):
+        build_index(unnamed, spec)
 
 
 def listed_ids(text: str) -> list[int]:
@@ -115,11 +116,11 @@ def test_similar_frame_queries_in_the_space_of_its_reference(domestic_fit, refer
     spec = with_scoring(spec, similar_customers={"top_n": 3, "k": 4})
     logged = reference.copy()
     columns = [c for c in logged.columns if c.startswith(CONTRIBUTION_PREFIX)]
-    if method == "exact":  # a reference logged before the method was recorded: exact contributions, no attrs
+    if method == "exact":  # a reference of exact contributions names that method
         keyed = frame.set_index(spec.dataset.id).loc[logged[spec.dataset.id]]
         matrix = model_matrix(keyed, spec, fit.model.vocabulary)
         logged[columns] = contributions(fit.model.booster, matrix, fit.model.best_iteration, approximate=False)
-        logged.attrs.clear()
+        logged.attrs[CONTRIBUTIONS_ATTR] = "exact"
     rows = frame.tail(80).reset_index(drop=True)
     scores = np.linspace(0, 1, len(rows))
     similar = similar_frame(rows, scores, fit.model.booster, scoring_meta(fit), spec, build_index(logged, spec))

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from ml_assets.core import lake
 from ml_assets.definitions import build_definitions
-from ml_assets.runner import RunSummary, step_errors
+from ml_assets.runner import RunSummary, failures
 from ml_assets.spec import PipelineSpec, parse_spec
 from ml_assets_tests.conftest import demo_config
 
@@ -52,7 +52,7 @@ def ingest(spec: PipelineSpec, job: str = "ingest_job") -> tuple[bool, str]:
     with dg.instance_for_test() as instance:
         result = build_definitions(spec).resolve_job_def(job).execute_in_process(
             instance=instance, partition_key=DAY, raise_on_error=False)
-    return result.success, "\n".join(message for _, _, message in step_errors(result))
+    return result.success, "\n".join(error.message for error in failures(result.get_step_failure_events()))
 
 
 def write_csv(frame: pd.DataFrame, path: Path, **options: object) -> None:

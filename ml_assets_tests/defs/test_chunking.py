@@ -118,9 +118,9 @@ def test_chunks_store_every_day_as_one_chunk_does(chunked: RangeRun, whole: Rang
             in_chunks, in_one = (lake.read_partition(lake.partition_dir(run.spec.lake_dir, asset, "date", key))
                                  for run in (chunked, whole))
             pd.testing.assert_frame_equal(in_chunks, in_one, obj=f"{asset} {key}")
-    benchmark = f"benchmark/{KEYS[0]}_{KEYS[-1]}"
-    pd.testing.assert_frame_equal(lake.read_partition(chunked.spec.reports_dir / benchmark),
-                                  lake.read_partition(whole.spec.reports_dir / benchmark))
+    run_summary = f"run_risk_summary/{KEYS[0]}_{KEYS[-1]}"
+    pd.testing.assert_frame_equal(lake.read_partition(chunked.spec.reports_dir / run_summary),
+                                  lake.read_partition(whole.spec.reports_dir / run_summary))
 
 
 def test_metadata_and_checks_add_up_over_the_chunks(chunked: RangeRun, whole: RangeRun) -> None:

@@ -122,7 +122,7 @@ def test_risk_clusters_follow_the_spec(graph_run: tuple[PipelineSpec, RunSummary
     assert len(ranked) >= 3 and list(ranked) == sorted(ranked), "categories rank by score"
 
 
-def test_risk_report_files_and_benchmark(graph_run: tuple[PipelineSpec, RunSummary]) -> None:
+def test_risk_report_files_and_run_risk_summary(graph_run: tuple[PipelineSpec, RunSummary]) -> None:
     spec, summary = graph_run
     report = stored(spec, "risk_report")
     shares = report.groupby(["invoice_date", "segment"])["share"].sum()
@@ -130,13 +130,13 @@ def test_risk_report_files_and_benchmark(graph_run: tuple[PipelineSpec, RunSumma
     files = [path for path in (spec.reports_dir / "risk_report").glob("date=*/segment=*/part.parquet")
              if path.parent.parent.name <= f"date={SMALL_END}"]
     assert len(files) == N_DAYS * len(spec.segment_names)
-    benchmark = pd.read_parquet(spec.reports_dir / "benchmark" / f"{SMALL_START}_{SMALL_END}" / "part.parquet")
-    very_high = benchmark[benchmark["risk_cluster"] == "very_high"].set_index("segment")
-    low = benchmark[benchmark["risk_cluster"] == "low"].set_index("segment")
+    run_summary = pd.read_parquet(spec.reports_dir / "run_risk_summary" / f"{SMALL_START}_{SMALL_END}" / "part.parquet")
+    very_high = run_summary[run_summary["risk_cluster"] == "very_high"].set_index("segment")
+    low = run_summary[run_summary["risk_cluster"] == "low"].set_index("segment")
     assert (very_high["realized_default_rate"] > low["realized_default_rate"]).all()
     last_day = summary.metadata["risk_report"][SMALL_END.isoformat()]
     assert last_day["range_summary"] == f"range summary {SMALL_START}..{SMALL_END}"
-    assert {row.data["risk_cluster"] for row in last_day["range_benchmark"].records} == set(benchmark["risk_cluster"])
+    assert {row.data["risk_cluster"] for row in last_day["range_risk_summary"].records} == set(run_summary["risk_cluster"])
 
 
 def test_drift_report_flags_the_injected_price_shock(graph_run: tuple[PipelineSpec, RunSummary]) -> None:

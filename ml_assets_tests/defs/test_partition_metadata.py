@@ -37,7 +37,7 @@ DAY_KEYS = {  # what a day's materialization may carry: that day's figures, and 
     "estimated_performance": {"estimated_roc_auc_{segment}", "estimated_default_rate_{segment}", "estimates",
                               "method"},
 }
-RANGE_KEYS = {"risk_report": {"range_benchmark", "range_benchmark_path"},
+RANGE_KEYS = {"risk_report": {"range_risk_summary", "range_risk_summary_path"},
               "drift_report": {"range_days_with_high_drift", "range_plots"}}
 
 
