@@ -50,8 +50,8 @@ def test_drift_monitored_names_the_judged_features(tmp_path: Path) -> None:
      "drift.monitored[0]: 'invoice_month' is a calendar part of the date, which drifts by construction"),
     ("weekly", None, None, "features.calendar.handling: Input should be 'unmonitored', 'same_period' or 'drop' "
                            "(value 'weekly')"),
-    (None, None, ["invoice_mnth"], "features.calendar.columns[0]: feature (list it in features.numeric or "
-                                   "features.categorical) 'invoice_mnth' not found; did you mean 'invoice_month'?"),
+    (None, None, ["invoice_mnth"], "features.calendar.columns[0]: feature (list it in features.numeric, "
+                                   "features.categorical or features.engineered.date_parts) 'invoice_mnth' not found; did you mean 'invoice_month'?"),
 ])
 def test_bad_calendar_or_monitored_config_names_field_value_and_fix(tmp_path: Path, handling, monitored, calendar,
                                                                     expected: str) -> None:

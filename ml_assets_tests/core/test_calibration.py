@@ -210,5 +210,6 @@ def test_auto_repairs_a_reweighted_booster_on_its_holdout(tmp_path):
     assert fit.model.calibration.method in {"sigmoid", "isotonic"}
     assert fit.metrics["ece"] < fit.raw_metrics["ece"] / 3
     assert fit.metrics["log_loss"] < fit.raw_metrics["log_loss"]
-    assert fit.metrics["roc_auc"] == pytest.approx(fit.raw_metrics["roc_auc"], abs=0.005), "a monotone map"
+    tolerance = 0.0 if fit.model.calibration.method == "sigmoid" else 0.015  # isotonic's flat steps tie scores
+    assert fit.metrics["roc_auc"] >= fit.raw_metrics["roc_auc"] - tolerance - 1e-9, "a monotone map keeps the ranking"
     assert pd.Series(fit.holdout_scores).between(0, 1).all()
