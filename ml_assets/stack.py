@@ -179,6 +179,11 @@ def wait_for_port(name: str, port: int, alive: Callable[[], bool], log: Path) ->
         time.sleep(0.5)
 
 
+def postgres_options(ports: Ports, socket_dir: Path) -> str:
+    """The server options pg_ctl passes: the stack's port, TCP on 127.0.0.1 only, the socket in the stack folder."""
+    return f"-p {ports.postgres} -c listen_addresses=127.0.0.1 -k {socket_dir}"
+
+
 def start_postgres(ports: Ports, env: dict[str, str]) -> None:
     """initdb (first start) and pg_ctl start the server on 127.0.0.1, then create the databases when missing."""
     root = stack_dir()
@@ -203,7 +208,7 @@ def start_postgres(ports: Ports, env: dict[str, str]) -> None:
     log = logs / "postgres.log"
     log.touch()
     shutil.chown(log, PG_USER) if os.geteuid() == 0 else None
-    options = f"-p {ports.postgres} -c listen_addresses=127.0.0.1 -k {run}"
+    options = postgres_options(ports, run)
     subprocess.run(as_pg_user([str(pg_bin("pg_ctl")), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"]),
                    check=True, stdout=subprocess.DEVNULL)
     pid_file.write_text((data / "postmaster.pid").read_text().split()[0])

@@ -19,6 +19,7 @@ import pytest
 from dagster._serdes import serialize_value
 from mlflow.tracking import MlflowClient
 
+from ml_assets import stack
 from ml_assets.definitions import build_definitions
 from ml_assets.runner import LOCATION_NAME
 from ml_assets.spec import PipelineSpec, load_spec
@@ -193,8 +194,8 @@ def test_a_database_password_is_not_in_the_error_or_anything_stored(tmp_path: Pa
     assert isinstance(resource.location, dg.EnvVar) and resource.location.env_var_name == "TEST_WAREHOUSE_URL"
 
 
-SERVER_COMMANDS = re.compile(r"(dagster(-webserver)? dev|dagster-webserver|dagster-daemon|mlflow (server|ui)|"
-                             r"dask[- ]scheduler|postgres)\b")
+SERVER_COMMANDS = re.compile(r"(?<![\w.])(dagster(-webserver)? dev|dagster-webserver|dagster-daemon|mlflow (server|ui)|"
+                             r"dask[- ]scheduler|postgres)(?![\w(])")
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in (PROJECT_ROOT / "scripts").iterdir()))
@@ -203,3 +204,13 @@ def test_every_server_a_script_starts_binds_to_localhost(script: str) -> None:
              if SERVER_COMMANDS.search(line) and not line.lstrip().startswith("#")]
     for line in lines:
         assert "127.0.0.1" in line or "localhost" in line, f"scripts/{script}: {line.strip()}"
+
+
+def test_every_server_the_stack_starts_binds_to_localhost() -> None:
+    listening = [service for service in stack.services(stack.Ports.from_env()) if service.port]
+    assert {service.name for service in listening} == {"mlflow", "dask-scheduler", "dagster-webserver"}
+    for service in stack.services(stack.Ports.from_env()):
+        hosts = [value for flag, value in zip(service.command, service.command[1:]) if flag in ("--host", "-h")]
+        assert service.name == "dagster-daemon" or hosts == ["127.0.0.1"], f"{service.name}: {service.command}"
+    assert "listen_addresses=127.0.0.1" in stack.postgres_options(stack.Ports.from_env(), stack.stack_dir())
+

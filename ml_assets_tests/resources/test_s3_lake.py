@@ -2,6 +2,7 @@
 AWS environment variables only; a partition is visible only once its manifest names its file."""
 
 import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 import s3fs
-from upath import UPath
 from moto.server import ThreadedMotoServer
+from upath import UPath
 
 from ml_assets.core import lake
 from ml_assets.definitions import DAILY_JOB, INGEST_JOB, TRAINING_JOB, build_definitions
@@ -34,6 +35,7 @@ def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    reset_moto(port)  # moto keeps its buckets in the process: an earlier test's objects would still be there
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
@@ -45,6 +47,12 @@ def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     finally:
         s3fs.S3FileSystem.clear_instance_cache()
         server.stop()
+
+
+def reset_moto(port: int) -> None:
+    """Empty moto's in-process backends through its reset endpoint."""
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST"),
+                           timeout=30).close()
 
 
 def object_keys() -> list[str]:
