@@ -46,13 +46,14 @@ import pandas as pd
 import yaml
 
 from ml_assets import stack
-from ml_assets.core import clustering, lake, reporting, schemas, similar
-from ml_assets.core.daily_scoring import score_segment
-from ml_assets.core.features import SEGMENT_COLUMN, build_features
-from ml_assets.core.drift import ReferenceProfile
-from ml_assets.core.scoring import SCORE_COLUMN
-from ml_assets.core.sources import date_chunks, days_between
-from ml_assets.core.synthetic import generate_invoices, write_landing_files
+from ml_assets.core.data import lake, schemas
+from ml_assets.core.scoring import clustering, risk_report as reporting, similar
+from ml_assets.core.scoring.segment_scoring import score_segment
+from ml_assets.core.data.features import SEGMENT_COLUMN, build_features
+from ml_assets.core.monitoring.drift import ReferenceProfile
+from ml_assets.core.scoring.scores import SCORE_COLUMN
+from ml_assets.core.data.sources import date_chunks, days_between
+from ml_assets.core.data.synthetic import generate_invoices, write_landing_files
 from ml_assets.definitions import CONFIG_ENV, DAILY_JOB, INGEST_JOB, TRAINING_JOB, build_definitions
 from ml_assets.defs.monitoring import champion_profile, drift_inputs, segment_drift_by_day, with_preceding_days
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG

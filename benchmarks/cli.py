@@ -75,7 +75,7 @@ def ui_ready(env: dict[str, str], timeout_s: float = 300) -> float:
 def write_landing_day(folder: Path) -> None:
     """The first demo day's landing file, so `validate` checks real columns."""
     sys.path.insert(0, str(ROOT))
-    from ml_assets.core.synthetic import generate_invoices, write_landing_files
+    from ml_assets.core.data.synthetic import generate_invoices, write_landing_files
 
     write_landing_files(generate_invoices(500, date(2024, 1, 1), date(2024, 1, 1), seed=0), folder)
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_assets.core.drift import SEVERITIES, build_profile, profile_drift_table
+from ml_assets.core.monitoring.drift import SEVERITIES, build_profile, profile_drift_table
 from ml_assets.spec import ThresholdSpec
 
 NUMERIC, CATEGORICAL = 40, 10

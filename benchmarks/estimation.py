@@ -12,7 +12,7 @@ mean |realized - estimate| over labels drawn as Bernoulli(score)): realized valu
 The targets are judged on the measurable cohorts: those whose floor, computed from their scores alone, is at
 most half the target (`measurable` in the JSON); every cohort is reported too.
 
-Data: demo, the invoices of core/synthetic.py (--customers, 2023-01-01..2024-09-30, the price shock and lateness
+Data: demo, the invoices of core/data/synthetic.py (--customers, 2023-01-01..2024-09-30, the price shock and lateness
 change from 2024-08-01), config pipeline.yaml with the billing month as a feature (features.engineered.date_parts,
 drift-judged against the same month: features.calendar.handling same_period) and training.window_days 365, so the
 generator's season term (0.3 * cos(2 pi month / 12)) is learnable: with neither, P(target | features) moves out of
@@ -39,12 +39,12 @@ import pandas as pd
 import yaml
 
 from ml_assets.cli import main as cli_main
-from ml_assets.core import lake
-from ml_assets.core.estimation import estimate_performance, sampled_metrics
-from ml_assets.core.features import SEGMENT_COLUMN
-from ml_assets.core.monitoring import realized_performance
-from ml_assets.core.scoring import SCORE_COLUMN
-from ml_assets.core.synthetic import DriftInjection, generate_invoices, write_landing_files
+from ml_assets.core.data import lake
+from ml_assets.core.monitoring.estimation import estimate_performance, sampled_metrics
+from ml_assets.core.data.features import SEGMENT_COLUMN
+from ml_assets.core.monitoring.segment_monitoring import realized_performance
+from ml_assets.core.scoring.scores import SCORE_COLUMN
+from ml_assets.core.data.synthetic import DriftInjection, generate_invoices, write_landing_files
 from ml_assets.definitions import INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.spec import PipelineSpec, load_spec

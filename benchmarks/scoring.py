@@ -34,14 +34,16 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from ml_assets.core import clustering, modeling, reporting
-from ml_assets.core.calibration import NO_CALIBRATION
-from ml_assets.core.daily_scoring import score_segment
-from ml_assets.core.explain import contributions
-from ml_assets.core.features import SEGMENT_COLUMN, build_features, model_matrix
-from ml_assets.core.scoring import SCORE_COLUMN
-from ml_assets.core.similar import SimilarIndex, build_index, reference_contributions
-from ml_assets.core.synthetic import generate_invoices
+from ml_assets.core.scoring import clustering, risk_report as reporting
+
+from ml_assets.core.training import modeling
+from ml_assets.core.training.calibration import NO_CALIBRATION
+from ml_assets.core.scoring.segment_scoring import score_segment
+from ml_assets.core.scoring.explain import contributions
+from ml_assets.core.data.features import SEGMENT_COLUMN, build_features, model_matrix
+from ml_assets.core.scoring.scores import SCORE_COLUMN
+from ml_assets.core.scoring.similar import SimilarIndex, build_index, reference_contributions
+from ml_assets.core.data.synthetic import generate_invoices
 from ml_assets.spec import PipelineSpec, load_spec
 from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 

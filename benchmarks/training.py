@@ -37,8 +37,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ml_assets.core import lake, modeling
-from ml_assets.core.features import SEGMENT_COLUMN, category_vocabulary
+from ml_assets.core.data import lake
+
+from ml_assets.core.training import modeling
+from ml_assets.core.data.features import SEGMENT_COLUMN, category_vocabulary
 from ml_assets.definitions import TRAINING_JOB, build_definitions
 from ml_assets.resources.mlflow import ModelRegistry
 from ml_assets.resources.storage import SEGMENT_DIMENSION

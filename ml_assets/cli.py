@@ -126,7 +126,7 @@ def quiet_libraries(verbose: bool) -> None:
 
 def generate_demo_data(spec: PipelineSpec, args: argparse.Namespace) -> None:
     """Write the demo landing files unless the first day's file is already there."""
-    from ml_assets.core.synthetic import DriftInjection, generate_invoices, write_landing_files
+    from ml_assets.core.data.synthetic import DriftInjection, generate_invoices, write_landing_files
 
     first_file = Path(spec.source_location(args.start))
     if first_file.exists():
@@ -141,7 +141,7 @@ def generate_demo_data(spec: PipelineSpec, args: argparse.Namespace) -> None:
 
 def run_and_report(spec: PipelineSpec, config: Path, start: date, end: date, verbose: bool) -> None:
     """Materialize the graph and print each job's outcome, the summary line and where everything went."""
-    from ml_assets.core.sources import redact_url
+    from ml_assets.core.data.sources import redact_url
     from ml_assets.runner import persistent_instance, run_pipeline
 
     began = time.monotonic()
@@ -186,7 +186,7 @@ def validate(spec: PipelineSpec) -> None:
         return
     header = csv_header(sample, source.delimiter, source.encoding)
     if header is None:  # Parquet, a URL, or a file the quick read cannot parse: the reader that explains why
-        from ml_assets.core.sources import read_landing_file
+        from ml_assets.core.data.sources import read_landing_file
 
         header = list(read_landing_file(sample, source.delimiter, source.encoding).columns)
     required = [c for c in spec.dataset.columns if c not in spec.dataset.optional]
@@ -214,8 +214,8 @@ def init_config(args: argparse.Namespace) -> None:
     column's role as comments, and print those roles as a table."""
     import yaml
 
-    from ml_assets.core.inference import infer_config, segment_name
-    from ml_assets.core.sources import read_landing_file
+    from ml_assets.core.data.inference import infer_config, segment_name
+    from ml_assets.core.data.sources import read_landing_file
     from ml_assets.spec import parse_spec
 
     frame = read_landing_file(str(args.data))

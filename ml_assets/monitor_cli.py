@@ -14,7 +14,7 @@ from ml_assets.registry_cli import checked_segment
 if TYPE_CHECKING:  # pandas and the lake load only when monitor runs, keeping `ml-assets --help` quick
     import pandas as pd
 
-    from ml_assets.core.monitor_view import MonitorRow
+    from ml_assets.core.monitoring.monitor_view import MonitorRow
     from ml_assets.spec import PipelineSpec
 
 DRIFT_COLUMNS = ["segment", "feature", "severity", "psi", "model_version"]
@@ -37,7 +37,7 @@ def stored_days(spec: PipelineSpec, asset: str, columns: list[str], first: date 
     """The stored daily partitions of `asset` whose day minus `shift_days` lies in first..last (only `columns`)."""
     import pandas as pd
 
-    from ml_assets.core import lake
+    from ml_assets.core.data import lake
     from ml_assets.resources.storage import DATE_DIMENSION
 
     low = (first + timedelta(days=shift_days)).isoformat() if first else ""
@@ -49,7 +49,7 @@ def stored_days(spec: PipelineSpec, asset: str, columns: list[str], first: date 
 
 def monitor_table(spec: PipelineSpec, segment: str | None, first: date | None, last: date | None) -> list[MonitorRow]:
     """The monitor rows of the stored partitions, for one segment or all, days first..last."""
-    from ml_assets.core.monitor_view import monitor_rows
+    from ml_assets.core.monitoring.monitor_view import monitor_rows
 
     if first and last and last < first:
         raise ValueError(f"--end {last} is before --start {first}")
@@ -66,7 +66,7 @@ def text_report(rows: list[MonitorRow]) -> str:
     """A table per segment for people."""
     import pandas as pd
 
-    from ml_assets.core.monitor_view import DRIFTED_FROM
+    from ml_assets.core.monitoring.monitor_view import DRIFTED_FROM
 
     if not rows:
         return "no stored monitoring partitions in that range (materialize drift_report, estimated_performance " \

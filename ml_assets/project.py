@@ -23,7 +23,7 @@ from ml_assets.spec import ConfigError, PipelineSpec, load_spec, parse_spec, sug
 if TYPE_CHECKING:  # MLflow, XGBoost and Dagster load only when a method needs them
     from mlflow.entities.model_registry import ModelVersion
 
-    from ml_assets.core.comparison import AucComparison
+    from ml_assets.core.training.comparison import AucComparison
     from ml_assets.resources.mlflow import LoadedModel, ModelRegistry
 
 FINGERPRINT_ARTIFACT = "data_fingerprint.json"
@@ -102,8 +102,8 @@ class Project:
                    exclude: list[str] | tuple[str, ...] = (), home: str | Path | None = None,
                    label_delay_days: int = 0, name: str | None = None) -> Project:
         """Tier 1: a config inferred from a data file as `ml-assets init` infers it, writing under `home`."""
-        from ml_assets.core.inference import infer_config, segment_name
-        from ml_assets.core.sources import read_landing_file
+        from ml_assets.core.data.inference import infer_config, segment_name
+        from ml_assets.core.data.sources import read_landing_file
 
         data = Path(path).resolve()
         name = name or segment_name(data.name.split(".")[0])
@@ -193,7 +193,7 @@ class Project:
     def compare(self, segment: str, a: str | int, b: str | int) -> VersionComparison:
         """Params that differ, metric deltas, the paired-bootstrap test of b against a on the later version's
         holdout days (both score the same rows), and how the share of gain per feature moved."""
-        from ml_assets.core.comparison import compare_auc
+        from ml_assets.core.training.comparison import compare_auc
 
         registry = self.registry()
         first, second = self.model_version(segment, a), self.model_version(segment, b)
@@ -214,7 +214,7 @@ class Project:
 
     def predictions(self, day: date | str) -> pd.DataFrame:
         """The stored predictions of one day (every segment), as the predictions asset wrote them."""
-        from ml_assets.core import lake
+        from ml_assets.core.data import lake
         from ml_assets.resources.storage import DATE_DIMENSION
 
         key = as_date(day).isoformat()
@@ -226,10 +226,11 @@ class Project:
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Score raw records in memory with each segment's champion: the same contract, features, reason codes,
         similar customers and risk clusters as the daily assets, without writing anything."""
-        from ml_assets.core import clustering, schemas
-        from ml_assets.core.daily_scoring import score_segment
-        from ml_assets.core.features import SEGMENT_COLUMN, build_features
-        from ml_assets.core.similar import build_index
+        from ml_assets.core.data import schemas
+        from ml_assets.core.scoring import clustering
+        from ml_assets.core.scoring.segment_scoring import score_segment
+        from ml_assets.core.data.features import SEGMENT_COLUMN, build_features
+        from ml_assets.core.scoring.similar import build_index
         from ml_assets.resources.mlflow import CHAMPION
 
         dates = pd.to_datetime(frame[self.spec.dataset.date], errors="coerce")
@@ -279,8 +280,8 @@ class Project:
 
     def shared_holdout(self, segment: str, a: ModelVersion, b: ModelVersion) -> tuple[tuple[str, str], pd.DataFrame]:
         """The later version's held-out days and the segment's stored features of those days."""
-        from ml_assets.core import lake
-        from ml_assets.core.features import SEGMENT_COLUMN
+        from ml_assets.core.data import lake
+        from ml_assets.core.data.features import SEGMENT_COLUMN
         from ml_assets.resources.storage import DATE_DIMENSION
 
         last = max(date.fromisoformat(v.tags["window_last"]) for v in (a, b))
@@ -295,8 +296,8 @@ class Project:
 
     def version_scores(self, model: LoadedModel, frame: pd.DataFrame) -> Any:
         """Calibrated scores of a registered version on feature rows."""
-        from ml_assets.core.features import model_matrix
-        from ml_assets.core.scoring import model_scores
+        from ml_assets.core.data.features import model_matrix
+        from ml_assets.core.scoring.scores import model_scores
 
         return model_scores(model.booster, model_matrix(frame, self.spec, model.meta["vocabulary"]), model.meta)
 
@@ -321,7 +322,7 @@ def metric_deltas(a: dict[str, float], b: dict[str, float]) -> pd.DataFrame:
 
 def importance_shift(a: LoadedModel, b: LoadedModel) -> pd.DataFrame:
     """Each feature's share of total gain in a and b, largest absolute shift first."""
-    from ml_assets.core.modeling import gain_importance
+    from ml_assets.core.training.modeling import gain_importance
 
     shares = pd.DataFrame({"a": gain_share(gain_importance(a.booster)), "b": gain_share(gain_importance(b.booster))})
     shares = shares.fillna(0.0).assign(shift=lambda t: t["b"] - t["a"])

@@ -116,7 +116,7 @@ def models_report(spec: PipelineSpec, registry: ModelRegistry, segments: list[st
     """Per segment, a table of every registered version, newest first."""
     import pandas as pd
 
-    from ml_assets.core.sources import redact_url
+    from ml_assets.core.data.sources import redact_url
 
     parts = []
     for segment in segments:

@@ -19,8 +19,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ml_assets.core.cron import cron_problem
-from ml_assets.core.xgboost_params import param_problems
+from ml_assets.core.config.cron import cron_problem
+from ml_assets.core.config.xgboost_params import param_problems
 
 if TYPE_CHECKING:
     from upath import UPath

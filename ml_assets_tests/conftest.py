@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from ml_assets.core.synthetic import DriftInjection, generate_invoices, write_landing_files
+from ml_assets.core.data.synthetic import DriftInjection, generate_invoices, write_landing_files
 from ml_assets.runner import RunSummary, run_pipeline
 from ml_assets.spec import PipelineSpec, parse_spec, substitute_env
 

@@ -9,7 +9,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from ml_assets.cli import main
-from ml_assets.core import lake
+from ml_assets.core.data import lake
 from ml_assets.spec import load_spec
 
 HOTELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "hotel_bookings.csv.gz"

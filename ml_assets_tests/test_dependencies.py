@@ -60,3 +60,16 @@ def test_every_declared_distribution_is_imported_or_named_as_a_runtime_need():
               tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
     unused = direct - imported - set(NOT_IMPORTED)
     assert not unused, f"declared in pyproject.toml but never imported by ml_assets/: {sorted(unused)}"
+
+
+def test_core_imports_neither_dagster_nor_the_defs_layers_above_it():
+    above = {"dagster", "dagster_mlflow", "ml_assets.defs", "ml_assets.resources", "ml_assets.definitions",
+             "ml_assets.runner", "ml_assets.cli"}
+    offending = []
+    for path in sorted((PROJECT_ROOT / "ml_assets" / "core").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            offending += [f"{path.relative_to(PROJECT_ROOT)}: {name}" for name in names
+                          if any(name == layer or name.startswith(f"{layer}.") for layer in above)]
+    assert not offending, offending

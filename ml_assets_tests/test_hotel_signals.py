@@ -7,7 +7,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from ml_assets.core import lake
+from ml_assets.core.data import lake
 from ml_assets.spec import load_spec
 from ml_assets_tests.test_bring_your_own_data import init_and_run_hotels
 

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from ml_assets.cli import main
-from ml_assets.core import lake
-from ml_assets.core.estimation import expected_roc_auc
+from ml_assets.core.data import lake
+from ml_assets.core.monitoring.estimation import expected_roc_auc
 from ml_assets.runner import RunSummary
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.conftest import demo_config

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ml_assets import Project
-from ml_assets.core import lake
+from ml_assets.core.data import lake
 from ml_assets.spec import ConfigError
 from ml_assets_tests.conftest import PROJECT_ROOT
 from ml_assets_tests.test_bring_your_own_data import HOTELS, require_hotels

@@ -8,7 +8,7 @@ import pytest
 import xgboost as xgb
 from dagster._utils.schedules import is_valid_cron_string
 
-from ml_assets.core.cron import cron_problem
+from ml_assets.core.config.cron import cron_problem
 from ml_assets.spec import ConfigError, parse_spec
 from ml_assets_tests.conftest import demo_config
 

@@ -9,8 +9,8 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
-from ml_assets.core import features as feature_core
-from ml_assets.core import schemas
+from ml_assets.core.data import features as feature_core
+from ml_assets.core.data import schemas
 from ml_assets.defs.metadata import Figure, PartitionFigures, preview
 from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from ml_assets.core.features import SEGMENT_COLUMN
-from ml_assets.core.scoring import SCORE_COLUMN
-from ml_assets.core.sources import days_between
+from ml_assets.core.data.features import SEGMENT_COLUMN
+from ml_assets.core.scoring.scores import SCORE_COLUMN
+from ml_assets.core.data.sources import days_between
 from ml_assets.resources.storage import calendar_days
 from ml_assets.spec import MlflowSpec
 

@@ -11,16 +11,20 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from ml_assets.core import drift, lake, plots
-from ml_assets.core.reporting import concat_tables
-from ml_assets.core.estimation import TrainingWindow, cohort_estimates
-from ml_assets.core.evidently_report import write_drift_html
-from ml_assets.core.features import SEGMENT_COLUMN
-from ml_assets.core.monitoring import (
+from ml_assets.core.data import lake
+
+from ml_assets.core.monitoring import drift
+
+from ml_assets.core.training import plots
+from ml_assets.core.scoring.risk_report import concat_tables
+from ml_assets.core.monitoring.estimation import TrainingWindow, cohort_estimates
+from ml_assets.core.monitoring.evidently_report import write_drift_html
+from ml_assets.core.data.features import SEGMENT_COLUMN
+from ml_assets.core.monitoring.segment_monitoring import (
     PERFORMANCE_COLUMNS, at_least, auc_floor, cohort_performance, drift_alert_text, evidently_days,
     drift_scope, maturity_cohort, performance_alert_text, segment_drift, trailing_windows)
-from ml_assets.core.scoring import SCORE_COLUMN
-from ml_assets.core.sources import days_between
+from ml_assets.core.scoring.scores import SCORE_COLUMN
+from ml_assets.core.data.sources import days_between
 from ml_assets.defs.metadata import (
     Figure, PartitionFigures, add_drift_figures, add_estimation_figures, add_performance_figures, image_markdown,
     link_evidently_reports)

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from ml_assets.core.sources import date_chunks
+from ml_assets.core.data.sources import date_chunks
 from ml_assets.resources.storage import StagedDays
 from ml_assets.spec import PipelineSpec
 

@@ -9,7 +9,7 @@ from typing import Any
 import dagster as dg
 from mlflow.exceptions import MlflowException
 
-from ml_assets.core.sources import SourceUnavailable
+from ml_assets.core.data.sources import SourceUnavailable
 from ml_assets.resources.mlflow import NOT_FOUND_CODES, RegistryUnavailable, unreachable
 from ml_assets.spec import RetriesSpec
 

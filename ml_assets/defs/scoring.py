@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 import dagster as dg
 import pandas as pd
 
-from ml_assets.core import clustering, lake, reporting, similar
-from ml_assets.core.daily_scoring import empty_scores, score_segment
-from ml_assets.core.features import SEGMENT_COLUMN
-from ml_assets.core.scoring import SCORE_COLUMN
+from ml_assets.core.data import lake
+
+from ml_assets.core.scoring import clustering, risk_report as reporting, similar
+from ml_assets.core.scoring.segment_scoring import empty_scores, score_segment
+from ml_assets.core.data.features import SEGMENT_COLUMN
+from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.defs.metadata import (
     PartitionFigures, add_prediction_figures, add_report_file_figures, cluster_counts, frame_table)
 from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output

@@ -15,17 +15,21 @@ import pandas as pd
 from mlflow.entities import Metric
 from mlflow.models import infer_signature
 
-from ml_assets.core import evaluation, explain, lake, modeling, plots
-from ml_assets.core.comparison import AucComparison, compare_auc
-from ml_assets.core.features import SEGMENT_COLUMN, model_matrix
-from ml_assets.core.drift import ReferenceProfile
-from ml_assets.core.monitoring import feature_reference, with_score_reference
-from ml_assets.core.profile import save_profile
-from ml_assets.core.fingerprint import data_fingerprint, partition_dates
-from ml_assets.core.leakage import audit_table
-from ml_assets.core.scoring import model_scores
-from ml_assets.core.similar import reference_contributions
-from ml_assets.core.sources import days_between
+from ml_assets.core.data import lake
+
+from ml_assets.core.scoring import explain
+
+from ml_assets.core.training import evaluation, modeling, plots
+from ml_assets.core.training.comparison import AucComparison, compare_auc
+from ml_assets.core.data.features import SEGMENT_COLUMN, model_matrix
+from ml_assets.core.monitoring.drift import ReferenceProfile
+from ml_assets.core.monitoring.segment_monitoring import feature_reference, with_score_reference
+from ml_assets.core.monitoring.profile import save_profile
+from ml_assets.core.data.fingerprint import data_fingerprint, partition_dates
+from ml_assets.core.training.leakage import audit_table
+from ml_assets.core.scoring.scores import model_scores
+from ml_assets.core.scoring.similar import reference_contributions
+from ml_assets.core.data.sources import days_between
 from ml_assets.defs.metadata import (
     ROW_COUNT, PartitionFigures, add_evaluation_figures, add_model_figures, column_schema, image_markdown)
 from ml_assets.defs.partitions import segment_partitions

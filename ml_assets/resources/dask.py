@@ -15,7 +15,7 @@ from ml_assets.spec import PipelineSpec
 if TYPE_CHECKING:
     from distributed import Client
 
-    from ml_assets.core.modeling import BoosterTrainer
+    from ml_assets.core.training.modeling import BoosterTrainer
 
 
 class DaskCluster(dg.ConfigurableResource):
@@ -62,7 +62,7 @@ class DaskCluster(dg.ConfigurableResource):
         if not self.distributes(rows):
             yield None
             return
-        from ml_assets.core.distributed import dask_trainer
+        from ml_assets.core.training.distributed import dask_trainer
 
         with self.client() as client:
             log.info(f"segment {segment!r}: {rows:,} training rows >= training.distributed_min_rows "

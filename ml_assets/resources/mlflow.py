@@ -21,9 +21,9 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from ml_assets.core.drift import ReferenceProfile
-from ml_assets.core.profile import PROFILE_FILE, load_profile
-from ml_assets.core.sources import redact_url
+from ml_assets.core.monitoring.drift import ReferenceProfile
+from ml_assets.core.monitoring.profile import PROFILE_FILE, load_profile
+from ml_assets.core.data.sources import redact_url
 from ml_assets.spec import RetriesSpec
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)  # dagster-mlflow's resource and hooks are beta

@@ -5,7 +5,7 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
-from ml_assets.core import sources
+from ml_assets.core.data import sources
 from ml_assets.resources.secrets import secret_value
 from ml_assets.spec import FileSourceSpec, PipelineSpec
 

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from upath import UPath
 
-from ml_assets.core import lake
-from ml_assets.core.sources import days_between
+from ml_assets.core.data import lake
+from ml_assets.core.data.sources import days_between
 
 DATE_DIMENSION = "date"
 SEGMENT_DIMENSION = "segment"

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from ml_assets.core.synthetic import DriftInjection, generate_invoices, write_landing_files
+from ml_assets.core.data.synthetic import DriftInjection, generate_invoices, write_landing_files
 from ml_assets.runner import run_pipeline
 from ml_assets.spec import PipelineSpec, load_spec
 from ml_assets_tests.conftest import PROJECT_ROOT, demo_config

@@ -20,9 +20,9 @@ from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.backfill import execute_backfill_iteration
 
-from ml_assets.core import lake
-from ml_assets.core.sources import days_between
-from ml_assets.core.synthetic import generate_invoices, write_landing_files
+from ml_assets.core.data import lake
+from ml_assets.core.data.sources import days_between
+from ml_assets.core.data.synthetic import generate_invoices, write_landing_files
 from ml_assets.definitions import CONFIG_ENV, INGEST_JOB, TRAINING_JOB, build_definitions
 from ml_assets.defs.automation import DAILY_CHAIN
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ml_assets.core import lake
+from ml_assets.core.data import lake
 from ml_assets.definitions import build_definitions
 from ml_assets.runner import RunSummary, failures
 from ml_assets.spec import PipelineSpec, parse_spec

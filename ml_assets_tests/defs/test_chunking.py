@@ -11,8 +11,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from ml_assets.core import lake, sources
-from ml_assets.core.sources import days_between
+from ml_assets.core.data import lake, sources
+from ml_assets.core.data.sources import days_between
 from ml_assets.definitions import DAILY_JOB, INGEST_JOB, build_definitions
 from ml_assets.defs.automation import DAILY_CHAIN
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ml_assets.core import lake
-from ml_assets.core.features import SEGMENT_COLUMN
+from ml_assets.core.data import lake
+from ml_assets.core.data.features import SEGMENT_COLUMN
 from ml_assets.definitions import INGEST_JOB, SCORING_JOB, build_definitions, build_resources
 from ml_assets.resources import mlflow as registry_module
 from ml_assets.resources.mlflow import CHAMPION, ModelRegistry

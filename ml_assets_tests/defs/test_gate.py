@@ -9,8 +9,8 @@ import dagster as dg
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ml_assets.core import lake
-from ml_assets.core.synthetic import SignalChange, generate_invoices, write_landing_files
+from ml_assets.core.data import lake
+from ml_assets.core.data.synthetic import SignalChange, generate_invoices, write_landing_files
 from ml_assets.definitions import INGEST_JOB, TRAINING_JOB, build_definitions
 from ml_assets.runner import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.spec import PipelineSpec

@@ -8,8 +8,8 @@ import pytest
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
-from ml_assets.core import lake
-from ml_assets.core.sources import days_between
+from ml_assets.core.data import lake
+from ml_assets.core.data.sources import days_between
 from ml_assets.definitions import build_definitions
 from ml_assets.runner import RunSummary
 from ml_assets.spec import PipelineSpec

@@ -13,8 +13,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score
 
-from ml_assets.core import lake
-from ml_assets.core.estimation import expected_roc_auc
+from ml_assets.core.data import lake
+from ml_assets.core.monitoring.estimation import expected_roc_auc
 from ml_assets.definitions import INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
 from ml_assets.defs.monitoring import AUC_ABOVE_FLOOR, NO_HIGH_DRIFT
 from ml_assets.defs.sensors import TRIGGER_TAG, build_failure_alert_sensor

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from ml_assets.core import lake
-from ml_assets.core.drift import SEVERITIES
-from ml_assets.core.features import SEGMENT_COLUMN
-from ml_assets.core.scoring import SCORE_COLUMN
+from ml_assets.core.data import lake
+from ml_assets.core.monitoring.drift import SEVERITIES
+from ml_assets.core.data.features import SEGMENT_COLUMN
+from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.defs.partitions import daily_partitions
 from ml_assets.spec import ConfigError, PipelineSpec, parse_spec
 from ml_assets_tests.conftest import demo_config, make_spec

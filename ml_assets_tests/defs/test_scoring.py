@@ -8,8 +8,8 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from ml_assets.core import lake
-from ml_assets.core.features import SEGMENT_COLUMN
+from ml_assets.core.data import lake
+from ml_assets.core.data.features import SEGMENT_COLUMN
 from ml_assets.defs.ingest import build_ingest_assets
 from ml_assets.defs.scoring import build_scoring_assets
 from ml_assets.defs.training import build_training_assets

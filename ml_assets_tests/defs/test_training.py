@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ml_assets.core import lake
-from ml_assets.core.fingerprint import data_fingerprint
-from ml_assets.core.scoring import model_scores
+from ml_assets.core.data import lake
+from ml_assets.core.data.fingerprint import data_fingerprint
+from ml_assets.core.scoring.scores import model_scores
 from ml_assets.defs.training import FINGERPRINT_FILE
-from ml_assets.core.similar import CONTRIBUTIONS_ATTR, build_index
+from ml_assets.core.scoring.similar import CONTRIBUTIONS_ATTR, build_index
 from ml_assets.resources.mlflow import (
     HISTORY_TAG, META_FILE, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE, ModelRegistry)
 from ml_assets.spec import PipelineSpec

@@ -12,7 +12,7 @@ from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobO
 import pandas as pd
 import pytest
 
-from ml_assets.core import lake
+from ml_assets.core.data import lake
 from ml_assets.definitions import INGEST_JOB, TRAINING_JOB, build_definitions
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.defs.sensors import TRIGGER_TAG

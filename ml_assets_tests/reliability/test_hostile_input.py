@@ -13,8 +13,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ml_assets.core import schemas, sources
-from ml_assets.core.synthetic import generate_invoices
+from ml_assets.core.data import schemas, sources
+from ml_assets.core.data.synthetic import generate_invoices
 from ml_assets.spec import ConfigError, PipelineSpec, load_spec, parse_spec
 from ml_assets_tests.conftest import PROJECT_ROOT, demo_config
 

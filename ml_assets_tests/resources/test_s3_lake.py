@@ -14,7 +14,7 @@ import s3fs
 from moto.server import ThreadedMotoServer
 from upath import UPath
 
-from ml_assets.core import lake
+from ml_assets.core.data import lake
 from ml_assets.definitions import DAILY_JOB, INGEST_JOB, TRAINING_JOB, build_definitions
 from ml_assets.runner import launch
 from ml_assets_tests.conftest import make_spec

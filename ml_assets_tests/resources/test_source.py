@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import sqlalchemy
 
-from ml_assets.core import lake
-from ml_assets.core.sources import SourceUnavailable
+from ml_assets.core.data import lake
+from ml_assets.core.data.sources import SourceUnavailable
 from ml_assets.definitions import build_definitions
 from ml_assets.resources.source import DataSource
 from ml_assets_tests.conftest import make_spec

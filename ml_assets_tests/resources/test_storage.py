@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from upath import UPath
 
-from ml_assets.core import lake
-from ml_assets.core.sources import date_chunks
+from ml_assets.core.data import lake
+from ml_assets.core.data.sources import date_chunks
 from ml_assets.defs.partitions import run_dates
 from ml_assets.resources.storage import STAGING_PREFIX, DailyFrames, LakeIOManager, StagedDays, split_by_date
 

@@ -1,0 +1,1 @@
+"""Reading, checking, engineering and storing the records: sources, Pandera contracts, features, the lake."""

@@ -1,0 +1,1 @@
+"""Scoring a day: calibrated scores, reason codes, similar past customers, risk clusters, the risk report."""

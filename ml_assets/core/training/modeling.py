@@ -1,0 +1,409 @@
+"""Per-segment XGBoost training and evaluation on time-ordered data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+from ml_assets.core.monitoring.drift import ks_statistic
+from ml_assets.core.training.baseline import baseline_scores, fit_baseline
+from ml_assets.core.training.calibration import (
+    MIN_CLASS_ROWS, NO_CALIBRATION, Calibration, apply_calibration, calibrate)
+from ml_assets.core.training.comparison import AucComparison
+from ml_assets.core.training.cross_validation import cross_validate
+from ml_assets.core.data.features import category_vocabulary, model_matrix
+from ml_assets.core.training.leakage import LeakageAudit, Refit, audit_leakage
+from ml_assets.core.training.tuning import TuningResult, tune_params
+from ml_assets.spec import PipelineSpec
+
+# Early stopping on log loss: the product is a probability, and AUC stops ranking-only models after a few trees.
+BASE_PARAMS: dict[str, Any] = {"objective": "binary:logistic", "eval_metric": "logloss", "tree_method": "hist"}
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A booster with what scoring needs to reproduce its inputs."""
+
+    booster: xgb.Booster
+    feature_names: list[str]
+    vocabulary: dict[str, list[str]]
+    params: dict[str, Any]
+    best_iteration: int
+    calibration: Calibration = NO_CALIBRATION
+
+
+def training_window(as_of: date, label_delay_days: int, window_days: int) -> tuple[date, date]:
+    """First and last record date whose label has matured by `as_of`, spanning `window_days` days."""
+    last = as_of - timedelta(days=label_delay_days)
+    return last - timedelta(days=window_days - 1), last
+
+
+Rows = TypeVar("Rows", pd.DataFrame, pd.Series)
+
+
+def rows_where(rows: Rows, mask: np.ndarray) -> Rows:
+    """The rows where `mask` is True, in order: a view (no copy) when they are one contiguous run, as a time split
+    of date-ordered data is; a copy otherwise. Read them, do not write into them."""
+    positions = np.flatnonzero(mask)
+    if len(positions) and positions[-1] - positions[0] + 1 == len(positions):
+        return rows.iloc[positions[0]:positions[-1] + 1]
+    return rows.iloc[positions]
+
+
+def split_by_time(frame: pd.DataFrame, date_column: str, holdout_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of the most recent `holdout_days` dates go to the holdout; earlier rows to training (views of `frame`
+    when it is ordered by date)."""
+    dates = pd.to_datetime(frame[date_column])
+    cutoff = dates.max().normalize() - pd.Timedelta(days=holdout_days - 1)
+    return rows_where(frame, (dates < cutoff).to_numpy()), rows_where(frame, (dates >= cutoff).to_numpy())
+
+
+def _validation_mask(dates: pd.Series, fraction: float) -> np.ndarray:
+    """True for the latest `fraction` of distinct dates: the early-stopping slice."""
+    distinct = np.sort(pd.to_datetime(dates).unique())
+    n_valid = max(1, int(round(len(distinct) * fraction)))
+    return (pd.to_datetime(dates) >= distinct[-n_valid]).to_numpy()
+
+
+@dataclass(frozen=True)
+class TimeSlices:
+    """Masks over a training part's rows, by date: `validation` the latest dates (early stopping), `fit` the rest
+    (the booster's); `folds` each row's calibration fold, 0 to k-1 in date order (None when calibration is off)."""
+
+    fit: np.ndarray
+    validation: np.ndarray
+    folds: np.ndarray | None
+
+
+def time_slices(dates: pd.Series, validation_fraction: float, calibration_folds: int) -> TimeSlices:
+    """Split the distinct dates: the latest `validation_fraction` for early stopping, the rest for the booster; and,
+    across every date, `calibration_folds` contiguous blocks of dates for cross-fitting the calibration (0: none)."""
+    values = pd.to_datetime(dates).to_numpy()
+    distinct = np.sort(np.unique(values))
+    n_valid = max(1, int(round(len(distinct) * validation_fraction)))
+    if len(distinct) - n_valid < 1:
+        raise ValueError(f"the training part has {len(distinct)} dates: none is left for the booster after "
+                         f"{n_valid} early-stopping dates; widen training.window_days or lower "
+                         "training.validation_fraction")
+    if len(distinct) < calibration_folds:
+        raise ValueError(f"the training part has {len(distinct)} dates: too few for training.calibration_folds "
+                         f"{calibration_folds}; widen training.window_days or lower training.calibration_folds")
+    validation = values >= distinct[-n_valid]
+    return TimeSlices(~validation, validation, date_folds(values, distinct, calibration_folds))
+
+
+def date_folds(values: np.ndarray, distinct: np.ndarray, folds: int) -> np.ndarray | None:
+    """Each row's fold among `folds` contiguous blocks of the sorted distinct dates (None when `folds` is 0)."""
+    if not folds:
+        return None
+    fold_of_date = np.repeat(np.arange(folds), [len(block) for block in np.array_split(distinct, folds)])
+    return fold_of_date[np.searchsorted(distinct, values)]
+
+
+def require_two_classes(target: pd.Series, what: str) -> None:
+    """Fail with a clear message when a target has fewer than two classes."""
+    classes = sorted(value.item() if hasattr(value, "item") else value for value in pd.unique(target.dropna()))
+    if len(classes) < 2:
+        raise ValueError(f"{what}: the target has only the classes {classes}; widen the training window or check the labels")
+
+
+def booster_params(params: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The full XGBoost params: the project's base (binary logistic, hist, AUC), seed, then `params`."""
+    return {**BASE_PARAMS, "seed": seed, "nthread": 0, **params}
+
+
+def imbalance_params(target: pd.Series, imbalance: str) -> dict[str, float]:
+    """scale_pos_weight = negatives / positives of `target` when imbalance handling is on, else nothing."""
+    if imbalance == "none":
+        return {}
+    positives = float(target.sum())
+    if positives == 0:
+        raise ValueError("imbalance: scale_pos_weight needs positives in the booster's training rows; "
+                         "widen training.window_days or set model.imbalance: none")
+    return {"scale_pos_weight": round((len(target) - positives) / positives, 4)}
+
+
+def train_booster(matrix: pd.DataFrame, target: pd.Series, dates: pd.Series, params: dict[str, Any],
+                  num_boost_round: int, early_stopping_rounds: int, validation_fraction: float,
+                  seed: int) -> tuple[xgb.Booster, int]:
+    """Fit XGBoost (hist) with early stopping on the latest dates; returns the booster and best iteration."""
+    validation = _validation_mask(dates, validation_fraction)
+    return fit_booster(matrix, target, ~validation, validation, params, num_boost_round, early_stopping_rounds, seed)
+
+
+def fit_booster(matrix: pd.DataFrame, target: pd.Series, fit: np.ndarray, validation: np.ndarray,
+                params: dict[str, Any], num_boost_round: int, early_stopping_rounds: int,
+                seed: int) -> tuple[xgb.Booster, int]:
+    """Fit XGBoost (hist) on the `fit` rows with early stopping on the `validation` rows; returns the booster and
+    best iteration."""
+    y = target.to_numpy(dtype="float64")
+    train_dm = xgb.DMatrix(rows_where(matrix, fit), y[fit], enable_categorical=True)
+    valid_dm = xgb.DMatrix(rows_where(matrix, validation), y[validation], enable_categorical=True)
+    booster = xgb.train(booster_params(params, seed), train_dm,
+                        num_boost_round=num_boost_round, evals=[(valid_dm, "validation")],
+                        early_stopping_rounds=early_stopping_rounds, verbose_eval=False)
+    return booster, int(booster.best_iteration)
+
+
+def predict(booster: xgb.Booster, matrix: pd.DataFrame, best_iteration: int | None = None) -> np.ndarray:
+    """Probability of the positive class, using trees up to the best iteration."""
+    rounds = (0, best_iteration + 1) if best_iteration is not None else (0, 0)
+    return booster.predict(xgb.DMatrix(matrix, enable_categorical=True), iteration_range=rounds)
+
+
+def ks_score(target: np.ndarray, score: np.ndarray) -> float:
+    """Kolmogorov-Smirnov separation between the score distributions of positives and negatives."""
+    positive = np.asarray(target) == 1
+    return ks_statistic(np.asarray(score)[positive], np.asarray(score)[~positive])
+
+
+def expected_calibration_error(target: np.ndarray, score: np.ndarray, bins: int = 10) -> float:
+    """Weighted mean |observed rate - mean score| over equal-width score bins."""
+    index = np.minimum((score * bins).astype(int), bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    observed = np.bincount(index, weights=target, minlength=bins)
+    predicted = np.bincount(index, weights=score, minlength=bins)
+    filled = counts > 0
+    return float(np.sum(np.abs(observed[filled] - predicted[filled])) / len(score))
+
+
+def classification_metrics(target: np.ndarray, score: np.ndarray) -> dict[str, float]:
+    """Ranking, probability and calibration metrics of binary scores."""
+    target = np.asarray(target, dtype="float64")
+    score = np.clip(np.asarray(score, dtype="float64"), 1e-7, 1 - 1e-7)
+    return {
+        "roc_auc": float(roc_auc_score(target, score)),
+        "pr_auc": float(average_precision_score(target, score)),
+        "log_loss": float(log_loss(target, score, labels=[0, 1])),
+        "brier": float(brier_score_loss(target, score)),
+        "ks": ks_score(target, score),
+        "ece": expected_calibration_error(target, score),
+        "positive_rate": float(target.mean()),
+        "rows": float(len(target)),
+    }
+
+
+def score_cutpoints(scores: np.ndarray, quantiles: list[float]) -> list[float]:
+    """Score values at the given quantiles of a reference score distribution."""
+    return [float(v) for v in np.quantile(np.asarray(scores, dtype="float64"), quantiles)]
+
+
+def gain_importance(booster: xgb.Booster) -> pd.Series:
+    """Total gain per feature, largest first (features never split on get 0)."""
+    gains = booster.get_score(importance_type="total_gain")
+    names = booster.feature_names or list(gains)
+    return pd.Series({name: gains.get(name, 0.0) for name in names}).sort_values(ascending=False)
+
+
+def beats_champion(challenger_auc: float, comparison: AucComparison | None, min_auc: float) -> tuple[bool, str]:
+    """Quality gate: above the floor and, when a champion exists, an AUC gain above the margin that the
+    paired bootstrap on the same holdout finds significant (p < alpha)."""
+    if challenger_auc < min_auc:
+        return False, f"holdout AUC {challenger_auc:.4f} is below the floor {min_auc:.4f}"
+    if comparison is None:
+        return True, f"first model: holdout AUC {challenger_auc:.4f} passes the floor {min_auc:.4f}"
+    c = comparison
+    evidence = (f"gain {c.delta:+.4f}, {1 - 2 * c.alpha:.0%} CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}], "
+                f"p={c.p_value:.3f} for gain <= {c.margin}")
+    if c.p_value < c.alpha:
+        return True, (f"holdout AUC {challenger_auc:.4f} beats champion {c.champion_auc:.4f} by > {c.margin} "
+                      f"({evidence})")
+    return False, (f"holdout AUC {challenger_auc:.4f} does not beat champion {c.champion_auc:.4f} by {c.margin} "
+                   f"with p < {c.alpha} ({evidence})")
+
+
+@dataclass(frozen=True)
+class TrainingRows:
+    """A segment's training part as the booster sees it; `slices` mark the booster's rows, its early-stopping
+    slice and the calibration folds."""
+
+    frame: pd.DataFrame
+    matrix: pd.DataFrame
+    target: pd.Series
+    dates: pd.Series
+    slices: TimeSlices
+
+    @property
+    def fit(self) -> np.ndarray:
+        return self.slices.fit
+
+    @property
+    def validation(self) -> np.ndarray:
+        return self.slices.validation
+
+
+@dataclass(frozen=True)
+class SegmentFit:
+    """Everything one segment's training produced, before it is logged or registered.
+
+    `metrics` and `holdout_scores` are calibrated (what scoring serves); `raw_metrics` are the booster's own."""
+
+    model: TrainedModel
+    holdout: pd.DataFrame
+    holdout_scores: np.ndarray
+    metrics: dict[str, float]
+    cutpoints: list[float]
+    train_rows: int
+    raw_metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    imbalance: dict[str, Any]
+    tuning: TuningResult | None
+    cv: dict[str, Any] | None
+    leakage: LeakageAudit
+
+
+def training_rows(train: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[str, list[str]],
+                  segment: str) -> TrainingRows:
+    """Model matrix, target and dates of the training part, with its time slices marked."""
+    ds, training = spec.dataset, spec.training
+    calibration_folds = training.calibration_folds if spec.model.calibration != "none" else 0
+    slices = time_slices(train[ds.date], training.validation_fraction, calibration_folds)
+    require_two_classes(train.loc[slices.validation, ds.target],
+                        f"segment {segment!r} validation slice ({training.validation_fraction:.0%} of training dates)")
+    return TrainingRows(train, model_matrix(train, spec, vocabulary), train[ds.target], train[ds.date], slices)
+
+
+def enough_to_calibrate(target: np.ndarray) -> bool:
+    """auto calibrates only when a part of the calibration rows holds MIN_CLASS_ROWS of each class: fewer cannot
+    show a map beating the raw scores."""
+    positives = int(np.sum(target))
+    return min(positives, len(target) - positives) >= MIN_CLASS_ROWS
+
+
+def booster_of_rows(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any]) -> tuple[xgb.Booster, int]:
+    """XGBoost with `params` on a segment's training rows, early-stopped on their validation slice."""
+    return fit_booster(rows.matrix, rows.target, rows.fit, rows.validation, params, spec.model.num_boost_round,
+                       spec.model.early_stopping_rounds, spec.training.seed)
+
+
+def validation_auc(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any]) -> float:
+    """AUC on the validation slice of a booster fitted with `params` (the tuning objective)."""
+    booster, best_iteration = booster_of_rows(rows, spec, params)
+    scores = predict(booster, rows_where(rows.matrix, rows.validation), best_iteration)
+    return float(roc_auc_score(rows.target[rows.validation], scores))
+
+
+def segment_params(rows: TrainingRows, spec: PipelineSpec, segment: str) -> tuple[dict[str, Any], TuningResult | None]:
+    """Spec params with the imbalance setting, then the best Optuna trial's params when tuning is on."""
+    params = {**spec.model.params_for(segment), **imbalance_params(rows.target[rows.fit], spec.model.imbalance)}
+    if not spec.model.tuning.enabled:
+        return params, None
+    tuning = tune_params(lambda trial_params: validation_auc(rows, spec, trial_params), params, spec.model.tuning,
+                         spec.training.seed)
+    return tuning.best_params, tuning
+
+
+BoosterTrainer = Callable[[TrainingRows, dict[str, Any]], tuple[xgb.Booster, int]]
+"""Fits the booster of a segment's training rows with early stopping on their validation slice, elsewhere than
+in this process (core.training.distributed.dask_trainer: on a Dask cluster); returns it and its best iteration."""
+
+
+def fit_model(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any],
+              vocabulary: dict[str, list[str]], trainer: BoosterTrainer | None = None) -> TrainedModel:
+    """XGBoost with early stopping on the validation slice (here, or by `trainer`), then its cross-fitted
+    calibration."""
+    booster, best_iteration = trainer(rows, params) if trainer else booster_of_rows(rows, spec, params)
+    calibration = cross_fitted_calibration(rows, params, best_iteration + 1, spec.model.calibration,
+                                           spec.training.seed)
+    return TrainedModel(booster, spec.feature_columns(), vocabulary, params, best_iteration, calibration)
+
+
+def cross_fitted_calibration(rows: TrainingRows, params: dict[str, Any], trees: int, requested: str,
+                             seed: int) -> Calibration:
+    """The calibration `requested` (auto, none, sigmoid, isotonic) fitted on out-of-fold scores of every training
+    row; auto chooses the method on the latest fold, later in time than the rows its candidate maps are fitted on."""
+    if requested == "none" or rows.slices.folds is None:
+        return NO_CALIBRATION
+    target, folds = rows.target.to_numpy(), rows.slices.folds
+    latest = folds == folds.max()
+    if requested == "auto" and not (enough_to_calibrate(target[latest]) and enough_to_calibrate(target[~latest])):
+        return Calibration(method="none", requested=requested,
+                           reason=f"auto kept the raw scores: the latest calibration fold or the earlier ones hold "
+                                  f"fewer than {MIN_CLASS_ROWS} rows of a class")
+    scores = out_of_fold_scores(rows.matrix, rows.target, folds, booster_params(params, seed), trees)
+    return calibrate(target, scores, latest, requested)
+
+
+def out_of_fold_scores(matrix: pd.DataFrame, target: pd.Series, folds: np.ndarray, params: dict[str, Any],
+                       trees: int) -> np.ndarray:
+    """Each row's score by a booster of `trees` trees (the served booster's params and count, no early stopping)
+    fitted on the other folds: how the booster scores rows it has not seen."""
+    y = target.to_numpy(dtype="float64")
+    scores = np.empty(len(y))
+    for fold in np.unique(folds):
+        held_out = folds == fold
+        train = xgb.DMatrix(rows_where(matrix, ~held_out), y[~held_out], enable_categorical=True)
+        booster = xgb.train(params, train, num_boost_round=trees)
+        scores[held_out] = booster.predict(xgb.DMatrix(rows_where(matrix, held_out), enable_categorical=True))
+    return scores
+
+
+def imbalance_statement(rows: TrainingRows, params: dict[str, Any], imbalance: str) -> dict[str, Any]:
+    """How class imbalance was handled, for the record and the run's params."""
+    return {"method": imbalance, "positive_rate": float(rows.target[rows.fit].mean()),
+            "scale_pos_weight": params.get("scale_pos_weight"),
+            "baseline_class_weight": "balanced" if imbalance != "none" else None}
+
+
+def baseline_holdout_metrics(rows: TrainingRows, holdout: pd.DataFrame, spec: PipelineSpec) -> dict[str, float]:
+    """Logistic-regression baseline fitted on the booster's own training rows, scored on the same holdout."""
+    model = fit_baseline(rows.frame[rows.fit], rows.target[rows.fit], spec, spec.model.imbalance != "none",
+                         spec.training.seed)
+    return classification_metrics(holdout[spec.dataset.target].to_numpy(), baseline_scores(model, holdout, spec))
+
+
+def refit_without(rows: TrainingRows, model: TrainedModel, holdout_matrix: pd.DataFrame, seed: int) -> Refit:
+    """Refits of the booster on fewer columns (its rows, params and number of trees), scoring the holdout."""
+    y = rows.target.to_numpy(dtype="float64")[rows.fit]
+
+    def refit(columns: list[str]) -> np.ndarray:
+        train = xgb.DMatrix(rows_where(rows.matrix[columns], rows.fit), y, enable_categorical=True)
+        booster = xgb.train(booster_params(model.params, seed), train, num_boost_round=model.best_iteration + 1)
+        return booster.predict(xgb.DMatrix(holdout_matrix[columns], enable_categorical=True))
+
+    return refit
+
+
+def segment_leakage(rows: TrainingRows, model: TrainedModel, holdout_matrix: pd.DataFrame, holdout_target: np.ndarray,
+                    raw_scores: np.ndarray, spec: PipelineSpec, refits: bool) -> LeakageAudit:
+    """The leakage audit of a fitted segment; drop costs only when `refits` (local training)."""
+    refit = refit_without(rows, model, holdout_matrix, spec.training.seed) if refits else None
+    return audit_leakage(rows.matrix, rows.target.to_numpy(), holdout_matrix, holdout_target, raw_scores,
+                         gain_importance(model.booster[: model.best_iteration + 1]), spec.features.categorical,
+                         spec.training.leakage, refit)
+
+
+def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,
+                trainer: BoosterTrainer | None = None) -> SegmentFit:
+    """Time-split a segment's training set, fit (and optionally tune) XGBoost, calibrate it, score the held-out
+    days, and report the logistic baseline, the optional k-fold CV and the leakage audit beside it. `trainer` fits
+    the booster elsewhere (e.g. on a Dask cluster; the audit then skips its refits); everything else runs here."""
+    ds, training = spec.dataset, spec.training
+    train, holdout = split_by_time(frame, ds.date, training.holdout_days)
+    require_two_classes(train[ds.target], f"segment {segment!r} training rows")
+    require_two_classes(holdout[ds.target], f"segment {segment!r} holdout ({training.holdout_days} latest days)")
+    vocabulary = category_vocabulary(train, spec.features.categorical)
+    rows = training_rows(train, spec, vocabulary, segment)
+    params, tuning = segment_params(rows, spec, segment)
+    model = fit_model(rows, spec, params, vocabulary, trainer)
+    target = holdout[ds.target].to_numpy()
+    holdout_matrix = model_matrix(holdout, spec, vocabulary)
+    raw = predict(model.booster, holdout_matrix, model.best_iteration)
+    scores = apply_calibration(raw, model.calibration)
+    metrics = classification_metrics(target, scores)
+    cv = (cross_validate(rows.matrix, rows.target, booster_params(params, training.seed), model.best_iteration + 1,
+                         training.cv_folds, training.seed) if training.cv_folds else None)
+    return SegmentFit(
+        model=model, holdout=holdout, holdout_scores=scores, metrics=metrics,
+        cutpoints=score_cutpoints(scores, spec.clustering.quantiles), train_rows=len(train),
+        raw_metrics=metrics if model.calibration.method == "none" else classification_metrics(target, raw),
+        baseline_metrics=baseline_holdout_metrics(rows, holdout, spec) if spec.model.baseline else {},
+        imbalance=imbalance_statement(rows, params, spec.model.imbalance), tuning=tuning, cv=cv,
+        leakage=segment_leakage(rows, model, holdout_matrix, target, raw, spec, refits=trainer is None))
