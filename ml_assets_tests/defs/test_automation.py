@@ -16,9 +16,10 @@ from ml_assets_tests.conftest import make_spec
 def tick(spec: PipelineSpec, name: str, at: datetime) -> ScheduleExecutionData:
     """Evaluate one tick of the pipeline's schedule `name` as the daemon would at `at`."""
     defs = build_definitions(spec)
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at,
-                                            repository_def=defs.get_repository_def())
+    with dg.instance_for_test() as instance, dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=at, repository_def=defs.get_repository_def()) as context:
+        # closing the context closes the instance it opens from the ref: left open, Dagster's current
+        # definitions-state storage would outlive that instance and break later Definitions loads
         return defs.resolve_schedule_def(name).evaluate_tick(context)
 
 

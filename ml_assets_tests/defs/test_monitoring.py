@@ -73,7 +73,8 @@ def sensor_tick(spec: PipelineSpec, instance: dg.DagsterInstance, cursor: str | 
     """One evaluation of retrain_on_drift through Dagster's own tick machinery."""
     defs = build_definitions(spec)
     sensor = defs.resolve_sensor_def("retrain_on_drift")
-    return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
+    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
+        return sensor.evaluate_tick(context)
 
 
 def test_drift_report_detects_the_shock_with_an_evidently_report_and_an_alert(monitored, webhook) -> None:

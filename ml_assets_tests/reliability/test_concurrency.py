@@ -36,8 +36,8 @@ def drift_event(instance: dg.DagsterInstance, segments: list[str], day: str) -> 
 
 def sensor_tick(spec: PipelineSpec, instance: dg.DagsterInstance, cursor: str | None = None) -> dg.SensorResult:
     defs = build_definitions(spec)
-    return defs.resolve_sensor_def("retrain_on_drift").evaluate_tick(
-        dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
+    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
+        return defs.resolve_sensor_def("retrain_on_drift").evaluate_tick(context)
 
 
 def code_location_origin(job_name: str) -> RemoteJobOrigin:
