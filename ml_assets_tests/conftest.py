@@ -75,3 +75,19 @@ def ingested_lake(tmp_path_factory: pytest.TempPathFactory, landing_dir: Path) -
     spec = make_spec(home, training=TRAINING)
     ingest(spec)
     return Path(str(spec.lake_dir))
+
+
+SHARED_SESSION_FIXTURES = ("graph_run", "ui_instance")  # whole-graph runs: one worker builds each, once
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put every test of a file in one pytest-xdist group (`--dist loadgroup`): the file's module fixtures run
+    once, and the files that use a costly session fixture share one group, so one worker builds it once and its
+    files run in the order a single process would run them."""
+    shared_by_file: dict[str, str] = {}
+    for item in items:
+        used = next((name for name in SHARED_SESSION_FIXTURES if name in item.fixturenames), None)
+        if used and str(item.path) not in shared_by_file:
+            shared_by_file[str(item.path)] = used
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(shared_by_file.get(str(item.path), str(item.path))))

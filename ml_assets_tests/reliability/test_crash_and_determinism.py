@@ -22,8 +22,11 @@ from ml_assets.resources.storage import STAGING_PREFIX
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.reliability.support import log_file, ml_assets, write_config
 
-START, END = "2024-02-01", "2024-05-31"
-TRAINING = {"window_days": 45, "holdout_days": 14, "min_auc": 0.5}  # these tests need a champion, not a good one
+START, END = "2024-02-01", "2024-03-21"
+# a short range (labels said to mature in 20 days, a 30-day window inside it), no Evidently HTML: these tests need
+# every kind of stored output and a champion, not a good one, and each run of the range is a real process
+OVERRIDES = {"training": {"window_days": 30, "holdout_days": 10, "min_auc": 0.5},
+             "dataset": {"label_delay_days": 20}, "drift": {"evidently": {"days": "none"}}}
 RUN = ("run", "--start", START, "--end", END)
 DAILY_ASSETS = ("raw_data", "features", "predictions", "risk_clusters")
 VERSION_COLUMNS = {"model_version"}  # a rerun after a kill may register one more version of the same model
@@ -57,14 +60,14 @@ def kill(process: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory: pytest.TempPathFactory, landing_dir: Path) -> PipelineSpec:
     """One uninterrupted `ml-assets run` of START..END."""
-    spec = write_config(tmp_path_factory.mktemp("clean"), landing_dir, training=TRAINING)
+    spec = write_config(tmp_path_factory.mktemp("clean"), landing_dir, **OVERRIDES)
     done = ml_assets(spec, *RUN)
     assert done.returncode == 0, done.stderr[-3000:]
     return spec
 
 
 def test_the_same_range_twice_stores_the_same_files(clean: PipelineSpec, tmp_path: Path, landing_dir: Path) -> None:
-    again = write_config(tmp_path / "again", landing_dir, training=TRAINING)
+    again = write_config(tmp_path / "again", landing_dir, **OVERRIDES)
     assert ml_assets(again, *RUN).returncode == 0
     first, second = lake_files(clean), lake_files(again)
     assert first.keys() == second.keys()
@@ -107,7 +110,7 @@ def stored_equal_clean(spec: PipelineSpec, clean: PipelineSpec, require_all: boo
 
 def test_sigkill_at_four_moments_then_a_rerun_equals_a_clean_run(clean: PipelineSpec, tmp_path: Path,
                                                                  landing_dir: Path) -> None:
-    spec = write_config(tmp_path / "crash", landing_dir, training=TRAINING)
+    spec = write_config(tmp_path / "crash", landing_dir, **OVERRIDES)
     lake, store = Path(str(spec.lake_dir)), spec.home_dir / "mlflow" / "mlflow.db"
 
     def tracking() -> MlflowClient | None:
