@@ -12,7 +12,11 @@ from ml_assets.cli import main
 from ml_assets.core.data import lake
 from ml_assets.spec import load_spec
 
-HOTELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "hotel_bookings.csv.gz"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# ../shared/data beside the clone (main/), or two levels up from a worktree (wt/<name>/), as benchmarks/ find it
+HOTELS = next((folder / "shared" / "data" / "hotel_bookings.csv.gz" for folder in PROJECT_ROOT.parents[:2]
+               if (folder / "shared" / "data" / "hotel_bookings.csv.gz").exists()),
+              PROJECT_ROOT.parent / "shared" / "data" / "hotel_bookings.csv.gz")
 LEAKS = ["reservation_status", "reservation_status_date"]
 
 
