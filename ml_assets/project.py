@@ -275,7 +275,7 @@ class Project:
 
         with tempfile.TemporaryDirectory() as folder:
             path = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=FINGERPRINT_ARTIFACT,
-                                                       dst_path=folder, tracking_uri=self.spec.tracking_uri)
+                                                       dst_path=folder, tracking_uri=self.registry().uri)
             return json.loads(Path(path).read_text())
 
     def shared_holdout(self, segment: str, a: ModelVersion, b: ModelVersion) -> tuple[tuple[str, str], pd.DataFrame]:

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import dagster as dg
 import mlflow
@@ -88,6 +89,19 @@ def is_remote(tracking_uri: str) -> bool:
     return tracking_uri.startswith(("http://", "https://"))
 
 
+def client_uri(tracking_uri: str) -> str:
+    """The tracking URI handed to MLflow: credentials written into an http(s) URI (user:password@) move to
+    MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD of this process (MLflow sends them as basic auth), so
+    MLflow's own output (its "View run ... at <URI>" line, request errors) never carries them."""
+    parts = urlsplit(tracking_uri)
+    if not is_remote(tracking_uri) or parts.username is None:
+        return tracking_uri
+    os.environ["MLFLOW_TRACKING_USERNAME"] = unquote(parts.username)
+    if parts.password is not None:
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = unquote(parts.password)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> str:
     """Create the experiment with the project's artifact location if it does not exist; return its id."""
     client = MlflowClient(tracking_uri=tracking_uri)
@@ -105,13 +119,15 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> s
     description="dagster-mlflow's mlflow_tracking, with the experiment created in the project's artifact store first.",
 )
 def mlflow_tracking(context: dg.InitResourceContext) -> MlFlow:
-    """dagster-mlflow's resource (one MLflow run per Dagster run), artifacts kept in the project's home."""
-    config = context.resource_config
+    """dagster-mlflow's resource (one MLflow run per Dagster run), artifacts kept in the project's home; MLflow
+    gets the tracking URI without credentials (client_uri)."""
+    config = {**context.resource_config,
+              "mlflow_tracking_uri": client_uri(context.resource_config["mlflow_tracking_uri"])}
     try:
         ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"], config["artifact_location"])
     except MlflowException as error:
         raise unreachable(config["mlflow_tracking_uri"], error) from None
-    return MlFlow(context)
+    return MlFlow(context.replace_config(config))
 
 
 @dataclass(frozen=True)
@@ -130,8 +146,13 @@ class ModelRegistry(dg.ConfigurableResource):
     tracking_uri: str
 
     @property
+    def uri(self) -> str:
+        """The tracking URI as MLflow gets it: credentials moved to MLflow's variables (client_uri)."""
+        return client_uri(self.tracking_uri)
+
+    @property
     def client(self) -> MlflowClient:
-        return MlflowClient(tracking_uri=self.tracking_uri)
+        return MlflowClient(tracking_uri=self.uri)
 
     def version_by_alias(self, name: str, alias: str) -> ModelVersion | None:
         """The version holding `alias`, or None when the model or alias does not exist."""
@@ -140,11 +161,11 @@ class ModelRegistry(dg.ConfigurableResource):
         except MlflowException as error:
             if error.error_code in NOT_FOUND_CODES:
                 return None
-            raise unreachable(self.tracking_uri, error) from None
+            raise unreachable(self.uri, error) from None
 
     def load(self, name: str, version: str) -> LoadedModel:
         """Booster and scoring metadata of one registered version."""
-        return _load_version(self.tracking_uri, name, str(version))
+        return _load_version(self.uri, name, str(version))
 
     def load_alias(self, name: str, alias: str = CHAMPION) -> LoadedModel | None:
         """The model holding `alias`, or None when there is none yet (an unreachable registry raises
@@ -155,7 +176,7 @@ class ModelRegistry(dg.ConfigurableResource):
     def reference(self, model: LoadedModel) -> pd.DataFrame:
         """The reference sample logged with a model version (its training-window features and scores), read
         once per process; do not modify it."""
-        frame = _load_frame(self.tracking_uri, model.name, model.version, REFERENCE_FILE)
+        frame = _load_frame(self.uri, model.name, model.version, REFERENCE_FILE)
         if frame is None:
             raise ArtifactError(model.name, model.version, model.meta.get("segment", "?"), REFERENCE_FILE,
                                 "was not logged")
@@ -163,22 +184,22 @@ class ModelRegistry(dg.ConfigurableResource):
 
     def reference_profile(self, model: LoadedModel) -> ReferenceProfile:
         """The drift reference profile logged with a model version (read once per process)."""
-        return _load_profile(self.tracking_uri, model.name, model.version)
+        return _load_profile(self.uri, model.name, model.version)
 
     def similar_reference(self, model: LoadedModel) -> pd.DataFrame | None:
         """The labeled training rows and their contributions logged with a model version for similar-customer
         search (read once per process; do not modify it), or None when it trained with similar_customers.top_n 0."""
-        return _load_frame(self.tracking_uri, model.name, model.version, SIMILAR_FILE)
+        return _load_frame(self.uri, model.name, model.version, SIMILAR_FILE)
 
     def artifact_checksums(self, run_id: str, model_uri: str) -> dict[str, str]:
         """sha256 of a run's model files and scoring artifacts, to record on the version it registers."""
         with tempfile.TemporaryDirectory() as tmp:
-            model_dir = _download(self.tracking_uri, Path(tmp) / "model", artifact_uri=_logged_model_uri(
+            model_dir = _download(self.uri, Path(tmp) / "model", artifact_uri=_logged_model_uri(
                 self.client, model_uri))
             digests = file_digests(model_dir, MODEL_ARTIFACT)
             for artifact in CHECKED_ARTIFACTS:
                 try:
-                    path = _download(self.tracking_uri, Path(tmp) / "run", run_id=run_id, artifact_path=artifact)
+                    path = _download(self.uri, Path(tmp) / "run", run_id=run_id, artifact_path=artifact)
                 except (MlflowException, OSError):
                     continue  # not logged by this run (e.g. similar customers turned off)
                 digests |= file_digests(path, artifact)

@@ -145,9 +145,6 @@ def webserver_texts(spec: PipelineSpec) -> tuple[dict[str, dict[str, tuple[str, 
     return configured, [json.dumps(resources)] + [json.dumps(run) for run in runs]
 
 
-@pytest.mark.xfail(strict=True, reason="measured leak, open (issue 16 point 4): the password of an MLflow tracking URI "
-                   "written as user:password@ appears in `ml-assets run`'s output (likely MLflow's own "
-                   "'View run ... at <tracking URI>' line); the checks after the CLI output were not reached")
 def test_a_run_with_secret_webhook_and_mlflow_urls_leaks_them_nowhere(
         tmp_path: Path, landing_dir: Path, tracking_server: tuple[str, Path],
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,13 +1,14 @@
 """Champion moves in the MLflow registry: the recorded history and what rollback goes back to."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from ml_assets.resources.mlflow import (
-    CHAMPION, HISTORY_MAX_CHARS, HISTORY_TAG, ModelRegistry, champion_stack, history_json, is_remote)
+    CHAMPION, HISTORY_MAX_CHARS, HISTORY_TAG, ModelRegistry, champion_stack, client_uri, history_json, is_remote)
 
 
 def moves(*pairs: tuple[str, str]) -> list[dict[str, str]]:
@@ -33,6 +34,17 @@ def test_history_json_keeps_the_newest_moves_that_fit():
 def test_is_remote():
     assert is_remote("http://127.0.0.1:5000") and is_remote("https://mlflow.example.com")
     assert not is_remote("sqlite:////tmp/mlflow.db")
+
+
+def test_client_uri_moves_the_credentials_of_a_server_url_to_mlflows_variables(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "from-env")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "from-env")
+    assert client_uri("https://ml%40user:p%3Aw%40rd@mlflow.example:8443/team") == "https://mlflow.example:8443/team"
+    assert (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"]) == ("ml@user", "p:w@rd")
+    assert client_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "p:w@rd", "a URL without credentials leaves the variables"
+    database = "postgresql://ml:secret@127.0.0.1:5432/mlflow"
+    assert client_uri(database) == database, "a database store URI keeps its credentials (SQLAlchemy reads them)"
 
 
 @pytest.fixture(scope="module")
