@@ -77,7 +77,15 @@ def ingested_lake(tmp_path_factory: pytest.TempPathFactory, landing_dir: Path) -
     return Path(str(spec.lake_dir))
 
 
-SHARED_SESSION_FIXTURES = ("graph_run", "ui_instance")  # whole-graph runs: one worker builds each, once
+@pytest.fixture(scope="session")
+def hotel_half_year(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`ml-assets init` on the real hotel bookings, then `run` over the first half of 2016; the config path."""
+    from ml_assets_tests.hotels import init_and_run_hotels
+
+    return init_and_run_hotels(tmp_path_factory.mktemp("hotel_half_year"), "2016-01-01", "2016-06-30")
+
+
+SHARED_SESSION_FIXTURES = ("graph_run", "ui_instance", "hotel_half_year")  # whole-graph runs: one worker builds each
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

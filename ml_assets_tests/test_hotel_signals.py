@@ -9,15 +9,8 @@ from mlflow.tracking import MlflowClient
 
 from ml_assets.core.data import lake
 from ml_assets.spec import load_spec
-from ml_assets_tests.test_bring_your_own_data import init_and_run_hotels
 
 ECE_TOLERANCE = 0.002
-
-
-@pytest.fixture(scope="module")
-def hotel_half_year(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`ml-assets init` as the README's "your own data" does it, then `run` over the first half of 2016."""
-    return init_and_run_hotels(tmp_path_factory.mktemp("hotel_signals"), "2016-01-01", "2016-06-30")
 
 
 def segment_record(config: Path, segment: str) -> dict:

@@ -13,7 +13,7 @@ from ml_assets import Project
 from ml_assets.core.data import lake
 from ml_assets.spec import ConfigError
 from ml_assets_tests.conftest import PROJECT_ROOT
-from ml_assets_tests.test_bring_your_own_data import HOTELS, require_hotels
+from ml_assets_tests.hotels import HOTELS, require_hotels
 
 DOC = PROJECT_ROOT / "docs" / "python.md"
 
