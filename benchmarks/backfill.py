@@ -188,7 +188,7 @@ class RunModels:
         return cls(models,
                    {seg: similar.build_index(registry.similar_reference(model), spec) for seg, model in models.items()},
                    {seg: champion_profile(registry, model, spec, LOG) for seg, model in models.items()},
-                   {(spec.registered_model_name(seg), str(model.version)): model.meta["cutpoints"]
+                   {(spec.registered_model_name(seg), str(model.version)): model.meta.cutpoints
                     for seg, model in models.items()})
 
 

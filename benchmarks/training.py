@@ -159,7 +159,7 @@ def main() -> None:
                 timings["asset"].append(tuple(asset_times))
                 timings["bare"].append(tuple(bare_times))
             asset_best = ModelRegistry(tracking_uri=specs[-1].tracking_uri).load(
-                record["model_name"], record["version"]).meta["best_iteration"]
+                record["model_name"], record["version"]).meta.best_iteration
     (asset_s, asset_cpu), (bare_s, bare_cpu) = min(timings["asset"]), min(timings["bare"])
     result = {"benchmark": "training", "rows": args.rows, "features": len(NUMERIC) + len(CATEGORICAL),
               "train_rows": len(matrix), "days": args.days, "repeats": args.repeats,

@@ -247,7 +247,7 @@ class Project:
             reference = registry.similar_reference(model) if self.spec.scoring.similar_customers.top_n else None
             index = build_index(reference, self.spec) if reference is not None else None
             scored.append(score_segment(rows, model.booster, model.meta, name, model.version, self.spec, index))
-            cutpoints[(name, str(model.version))] = model.meta["cutpoints"]
+            cutpoints[(name, str(model.version))] = model.meta.cutpoints
         if not scored:
             raise ValueError(f"no row has a segment of {self.spec.name}: "
                              f"{self.spec.dataset.segment} must hold one of {self.spec.segment_names}")
@@ -299,7 +299,7 @@ class Project:
         from ml_assets.core.data.features import model_matrix
         from ml_assets.core.scoring.scores import model_scores
 
-        return model_scores(model.booster, model_matrix(frame, self.spec, model.meta["vocabulary"]), model.meta)
+        return model_scores(model.booster, model_matrix(frame, self.spec, model.meta.vocabulary), model.meta)
 
 
 def version_order(column: pd.Series) -> pd.Series:

@@ -186,7 +186,7 @@ def stored_cutpoints(predictions: pd.DataFrame, registry: ModelRegistry,
     for name, version in predictions[["model_name", "model_version"]].drop_duplicates().itertuples(index=False):
         key = (str(name), str(version))
         if key not in known:
-            known[key] = registry.load(*key).meta["cutpoints"]
+            known[key] = registry.load(*key).meta.cutpoints
     return known
 
 

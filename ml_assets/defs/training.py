@@ -27,6 +27,7 @@ from ml_assets.core.monitoring.segment_monitoring import feature_reference, with
 from ml_assets.core.monitoring.profile import save_profile
 from ml_assets.core.data.fingerprint import data_fingerprint, partition_dates
 from ml_assets.core.training.leakage import audit_table
+from ml_assets.core.training.record import TrainingWindow, scoring_meta
 from ml_assets.core.scoring.scores import model_scores
 from ml_assets.core.scoring.similar import reference_contributions
 from ml_assets.core.data.sources import days_between
@@ -93,7 +94,7 @@ def champion_comparison(registry: ModelRegistry, spec: PipelineSpec, segment: st
         return None, None
     if champion is None:
         return None, None
-    champion_scores = model_scores(champion.booster, model_matrix(fit.holdout, spec, champion.meta["vocabulary"]),
+    champion_scores = model_scores(champion.booster, model_matrix(fit.holdout, spec, champion.meta.vocabulary),
                                    champion.meta)
     training = spec.training
     comparison = compare_auc(fit.holdout[spec.dataset.target].to_numpy(), fit.holdout_scores, champion_scores,
@@ -128,14 +129,6 @@ def split_statement(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
             "holdout_first": holdout_dates[0] if holdout_dates else None,
             "validation_fraction": spec.training.validation_fraction,
             "calibration_folds": spec.training.calibration_folds, "cv_folds": spec.training.cv_folds}
-
-
-def scoring_meta(fit: modeling.SegmentFit, window: dict[str, Any], segment: str) -> dict[str, Any]:
-    """What scoring needs to reproduce the model's inputs and calibrated scores (JSON, no pickle)."""
-    model = fit.model
-    return {"feature_names": model.feature_names, "vocabulary": model.vocabulary,
-            "best_iteration": model.best_iteration, "calibration": model.calibration.as_dict(), "cutpoints": fit.cutpoints,
-            "holdout_metrics": fit.metrics, "window": window, "segment": segment}
 
 
 def run_params(fit: modeling.SegmentFit, spec: PipelineSpec, window: dict[str, Any]) -> dict[str, Any]:
@@ -197,6 +190,11 @@ def write_similar_reference(frame: pd.DataFrame, fit: modeling.SegmentFit, spec:
     write_parquet(reference_contributions(frame, fit.model, spec), folder / SIMILAR_FILE)
 
 
+def stored_window(window: dict[str, Any]) -> TrainingWindow:
+    """The first and last record date of a training set's window (ISO dates in `training_data`)."""
+    return TrainingWindow(date.fromisoformat(window["first"]), date.fromisoformat(window["last"]))
+
+
 def log_segment_run(spec: PipelineSpec, segment: str, fit: modeling.SegmentFit, data: dict[str, Any],
                     comparison: AucComparison | None, tags: dict[str, str], references: list[Future[None]],
                     folder: Path) -> tuple[str, str]:
@@ -207,7 +205,8 @@ def log_segment_run(spec: PipelineSpec, segment: str, fit: modeling.SegmentFit, 
         mlflow.set_tags(tags | {"segment": segment, "data_hash": window["fingerprint"]})
         mlflow.log_params(run_params(fit, spec, window))
         mlflow.log_metrics(run_metrics(fit, comparison))
-        mlflow.log_dict(scoring_meta(fit, window, segment), META_FILE)
+        meta = scoring_meta(fit, segment, stored_window(window), window["fingerprint"])
+        mlflow.log_dict(meta.to_document(), META_FILE)
         mlflow.log_dict({**window["data"], "partitions": data["partitions"]}, FINGERPRINT_FILE)
         mlflow.log_dict(fit.leakage.as_dict(), LEAKAGE_FILE)
         mlflow.set_tag(LEAKAGE_CHECK, json.dumps([feature.feature for feature in fit.leakage.suspects]))
@@ -412,7 +411,7 @@ def evaluate_version(spec: PipelineSpec, record: dict[str, Any], frame: pd.DataF
     model = registry.load(record["model_name"], record["version"])
     _, holdout = modeling.split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
     target = holdout[spec.dataset.target].to_numpy(dtype="float64")
-    matrix = model_matrix(holdout, spec, model.meta["vocabulary"])
+    matrix = model_matrix(holdout, spec, model.meta.vocabulary)
     scores = model_scores(model.booster, matrix, model.meta)
     threshold = spec.training.decision_threshold
     at_threshold = evaluation.threshold_metrics(target, scores, threshold)
@@ -420,7 +419,7 @@ def evaluate_version(spec: PipelineSpec, record: dict[str, Any], frame: pd.DataF
         f"{name}_at_threshold": value for name, value in at_threshold.items()}
     confusion = evaluation.confusion_counts(target, scores, threshold)
     lift = evaluation.lift_table(target, scores)
-    shap = explain.contributions(model.booster, matrix, model.meta["best_iteration"], approximate=False)
+    shap = explain.contributions(model.booster, matrix, model.meta.best_iteration, approximate=False)
     folder = spec.reports_dir / "model_evaluation" / record["segment"] / f"v{record['version']}"
     images = evaluation_plots(target, scores, metrics, model, matrix, shap, folder)
     log_evaluation(registry, record["run_id"], metrics, confusion, lift, images)

@@ -24,6 +24,7 @@ from mlflow.tracking import MlflowClient
 from ml_assets.core.monitoring.drift import ReferenceProfile
 from ml_assets.core.monitoring.profile import PROFILE_FILE, load_profile
 from ml_assets.core.data.sources import redact_url
+from ml_assets.core.training.record import ScoringMeta, UnknownSchemaVersion
 from ml_assets.spec import RetriesSpec
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)  # dagster-mlflow's resource and hooks are beta
@@ -121,7 +122,7 @@ class LoadedModel:
     name: str
     version: str
     booster: xgb.Booster
-    meta: dict[str, Any]
+    meta: ScoringMeta
 
 
 class ModelRegistry(dg.ConfigurableResource):
@@ -157,7 +158,7 @@ class ModelRegistry(dg.ConfigurableResource):
         once per process; do not modify it."""
         frame = _load_frame(self.tracking_uri, model.name, model.version, REFERENCE_FILE)
         if frame is None:
-            raise ArtifactError(model.name, model.version, model.meta.get("segment", "?"), REFERENCE_FILE,
+            raise ArtifactError(model.name, model.version, model.meta.segment, REFERENCE_FILE,
                                 "was not logged")
         return frame
 
@@ -364,8 +365,15 @@ def _read(files: VersionFiles, artifact: str, reader: Any, path: Path) -> Any:
     """Read a downloaded artifact; a file that cannot be read is named with its version and what to do."""
     try:
         return reader(path)
+    except UnknownSchemaVersion as error:
+        raise files.broken(artifact, str(error)) from None
     except Exception as error:  # noqa: BLE001 (xgboost, json, pyarrow: each raises its own)
         raise files.broken(artifact, f"cannot be read ({type(error).__name__}: {str(error)[:200]})") from None
+
+
+def read_scoring_meta(path: Path) -> ScoringMeta:
+    """The scoring metadata of a downloaded scoring_meta.json."""
+    return ScoringMeta.from_document(json.loads(path.read_text()))
 
 
 def _booster(folder: Path) -> xgb.Booster:
@@ -383,7 +391,7 @@ def _load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
         meta_path = files.fetch(META_FILE, Path(tmp))
         if meta_path is None:
             raise files.broken(META_FILE, "was not logged")
-        meta = _read(files, META_FILE, lambda path: json.loads(path.read_text()), meta_path)
+        meta = _read(files, META_FILE, read_scoring_meta, meta_path)
         model_dir = files.fetch(MODEL_ARTIFACT, Path(tmp))
         booster = _read(files, MODEL_ARTIFACT, _booster, model_dir)
     return LoadedModel(name=name, version=str(version), booster=booster, meta=meta)

@@ -48,11 +48,11 @@ def test_dask_model_matches_the_single_machine_one(dask_spec: PipelineSpec) -> N
     frame = lake.read_partition(lake.partition_dir(dask_spec.lake_dir, "training_set", "segment", "domestic"))
     local = modeling.fit_segment(frame, dask_spec, "domestic")
     model = ModelRegistry(tracking_uri=dask_spec.tracking_uri).load(record["model_name"], record["version"])
-    dask_scores = model_scores(model.booster, model_matrix(local.holdout, dask_spec, model.meta["vocabulary"]),
+    dask_scores = model_scores(model.booster, model_matrix(local.holdout, dask_spec, model.meta.vocabulary),
                                model.meta)
     correlation = np.corrcoef(dask_scores, local.holdout_scores)[0, 1]
     print(f"\nholdout AUC dask {record['metrics']['roc_auc']:.4f} vs one process {local.metrics['roc_auc']:.4f}; "
-          f"best iteration {model.meta['best_iteration']} vs {local.model.best_iteration}; correlation {correlation:.4f}")
+          f"best iteration {model.meta.best_iteration} vs {local.model.best_iteration}; correlation {correlation:.4f}")
     assert abs(record["metrics"]["roc_auc"] - local.metrics["roc_auc"]) < 0.02
     assert correlation > 0.98
 

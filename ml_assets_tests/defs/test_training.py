@@ -1,6 +1,7 @@
 """The training job end to end on a real SQLite MLflow store: what it logs, registers and refuses to promote."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -12,6 +13,8 @@ from mlflow.tracking import MlflowClient
 from ml_assets.core.data import lake
 from ml_assets.core.data.fingerprint import data_fingerprint
 from ml_assets.core.scoring.scores import model_scores
+from ml_assets.core.training.calibration import NO_CALIBRATION
+from ml_assets.core.training.record import SCHEMA_VERSION, ScoringMeta, TrainingWindow
 from ml_assets.defs.training import FINGERPRINT_FILE
 from ml_assets.core.scoring.similar import CONTRIBUTIONS_ATTR, build_index
 from ml_assets.resources.mlflow import (
@@ -95,10 +98,28 @@ def test_model_has_signature_and_an_input_example_that_serves(trained) -> None:
     assert info.saved_input_example_info["type"] == "dataframe"
     assert list(example.columns) == spec.feature_columns() and example["region"].dtype == "float64"
     loaded = ModelRegistry(tracking_uri=spec.tracking_uri).load(name, "1")
-    raw = model_scores(loaded.booster, example, {**loaded.meta, "calibration": None})
+    raw = model_scores(loaded.booster, example, replace(loaded.meta, calibration=NO_CALIBRATION))
     np.testing.assert_allclose(served, raw, rtol=1e-6)
     calibration = record_of(spec, "segment_model", "domestic")["calibration"]
-    assert calibration["requested"] == "auto" and loaded.meta["calibration"] == calibration
+    assert calibration["requested"] == "auto" and loaded.meta.calibration.as_dict() == calibration
+
+
+def test_scoring_meta_round_trips_through_the_registry(trained) -> None:
+    """The typed scoring metadata segment_model logs is what the registry's loader gives back, field by field."""
+    spec, _ = trained
+    registry = ModelRegistry(tracking_uri=spec.tracking_uri)
+    client = MlflowClient(tracking_uri=spec.tracking_uri)
+    for segment in spec.segment_names:
+        record = record_of(spec, "segment_model", segment)
+        loaded = registry.load(record["model_name"], record["version"]).meta
+        logged = mlflow.artifacts.load_dict(f"{client.get_run(record['run_id']).info.artifact_uri}/{META_FILE}")
+        assert logged["schema_version"] == SCHEMA_VERSION and ScoringMeta.from_document(logged) == loaded
+        assert loaded.to_document() == logged
+        assert loaded.segment == segment and loaded.holdout_metrics == pytest.approx(record["metrics"])
+        assert loaded.window == TrainingWindow(INGEST_FIRST, INGEST_LAST)
+        assert loaded.data_hash == record["window"]["fingerprint"]
+        assert loaded.calibration.as_dict() == record["calibration"]
+        assert loaded.feature_names == spec.feature_columns()
 
 
 def test_registered_model_reproduces_the_holdout_metrics(trained) -> None:
