@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # MLflow, XGBoost and Dagster load only when a method needs t
     from mlflow.entities.model_registry import ModelVersion
 
     from ml_assets.core.training.comparison import AucComparison
-    from ml_assets.resources.mlflow import LoadedModel, ModelRegistry
+    from ml_assets.resources.registry import LoadedModel, ModelRegistry
 
 FINGERPRINT_ARTIFACT = "data_fingerprint.json"
 
@@ -150,7 +150,7 @@ class Project:
     def champions(self) -> dict[str, SegmentOutcome]:
         """Each segment's champion version and its holdout AUC and ECE (None where there is no champion)."""
         from ml_assets.registry_cli import tag_float
-        from ml_assets.resources.mlflow import CHAMPION
+        from ml_assets.resources.registry import CHAMPION
 
         registry, outcomes = self.registry(), {}
         for segment in self.spec.segment_names:
@@ -231,7 +231,7 @@ class Project:
         from ml_assets.core.scoring.segment_scoring import score_segment
         from ml_assets.core.data.features import SEGMENT_COLUMN, build_features
         from ml_assets.core.scoring.similar import build_index
-        from ml_assets.resources.mlflow import CHAMPION
+        from ml_assets.resources.registry import CHAMPION
 
         dates = pd.to_datetime(frame[self.spec.dataset.date], errors="coerce")
         checked = schemas.enforce(schemas.raw_schema(self.spec, dates.min().date(), dates.max().date()), frame)
@@ -255,7 +255,7 @@ class Project:
 
     def registry(self) -> ModelRegistry:
         """The project's own MLflow registry."""
-        from ml_assets.resources.mlflow import ModelRegistry
+        from ml_assets.resources.registry import ModelRegistry
 
         return ModelRegistry(tracking_uri=self.spec.tracking_uri)
 

@@ -18,7 +18,7 @@ from ml_assets.defs.metadata import (
     PartitionFigures, add_prediction_figures, add_report_file_figures, cluster_counts, frame_table)
 from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
-from ml_assets.resources.mlflow import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
+from ml_assets.resources.registry import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
 from ml_assets.resources.storage import DATE_DIMENSION, DailyFrames
 from ml_assets.spec import PipelineSpec
 

@@ -3,17 +3,14 @@
 import json
 import subprocess
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.entities import Metric
-from mlflow.models import infer_signature
 
 from ml_assets.core.data import lake
 
@@ -36,9 +33,11 @@ from ml_assets.defs.metadata import (
 from ml_assets.defs.partitions import segment_partitions
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.dask import DaskCluster
-from ml_assets.resources.mlflow import (
-    CHALLENGER, CHAMPION, CHECKSUM_TAG, META_FILE, PIP_REQUIREMENTS, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE,
-    ArtifactError, LoadedModel, ModelRegistry)
+from ml_assets.resources.champion_log import ChampionLog
+from ml_assets.resources.registry import (
+    CHALLENGER, CHAMPION, CHECKSUM_TAG, META_FILE, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE, ArtifactError,
+    LoadedModel, ModelRegistry)
+from ml_assets.resources.tracking import EvaluationRun, MlflowTracking, SegmentRun
 from ml_assets.resources.storage import DATE_DIMENSION
 from ml_assets.spec import PipelineSpec
 
@@ -110,17 +109,6 @@ def reference_sample(frame: pd.DataFrame, fit: modeling.SegmentFit, spec: Pipeli
     return sample.join(scores).reset_index(drop=True)
 
 
-def serving_example(matrix: pd.DataFrame) -> pd.DataFrame:
-    """Model input as MLflow's xgboost pyfunc can serve it: categoricals as their vocabulary codes (NaN if unknown).
-
-    That wrapper builds its DMatrix without enable_categorical, so string or category columns cannot be served;
-    the codes index `vocabulary` in scoring_meta.json, which the project's own scoring applies."""
-    example = matrix.copy()
-    for column in example.select_dtypes("category").columns:
-        example[column] = example[column].cat.codes.astype("float64").where(example[column].notna())
-    return example
-
-
 def split_statement(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
     """Rows and dates of the time split training_set's frame gets in segment_model."""
     train, holdout = modeling.split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
@@ -159,17 +147,6 @@ def run_metrics(fit: modeling.SegmentFit, comparison: AucComparison | None) -> d
     return metrics
 
 
-def log_booster(spec: PipelineSpec, fit: modeling.SegmentFit) -> str:
-    """Log the booster (native ubj, only the trees scoring uses) with signature and input example; its model URI."""
-    model = fit.model
-    example = serving_example(model_matrix(fit.holdout.head(EXAMPLE_ROWS), spec, model.vocabulary))
-    booster = model.booster[: model.best_iteration + 1]
-    info = mlflow.xgboost.log_model(
-        booster, name="model", model_format="ubj", pip_requirements=PIP_REQUIREMENTS,
-        signature=infer_signature(example, modeling.predict(booster, example)), input_example=example)
-    return info.model_uri
-
-
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     """Write a frame as parquet, dictionary-encoding all but its float columns (float values rarely repeat, so
     trying a dictionary of them only slows the write)."""
@@ -195,36 +172,24 @@ def stored_window(window: dict[str, Any]) -> TrainingWindow:
     return TrainingWindow(date.fromisoformat(window["first"]), date.fromisoformat(window["last"]))
 
 
-def log_segment_run(spec: PipelineSpec, segment: str, fit: modeling.SegmentFit, data: dict[str, Any],
-                    comparison: AucComparison | None, tags: dict[str, str], references: list[Future[None]],
-                    folder: Path) -> tuple[str, str]:
-    """Nested MLflow run for one segment: params, metrics, fingerprint, metadata, the model, then the references
-    that `references` write into `folder` meanwhile; returns the run id and the model URI."""
-    window = data["window"]
-    with mlflow.start_run(run_name=f"{spec.name}-{segment}", nested=True) as run:
-        mlflow.set_tags(tags | {"segment": segment, "data_hash": window["fingerprint"]})
-        mlflow.log_params(run_params(fit, spec, window))
-        mlflow.log_metrics(run_metrics(fit, comparison))
-        meta = scoring_meta(fit, segment, stored_window(window), window["fingerprint"])
-        mlflow.log_dict(meta.to_document(), META_FILE)
-        mlflow.log_dict({**window["data"], "partitions": data["partitions"]}, FINGERPRINT_FILE)
-        mlflow.log_dict(fit.leakage.as_dict(), LEAKAGE_FILE)
-        mlflow.set_tag(LEAKAGE_CHECK, json.dumps([feature.feature for feature in fit.leakage.suspects]))
-        if fit.tuning:
-            mlflow.log_dict({"best_params": fit.tuning.best_params, "trials": fit.tuning.trials}, "tuning.json")
-        if fit.cv:
-            mlflow.log_dict(fit.cv, "cross_validation.json")
-        model_uri = log_booster(spec, fit)
-        for written in references:
-            written.result()  # raises what the writer raised
-        mlflow.log_artifacts(str(folder))
-    return run.info.run_id, model_uri
-
-
-def register_version(model_uri: str, name: str, tags: dict[str, Any]) -> str:
-    """Register a logged model as a new version of `name` with its tags (one call, once its run is complete)."""
-    version = mlflow.register_model(model_uri, name, tags={key: str(value) for key, value in tags.items()})
-    return str(version.version)
+def segment_run(spec: PipelineSpec, segment: str, fit: modeling.SegmentFit, data: dict[str, Any],
+                comparison: AucComparison | None, tags: dict[str, str]) -> SegmentRun:
+    """What a segment's nested MLflow run logs: params, metrics, the scoring metadata, fingerprint, leakage audit,
+    tuning and cross-validation, and the booster trimmed to the trees scoring uses."""
+    window, model = data["window"], fit.model
+    meta = scoring_meta(fit, segment, stored_window(window), window["fingerprint"])
+    documents = {META_FILE: meta.to_document(), FINGERPRINT_FILE: {**window["data"], "partitions": data["partitions"]},
+                 LEAKAGE_FILE: fit.leakage.as_dict()}
+    if fit.tuning:
+        documents["tuning.json"] = {"best_params": fit.tuning.best_params, "trials": fit.tuning.trials}
+    if fit.cv:
+        documents["cross_validation.json"] = fit.cv
+    suspects = json.dumps([feature.feature for feature in fit.leakage.suspects])
+    return SegmentRun(name=f"{spec.name}-{segment}",
+                      tags=tags | {"segment": segment, "data_hash": window["fingerprint"], LEAKAGE_CHECK: suspects},
+                      params=run_params(fit, spec, window), metrics=run_metrics(fit, comparison), documents=documents,
+                      booster=model.booster[: model.best_iteration + 1],
+                      example=model_matrix(fit.holdout.head(EXAMPLE_ROWS), spec, model.vocabulary))
 
 
 def training_data(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
@@ -267,8 +232,9 @@ def fit_record(fit: modeling.SegmentFit, window: dict[str, Any], champion: Loade
             "previous_champion_auc": comparison.champion_auc if comparison else None}
 
 
-def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, registry: ModelRegistry,
-                  tags: dict[str, str], log: dg.DagsterLogManager, dask: DaskCluster) -> dict[str, Any]:
+def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, tracking: MlflowTracking,
+                  registry: ModelRegistry, tags: dict[str, str], log: dg.DagsterLogManager,
+                  dask: DaskCluster) -> dict[str, Any]:
     """Fit, compare with the champion, log, register and (through the gate) promote one segment's model.
 
     Work on the data alone runs in threads beside the rest (xgboost, numpy and pyarrow release the GIL): the
@@ -290,12 +256,13 @@ def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, registr
         record = {"segment": segment, "model_name": name, "promoted": promote, "reason": reason,
                   **fit_record(fit, data.result()["window"], champion, comparison),
                   "trained_with": "xgboost.dask" if trainer else "xgboost"}
-        run_id, model_uri = log_segment_run(spec, segment, fit, data.result(), comparison, tags, references, folder)
+        run_id, model_uri = tracking.log_segment_run(segment_run(spec, segment, fit, data.result(), comparison, tags),
+                                                     references, folder)
     checksums = {CHECKSUM_TAG: json.dumps(registry.artifact_checksums(run_id, model_uri))}
-    version = register_version(model_uri, name, version_tags(record, tags) | checksums)
+    version = tracking.register_version(model_uri, name, version_tags(record, tags) | checksums)
     registry.set_alias(name, CHALLENGER, version)
     if promote:
-        registry.move_champion(name, version, "gate", reason)
+        ChampionLog(registry).move(name, version, "gate", reason)
     log.info(f"{name} v{version}: {reason}; {'promoted to champion' if promote else 'kept as challenger'}")
     return {**record, "version": version, "run_id": run_id}
 
@@ -360,8 +327,8 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         tags = {"config_hash": spec.config_hash(), "git_commit": git_commit(spec.base_dir),
                 "dagster_run_id": context.run_id, "pipeline": spec.name}
         empty = [segment for segment in context.partition_keys if training_set[segment].empty]
-        records = {segment: train_segment(spec, segment, training_set[segment], context.resources.model_registry,
-                                          tags, context.log, context.resources.dask)
+        records = {segment: train_segment(spec, segment, training_set[segment], context.resources.mlflow,
+                                          context.resources.model_registry, tags, context.log, context.resources.dask)
                    for segment in context.partition_keys if segment not in empty}
         passed = not empty and all(r["metrics"]["roc_auc"] >= spec.training.min_auc for r in records.values())
         figures = PartitionFigures()
@@ -389,9 +356,10 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     )
     @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def model_evaluation(context: dg.AssetExecutionContext, segment_model: dict[str, dict[str, Any]],
-                         training_set: dict[str, pd.DataFrame], model_registry: ModelRegistry):
+                         training_set: dict[str, pd.DataFrame], model_registry: ModelRegistry, mlflow: MlflowTracking):
         """Holdout metrics, decisions at the threshold, lift by decile and plots of each new model version."""
-        results = {segment: evaluate_version(spec, segment_model[segment], training_set[segment], model_registry)
+        results = {segment: evaluate_version(spec, segment_model[segment], training_set[segment], model_registry,
+                                            mlflow)
                    for segment in context.partition_keys}
         figures = PartitionFigures()
         add_evaluation_figures(figures, results, {seg: image_markdown({title: Path(path) for title, path in
@@ -405,8 +373,8 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     return [training_set, segment_model, model_evaluation]
 
 
-def evaluate_version(spec: PipelineSpec, record: dict[str, Any], frame: pd.DataFrame,
-                     registry: ModelRegistry) -> dict[str, Any]:
+def evaluate_version(spec: PipelineSpec, record: dict[str, Any], frame: pd.DataFrame, registry: ModelRegistry,
+                     tracking: MlflowTracking) -> dict[str, Any]:
     """Score the holdout with the registered version, compute its metrics and plots, and log them to its run."""
     model = registry.load(record["model_name"], record["version"])
     _, holdout = modeling.split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
@@ -422,20 +390,9 @@ def evaluate_version(spec: PipelineSpec, record: dict[str, Any], frame: pd.DataF
     shap = explain.contributions(model.booster, matrix, model.meta.best_iteration, approximate=False)
     folder = spec.reports_dir / "model_evaluation" / record["segment"] / f"v{record['version']}"
     images = evaluation_plots(target, scores, metrics, model, matrix, shap, folder)
-    log_evaluation(registry, record["run_id"], metrics, confusion, lift, images)
+    tracking.log_evaluation(EvaluationRun(record["run_id"], metrics, confusion, lift, list(images.values())))
     return {**record, "evaluation": metrics, "confusion": confusion, "lift": lift.to_dict(orient="records"),
             "plots": {title: str(path) for title, path in images.items()}}
-
-
-def log_evaluation(registry: ModelRegistry, run_id: str, metrics: dict[str, float], confusion: dict[str, int],
-                   lift: pd.DataFrame, images: dict[str, Path]) -> None:
-    """Evaluation metrics, confusion matrix, lift table and plots into the segment's MLflow run."""
-    client, now = registry.client, int(pd.Timestamp.now().timestamp() * 1000)
-    client.log_batch(run_id, metrics=[Metric(f"eval_{name}", float(value), now, 0) for name, value in metrics.items()])
-    client.log_dict(run_id, confusion, "evaluation/confusion_matrix.json")
-    client.log_text(run_id, lift.to_csv(index=False), "evaluation/lift_by_decile.csv")
-    for path in images.values():
-        client.log_artifact(run_id, str(path), artifact_path="evaluation")
 
 
 def evaluation_plots(target: np.ndarray, scores: np.ndarray, metrics: dict[str, float], model: LoadedModel,

@@ -14,7 +14,7 @@ from ml_assets.core.training.distributed import feature_files
 from ml_assets.core.data.features import model_matrix
 from ml_assets.core.scoring.scores import model_scores
 from ml_assets.definitions import TRAINING_JOB, build_definitions
-from ml_assets.resources.mlflow import ModelRegistry
+from ml_assets.resources.registry import ModelRegistry
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.training_support import AS_OF, spec_with_lake
 

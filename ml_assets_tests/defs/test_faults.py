@@ -19,8 +19,8 @@ from mlflow.tracking import MlflowClient
 from ml_assets.core.data import lake
 from ml_assets.core.data.features import SEGMENT_COLUMN
 from ml_assets.definitions import INGEST_JOB, SCORING_JOB, build_definitions, build_resources
-from ml_assets.resources import mlflow as registry_module
-from ml_assets.resources.mlflow import CHAMPION, ModelRegistry
+from ml_assets.resources import registry as registry_module
+from ml_assets.resources.registry import CHAMPION, ModelRegistry
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.conftest import make_spec
 from ml_assets_tests.defs.test_bad_input import lake_snapshot, registry_snapshot

@@ -14,7 +14,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ml_assets.resources.mlflow import ModelRegistry
+from ml_assets.resources.registry import ModelRegistry
 from ml_assets_tests.training_support import spec_with_lake, train
 
 READY_TIMEOUT_S = 60

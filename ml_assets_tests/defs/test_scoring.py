@@ -14,7 +14,7 @@ from ml_assets.defs.ingest import build_ingest_assets
 from ml_assets.defs.scoring import build_scoring_assets
 from ml_assets.defs.training import build_training_assets
 from ml_assets.definitions import build_resources
-from ml_assets.resources.mlflow import ModelRegistry
+from ml_assets.resources.registry import ModelRegistry
 from ml_assets.runner import RunSummary
 from ml_assets.spec import PipelineSpec, parse_spec
 from ml_assets_tests.conftest import demo_config
