@@ -59,7 +59,8 @@ from ml_assets.defs.monitoring import champion_profile, drift_inputs, segment_dr
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.resources.registry import CHAMPION, LoadedModel, ModelRegistry
 from ml_assets.resources.source import DataSource
-from ml_assets.resources.storage import DATE_DIMENSION, split_by_date
+from ml_assets.core.data.lake import DATE_DIMENSION
+from ml_assets.resources.storage import split_by_date
 from ml_assets.spec import PipelineSpec, load_spec, substitute_env
 from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 

@@ -43,7 +43,7 @@ from ml_assets.core.training import modeling
 from ml_assets.core.data.features import SEGMENT_COLUMN, category_vocabulary
 from ml_assets.definitions import TRAINING_JOB, build_definitions
 from ml_assets.resources.registry import ModelRegistry
-from ml_assets.resources.storage import SEGMENT_DIMENSION
+from ml_assets.core.data.lake import SEGMENT_DIMENSION
 from ml_assets.spec import PipelineSpec, parse_spec
 from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 

@@ -215,13 +215,12 @@ class Project:
     def predictions(self, day: date | str) -> pd.DataFrame:
         """The stored predictions of one day (every segment), as the predictions asset wrote them."""
         from ml_assets.core.data import lake
-        from ml_assets.resources.storage import DATE_DIMENSION
 
         key = as_date(day).isoformat()
-        if key not in lake.stored_keys(self.spec.lake_dir, "predictions", DATE_DIMENSION):
+        if key not in lake.stored_days(self.spec.lake_dir, "predictions"):
             raise ValueError(f"no predictions stored for {key} in {self.spec.lake_dir}; "
                              f"run the pipeline over that day first (Project.run or ml-assets run)")
-        return lake.read_frames([lake.partition_dir(self.spec.lake_dir, "predictions", DATE_DIMENSION, key)])
+        return lake.read_days(self.spec.lake_dir, "predictions", [key])
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Score raw records in memory with each segment's champion: the same contract, features, reason codes,
@@ -282,16 +281,15 @@ class Project:
         """The later version's held-out days and the segment's stored features of those days."""
         from ml_assets.core.data import lake
         from ml_assets.core.data.features import SEGMENT_COLUMN
-        from ml_assets.resources.storage import DATE_DIMENSION
 
         last = max(date.fromisoformat(v.tags["window_last"]) for v in (a, b))
         first = last - timedelta(days=self.spec.training.holdout_days - 1)
-        stored = set(lake.stored_keys(self.spec.lake_dir, "features", DATE_DIMENSION))
+        stored = set(lake.stored_days(self.spec.lake_dir, "features"))
         days = [d.isoformat() for d in pd.date_range(first, last).date if d.isoformat() in stored]
         if not days:
             raise ValueError(f"no features stored for {first}..{last} (the later version's holdout); "
                              "materialize features for those days first")
-        frame = lake.read_frames([lake.partition_dir(self.spec.lake_dir, "features", DATE_DIMENSION, d) for d in days])
+        frame = lake.read_days(self.spec.lake_dir, "features", days)
         return (first.isoformat(), last.isoformat()), frame[frame[SEGMENT_COLUMN] == segment].reset_index(drop=True)
 
     def version_scores(self, model: LoadedModel, frame: pd.DataFrame) -> Any:

@@ -33,7 +33,7 @@ from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, s
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.resources.registry import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
-from ml_assets.resources.storage import DATE_DIMENSION, DailyFrames
+from ml_assets.resources.storage import DailyFrames
 from ml_assets.spec import PipelineSpec
 
 NO_HIGH_DRIFT = "no_high_drift"
@@ -46,9 +46,9 @@ def stored_rows(asset: str, first: date, last: date, spec: PipelineSpec,
                 columns: list[str] | None = None) -> pd.DataFrame:
     """Stored daily partitions of `asset` from first to last (days never materialized are skipped); only
     `columns` when given."""
-    folders = [lake.partition_dir(spec.lake_dir, asset, DATE_DIMENSION, day.isoformat())
-               for day in days_between(first, last)]
-    return lake.read_frames([folder for folder in folders if lake.stored_file(folder) is not None], columns)
+    stored = set(lake.stored_days(spec.lake_dir, asset))
+    days = [day.isoformat() for day in days_between(first, last) if day.isoformat() in stored]
+    return lake.read_days(spec.lake_dir, asset, days, columns)
 
 
 def with_preceding_days(frame: pd.DataFrame, asset: str, start: date, spec: PipelineSpec,

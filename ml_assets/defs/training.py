@@ -38,7 +38,6 @@ from ml_assets.resources.registry import (
     CHALLENGER, CHAMPION, CHECKSUM_TAG, META_FILE, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE, ArtifactError,
     LoadedModel, ModelRegistry)
 from ml_assets.resources.tracking import EvaluationRun, MlflowTracking, SegmentRun
-from ml_assets.resources.storage import DATE_DIMENSION
 from ml_assets.spec import PipelineSpec
 
 REFERENCE_MAX_ROWS = 50_000
@@ -68,7 +67,7 @@ def git_commit(folder: Path) -> str:
 def matured_feature_days(spec: PipelineSpec, as_of: date) -> list[str]:
     """Stored features dates inside the training window ending at the last matured date."""
     first, last = modeling.training_window(as_of, spec.dataset.label_delay_days, spec.training.window_days)
-    stored = set(lake.stored_keys(spec.lake_dir, "features", DATE_DIMENSION))
+    stored = set(lake.stored_days(spec.lake_dir, "features"))
     return [day.isoformat() for day in days_between(first, last) if day.isoformat() in stored]
 
 
@@ -76,7 +75,7 @@ def resolve_as_of(spec: PipelineSpec, as_of: str | None) -> date:
     """The configured as-of date, or the latest stored features date."""
     if as_of:
         return date.fromisoformat(as_of)
-    stored = lake.stored_keys(spec.lake_dir, "features", DATE_DIMENSION)
+    stored = lake.stored_days(spec.lake_dir, "features")
     if not stored:
         raise dg.Failure("no features are stored yet: materialize raw_data and features first (ml-assets run)")
     return date.fromisoformat(stored[-1])
@@ -295,7 +294,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             first, last = modeling.training_window(as_of, ds.label_delay_days, spec.training.window_days)
             raise dg.Failure(f"no features stored between {first} and {last} (labels matured by {as_of}): "
                              "materialize features for those dates first")
-        frame = lake.read_frames([lake.partition_dir(spec.lake_dir, "features", DATE_DIMENSION, d) for d in days])
+        frame = lake.read_days(spec.lake_dir, "features", days)
         sets = {seg: frame[frame[SEGMENT_COLUMN] == seg].reset_index(drop=True) for seg in context.partition_keys}
         figures = PartitionFigures(schema=column_schema(frame))
         for seg, part in sets.items():
