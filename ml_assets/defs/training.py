@@ -4,6 +4,7 @@ import json
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from ml_assets.core.monitoring.segment_monitoring import feature_reference, with
 from ml_assets.core.monitoring.profile import save_profile
 from ml_assets.core.data.fingerprint import data_fingerprint, partition_dates
 from ml_assets.core.training.leakage import audit_table
-from ml_assets.core.training.record import TrainingWindow, scoring_meta
+from ml_assets.core.training.record import ModelRecord, TrainingWindow, scoring_meta
 from ml_assets.core.scoring.scores import model_scores
 from ml_assets.core.scoring.similar import reference_contributions
 from ml_assets.core.data.sources import days_between
@@ -200,40 +201,39 @@ def training_data(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
     return {"window": window, "partitions": partition_dates(frame, ds.date)}
 
 
-def baseline_auc(record: dict[str, Any]) -> float | None:
-    """The logistic baseline's holdout AUC in a model record (rounded); None when model.baseline is off."""
-    return round(record["baseline_metrics"]["roc_auc"], 4) if record["baseline_metrics"] else None
-
-
-def version_tags(record: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
+def version_tags(record: ModelRecord, tags: dict[str, str]) -> dict[str, Any]:
     """Model-version tags `ml-assets models` lists: run, window, data, key metrics and the gate's verdict."""
-    gate = {f"gate_{name}": round(record["gate"][name], 4) for name in GATE_TAGS} if record["gate"] else {}
-    return {**tags, "segment": record["segment"], "window_first": record["window"]["first"],
-            "window_last": record["window"]["last"], "data_hash": record["window"]["fingerprint"],
-            **{f"holdout_{name}": round(record["metrics"][name], 4) for name in LIST_METRICS},
-            **{f"holdout_raw_{name}": round(record["raw_metrics"][name], 4) for name in RAW_METRICS},
-            "calibration": record["calibration"]["method"], "calibration_reason": record["calibration"]["reason"],
-            **({"baseline_roc_auc": baseline_auc(record)} if record["baseline_metrics"] else {}),
-            "gate_promoted": record["promoted"], **gate, "gate_reason": record["reason"],
-            LEAKAGE_CHECK: json.dumps(record["leakage"]["suspects"])}
+    gate = {f"gate_{name}": round(getattr(record.gate, name), 4) for name in GATE_TAGS} if record.gate else {}
+    baseline = record.baseline_metrics
+    return {**tags, "segment": record.segment, "window_first": record.window.first.isoformat(),
+            "window_last": record.window.last.isoformat(), "data_hash": record.data_hash,
+            **{f"holdout_{name}": round(record.metrics[name], 4) for name in LIST_METRICS},
+            **{f"holdout_raw_{name}": round(record.raw_metrics[name], 4) for name in RAW_METRICS},
+            "calibration": record.calibration.method, "calibration_reason": record.calibration.reason,
+            **({"baseline_roc_auc": round(baseline["roc_auc"], 4)} if baseline else {}),
+            "gate_promoted": record.promoted, **gate, "gate_reason": record.reason,
+            LEAKAGE_CHECK: json.dumps(record.leakage["suspects"])}
 
 
-def fit_record(fit: modeling.SegmentFit, window: dict[str, Any], champion: LoadedModel | None,
-               comparison: AucComparison | None) -> dict[str, Any]:
-    """What a segment's model record holds about its fit, its data and the champion it was compared with."""
-    return {"metrics": fit.metrics, "raw_metrics": fit.raw_metrics, "baseline_metrics": fit.baseline_metrics,
-            "imbalance": fit.imbalance, "calibration": fit.model.calibration.as_dict(), "params": fit.model.params,
-            "window": window,
-            "tuning": {"best_params": fit.tuning.best_params, "best_validation_auc": fit.tuning.best_validation_auc,
-                       "trials": len(fit.tuning.trials)} if fit.tuning else None,
-            "cv": fit.cv, "gate": comparison.as_dict() if comparison else None, "leakage": fit.leakage.as_dict(),
-            "previous_champion": champion.version if champion else None,
-            "previous_champion_auc": comparison.champion_auc if comparison else None}
+def fit_record(segment: str, name: str, fit: modeling.SegmentFit, window: dict[str, Any],
+               champion: LoadedModel | None, comparison: AucComparison | None, verdict: tuple[bool, str],
+               trained_with: str) -> ModelRecord:
+    """A segment's model record before registration: its fit, its data, the gate's verdict and the champion it
+    was compared with."""
+    promote, reason = verdict
+    tuning = ({"best_params": fit.tuning.best_params, "best_validation_auc": fit.tuning.best_validation_auc,
+               "trials": len(fit.tuning.trials)} if fit.tuning else None)
+    return ModelRecord(segment=segment, model_name=name, promoted=promote, reason=reason, metrics=fit.metrics,
+                       raw_metrics=fit.raw_metrics, baseline_metrics=fit.baseline_metrics, imbalance=fit.imbalance,
+                       calibration=fit.model.calibration, params=fit.model.params, window=stored_window(window),
+                       data_hash=window["fingerprint"], fingerprint=window["data"], tuning=tuning, cv=fit.cv,
+                       gate=comparison, leakage=fit.leakage.as_dict(),
+                       previous_champion=champion.version if champion else None, trained_with=trained_with)
 
 
 def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, tracking: MlflowTracking,
                   registry: ModelRegistry, tags: dict[str, str], log: dg.DagsterLogManager,
-                  dask: DaskCluster) -> dict[str, Any]:
+                  dask: DaskCluster) -> ModelRecord:
     """Fit, compare with the champion, log, register and (through the gate) promote one segment's model.
 
     Work on the data alone runs in threads beside the rest (xgboost, numpy and pyarrow release the GIL): the
@@ -252,9 +252,8 @@ def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, trackin
             references.append(background.submit(write_similar_reference, frame, fit, spec, folder))
         champion, comparison = champion_comparison(registry, spec, segment, fit)
         promote, reason = modeling.beats_champion(fit.metrics["roc_auc"], comparison, spec.training.min_auc)
-        record = {"segment": segment, "model_name": name, "promoted": promote, "reason": reason,
-                  **fit_record(fit, data.result()["window"], champion, comparison),
-                  "trained_with": "xgboost.dask" if trainer else "xgboost"}
+        record = fit_record(segment, name, fit, data.result()["window"], champion, comparison, (promote, reason),
+                            "xgboost.dask" if trainer else "xgboost")
         run_id, model_uri = tracking.log_segment_run(segment_run(spec, segment, fit, data.result(), comparison, tags),
                                                      references, folder)
     checksums = {CHECKSUM_TAG: json.dumps(registry.artifact_checksums(run_id, model_uri))}
@@ -263,7 +262,7 @@ def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, trackin
     if promote:
         ChampionLog(registry).move(name, version, "gate", reason)
     log.info(f"{name} v{version}: {reason}; {'promoted to champion' if promote else 'kept as challenger'}")
-    return {**record, "version": version, "run_id": run_id}
+    return replace(record, version=version, run_id=run_id)
 
 
 def empty_segment_message(spec: PipelineSpec, segment: str) -> str:
@@ -329,7 +328,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         records = {segment: train_segment(spec, segment, training_set[segment], context.resources.mlflow,
                                           context.resources.model_registry, tags, context.log, context.resources.dask)
                    for segment in context.partition_keys if segment not in empty}
-        passed = not empty and all(r["metrics"]["roc_auc"] >= spec.training.min_auc for r in records.values())
+        passed = not empty and all(r.metrics["roc_auc"] >= spec.training.min_auc for r in records.values())
         figures = PartitionFigures()
         add_model_figures(figures, records, context.resources.model_registry.client, spec.mlflow)
         for segment, record in records.items():
@@ -338,13 +337,13 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             figures.add(segment, {"reason": empty_segment_message(spec, segment)})
         figures.stamp(context)
         yield dg.AssetCheckResult(check_name="quality_gate", passed=passed, metadata={
-            **{seg: f"AUC {r['metrics']['roc_auc']:.4f} (floor {spec.training.min_auc}); {r['reason']}"
+            **{seg: f"AUC {r.metrics['roc_auc']:.4f} (floor {spec.training.min_auc}); {r.reason}"
                for seg, r in records.items()},
             **{seg: empty_segment_message(spec, seg) for seg in empty}})
         untrained = {seg: {"segment": seg, "model_name": spec.registered_model_name(seg), "version": None,
                            "promoted": False, "reason": empty_segment_message(spec, seg)} for seg in empty}
         yield leakage_check(records)
-        yield dg.Output(records | untrained)
+        yield dg.Output({seg: record.to_document() for seg, record in records.items()} | untrained)
 
     @dg.asset(
         retry_policy=service_retry_policy(spec.retries),
@@ -357,8 +356,8 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     def model_evaluation(context: dg.AssetExecutionContext, segment_model: dict[str, dict[str, Any]],
                          training_set: dict[str, pd.DataFrame], model_registry: ModelRegistry, mlflow: MlflowTracking):
         """Holdout metrics, decisions at the threshold, lift by decile and plots of each new model version."""
-        results = {segment: evaluate_version(spec, segment_model[segment], training_set[segment], model_registry,
-                                            mlflow)
+        results = {segment: evaluate_version(spec, ModelRecord.from_document(segment_model[segment]),
+                                             training_set[segment], model_registry, mlflow)
                    for segment in context.partition_keys}
         figures = PartitionFigures()
         add_evaluation_figures(figures, results, {seg: image_markdown({title: Path(path) for title, path in
@@ -372,10 +371,10 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     return [training_set, segment_model, model_evaluation]
 
 
-def evaluate_version(spec: PipelineSpec, record: dict[str, Any], frame: pd.DataFrame, registry: ModelRegistry,
+def evaluate_version(spec: PipelineSpec, record: ModelRecord, frame: pd.DataFrame, registry: ModelRegistry,
                      tracking: MlflowTracking) -> dict[str, Any]:
     """Score the holdout with the registered version, compute its metrics and plots, and log them to its run."""
-    model = registry.load(record["model_name"], record["version"])
+    model = registry.load(record.model_name, record.version)
     _, holdout = modeling.split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
     target = holdout[spec.dataset.target].to_numpy(dtype="float64")
     matrix = model_matrix(holdout, spec, model.meta.vocabulary)
@@ -387,10 +386,10 @@ def evaluate_version(spec: PipelineSpec, record: dict[str, Any], frame: pd.DataF
     confusion = evaluation.confusion_counts(target, scores, threshold)
     lift = evaluation.lift_table(target, scores)
     shap = explain.contributions(model.booster, matrix, model.meta.best_iteration, approximate=False)
-    folder = spec.reports_dir / "model_evaluation" / record["segment"] / f"v{record['version']}"
+    folder = spec.reports_dir / "model_evaluation" / record.segment / f"v{record.version}"
     images = evaluation_plots(target, scores, metrics, model, matrix, shap, folder)
-    tracking.log_evaluation(EvaluationRun(record["run_id"], metrics, confusion, lift, list(images.values())))
-    return {**record, "evaluation": metrics, "confusion": confusion, "lift": lift.to_dict(orient="records"),
+    tracking.log_evaluation(EvaluationRun(record.run_id, metrics, confusion, lift, list(images.values())))
+    return {**record.to_document(), "evaluation": metrics, "confusion": confusion, "lift": lift.to_dict(orient="records"),
             "plots": {title: str(path) for title, path in images.items()}}
 
 
@@ -406,16 +405,16 @@ def evaluation_plots(target: np.ndarray, scores: np.ndarray, metrics: dict[str, 
     }
 
 
-def training_figures(record: dict[str, Any]) -> dict[str, Any]:
+def training_figures(record: ModelRecord) -> dict[str, Any]:
     """A segment's own training record for its partition: the gate's verdict, imbalance, calibration, tuning and
     cross-validation, and its holdout log loss, Brier and ECE, raw and calibrated, as floats the UI can plot."""
-    cv = {k: v for k, v in record["cv"].items() if k != "per_fold"} if record["cv"] else None
-    return {"reason": record["reason"], "gate": dg.MetadataValue.json(record["gate"] or {}),
-            "imbalance": dg.MetadataValue.json(record["imbalance"]),
-            "calibration": dg.MetadataValue.json(record["calibration"]),
-            "tuning": dg.MetadataValue.json(record["tuning"] or {}), "cv": dg.MetadataValue.json(cv or {}),
-            **{f"holdout_{name}{suffix}": dg.MetadataValue.float(float(record[metrics][name]))
-               for name in RAW_METRICS for suffix, metrics in (("", "metrics"), ("_raw", "raw_metrics"))}}
+    cv = {k: v for k, v in record.cv.items() if k != "per_fold"} if record.cv else None
+    return {"reason": record.reason, "gate": dg.MetadataValue.json(record.gate.as_dict() if record.gate else {}),
+            "imbalance": dg.MetadataValue.json(record.imbalance),
+            "calibration": dg.MetadataValue.json(record.calibration.as_dict()),
+            "tuning": dg.MetadataValue.json(record.tuning or {}), "cv": dg.MetadataValue.json(cv or {}),
+            **{f"holdout_{name}{suffix}": dg.MetadataValue.float(float(metrics[name]))
+               for name in RAW_METRICS for suffix, metrics in (("", record.metrics), ("_raw", record.raw_metrics))}}
 
 
 def evaluation_notes(result: dict[str, Any], threshold: float) -> dict[str, Any]:
@@ -426,14 +425,14 @@ def evaluation_notes(result: dict[str, Any], threshold: float) -> dict[str, Any]
                                                  f"{audit_table(audit).to_markdown(index=False)}")}
 
 
-def leakage_check(records: dict[str, dict[str, Any]]) -> dg.AssetCheckResult:
+def leakage_check(records: dict[str, ModelRecord]) -> dg.AssetCheckResult:
     """WARN check naming, per segment, every leakage suspect with its figures (the audit removes nothing)."""
     def named(audit: dict[str, Any]) -> str:
         suspects = [f for f in audit["features"] if f["reasons"]]
         return "; ".join(f"{f['feature']}: {', '.join(f['reasons'])}" for f in suspects) or "none"
 
     return dg.AssetCheckResult(
-        check_name=LEAKAGE_CHECK, passed=not any(r["leakage"]["suspects"] for r in records.values()),
+        check_name=LEAKAGE_CHECK, passed=not any(r.leakage["suspects"] for r in records.values()),
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={seg: named(r["leakage"]) for seg, r in records.items()} | {
-            "suspects": {seg: r["leakage"]["suspects"] for seg, r in records.items()}})
+        metadata={seg: named(r.leakage) for seg, r in records.items()} | {
+            "suspects": {seg: r.leakage["suspects"] for seg, r in records.items()}})

@@ -14,7 +14,8 @@ from ml_assets.core.data import lake
 from ml_assets.core.data.fingerprint import data_fingerprint
 from ml_assets.core.scoring.scores import model_scores
 from ml_assets.core.training.calibration import NO_CALIBRATION
-from ml_assets.core.training.record import SCHEMA_VERSION, ScoringMeta, TrainingWindow
+from ml_assets.core.training.record import (
+    SCHEMA_VERSION, ModelRecord, ScoringMeta, TrainingWindow, UnknownSchemaVersion)
 from ml_assets.defs.training import FINGERPRINT_FILE
 from ml_assets.core.scoring.similar import CONTRIBUTIONS_ATTR, build_index
 from ml_assets.resources.champion_log import HISTORY_TAG
@@ -120,6 +121,18 @@ def test_scoring_meta_round_trips_through_the_registry(trained) -> None:
         assert loaded.data_hash == record["window"]["fingerprint"]
         assert loaded.calibration.as_dict() == record["calibration"]
         assert loaded.feature_names == spec.feature_columns()
+
+
+def test_model_record_is_stored_typed_and_versioned(trained) -> None:
+    """segment_model's stored record reads back as a ModelRecord and writes the same document again."""
+    spec, _ = trained
+    for segment in spec.segment_names:
+        stored = record_of(spec, "segment_model", segment)
+        record = ModelRecord.from_document(stored)
+        assert stored["schema_version"] == SCHEMA_VERSION and record.to_document() == stored
+        assert record.window == TrainingWindow(INGEST_FIRST, INGEST_LAST) and record.version == "1"
+    with pytest.raises(UnknownSchemaVersion, match="has schema_version 0, this ml_assets reads schema_version 1"):
+        ModelRecord.from_document({**stored, "schema_version": 0})
 
 
 def test_registered_model_reproduces_the_holdout_metrics(trained) -> None:

@@ -1,4 +1,5 @@
-"""The scoring metadata stored with every registered model version (scoring_meta.json), typed and versioned.
+"""Records of a trained segment, typed and versioned: the scoring metadata stored with every registered model
+version (scoring_meta.json) and the model record segment_model stores in the lake.
 
 Scoring, explanations, similar customers and monitoring read a version only through `ScoringMeta`, so a field
 renamed here is caught by the type checker and the tests, and a file of another schema version is refused when
@@ -12,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from ml_assets.core.training.calibration import Calibration, load_calibration
+from ml_assets.core.training.comparison import AucComparison
 from ml_assets.core.training.modeling import SegmentFit
 
 SCHEMA_VERSION = 1
@@ -86,3 +88,61 @@ def scoring_meta(fit: SegmentFit, segment: str, window: TrainingWindow, data_has
                        best_iteration=model.best_iteration, calibration=model.calibration,
                        cutpoints=[float(c) for c in fit.cutpoints], holdout_metrics=dict(fit.metrics),
                        window=window, data_hash=data_hash)
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What segment_model stores of one trained segment (its lake record.json): the gate's verdict, the fit's
+    holdout figures, calibration, data window and the champion it was compared with, then the registered version
+    and its run (None until registered)."""
+
+    segment: str
+    model_name: str
+    promoted: bool
+    reason: str
+    metrics: dict[str, float]
+    raw_metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    imbalance: dict[str, Any]
+    calibration: Calibration
+    params: dict[str, Any]
+    window: TrainingWindow
+    data_hash: str
+    fingerprint: dict[str, Any]
+    tuning: dict[str, Any] | None
+    cv: dict[str, Any] | None
+    gate: AucComparison | None
+    leakage: dict[str, Any]
+    previous_champion: str | None
+    trained_with: str
+    version: str | None = None
+    run_id: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document stored in the lake, with its schema version (keys as `ml-assets` and tests read them)."""
+        return {"schema_version": SCHEMA_VERSION, "segment": self.segment, "model_name": self.model_name,
+                "promoted": self.promoted, "reason": self.reason, "metrics": self.metrics,
+                "raw_metrics": self.raw_metrics, "baseline_metrics": self.baseline_metrics,
+                "imbalance": self.imbalance, "calibration": self.calibration.as_dict(), "params": self.params,
+                "window": {"first": self.window.first.isoformat(), "last": self.window.last.isoformat(),
+                           "fingerprint": self.data_hash, "data": self.fingerprint},
+                "tuning": self.tuning, "cv": self.cv, "gate": self.gate.as_dict() if self.gate else None,
+                "leakage": self.leakage, "previous_champion": self.previous_champion,
+                "previous_champion_auc": self.gate.champion_auc if self.gate else None,
+                "trained_with": self.trained_with, "version": self.version, "run_id": self.run_id}
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> ModelRecord:
+        """Read a stored model record; UnknownSchemaVersion for another schema version."""
+        if document.get("schema_version") != SCHEMA_VERSION:
+            raise UnknownSchemaVersion(document.get("schema_version"))
+        window, gate = document["window"], document["gate"]
+        return cls(segment=document["segment"], model_name=document["model_name"], promoted=document["promoted"],
+                   reason=document["reason"], metrics=document["metrics"], raw_metrics=document["raw_metrics"],
+                   baseline_metrics=document["baseline_metrics"], imbalance=document["imbalance"],
+                   calibration=load_calibration(document["calibration"]), params=document["params"],
+                   window=TrainingWindow(date.fromisoformat(window["first"]), date.fromisoformat(window["last"])),
+                   data_hash=window["fingerprint"], fingerprint=window["data"], tuning=document["tuning"],
+                   cv=document["cv"], gate=AucComparison(**gate) if gate else None, leakage=document["leakage"],
+                   previous_champion=document["previous_champion"], trained_with=document["trained_with"],
+                   version=document["version"], run_id=document["run_id"])
