@@ -57,9 +57,10 @@ from ml_assets.core.data.synthetic import generate_invoices, write_landing_files
 from ml_assets.definitions import CONFIG_ENV, DAILY_JOB, INGEST_JOB, TRAINING_JOB, build_definitions
 from ml_assets.defs.monitoring import champion_profile, drift_inputs, segment_drift_by_day, with_preceding_days
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
-from ml_assets.resources.mlflow import CHAMPION, LoadedModel, ModelRegistry
+from ml_assets.resources.registry import CHAMPION, LoadedModel, ModelRegistry
 from ml_assets.resources.source import DataSource
-from ml_assets.resources.storage import DATE_DIMENSION, split_by_date
+from ml_assets.core.data.lake import DATE_DIMENSION
+from ml_assets.resources.storage import split_by_date
 from ml_assets.spec import PipelineSpec, load_spec, substitute_env
 from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 
@@ -188,7 +189,7 @@ class RunModels:
         return cls(models,
                    {seg: similar.build_index(registry.similar_reference(model), spec) for seg, model in models.items()},
                    {seg: champion_profile(registry, model, spec, LOG) for seg, model in models.items()},
-                   {(spec.registered_model_name(seg), str(model.version)): model.meta["cutpoints"]
+                   {(spec.registered_model_name(seg), str(model.version)): model.meta.cutpoints
                     for seg, model in models.items()})
 
 

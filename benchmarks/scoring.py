@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +37,7 @@ from ml_assets.core.scoring import clustering, risk_report as reporting
 
 from ml_assets.core.training import modeling
 from ml_assets.core.training.calibration import NO_CALIBRATION
+from ml_assets.core.training.record import ScoringMeta, TrainingWindow, scoring_meta
 from ml_assets.core.scoring.segment_scoring import score_segment
 from ml_assets.core.scoring.explain import contributions
 from ml_assets.core.data.features import SEGMENT_COLUMN, build_features, model_matrix
@@ -60,7 +60,7 @@ class SegmentModel:
     name: str
     version: str
     booster: xgb.Booster
-    meta: dict[str, Any]
+    meta: ScoringMeta
     index: SimilarIndex
 
 
@@ -85,8 +85,8 @@ def train_models(spec: PipelineSpec, trees: int | None) -> tuple[dict[str, Segme
         booster = model.booster[: model.best_iteration + 1]  # what segment_model logs
         cutpoints = fit.cutpoints if not trees else modeling.score_cutpoints(
             modeling.predict(booster, model_matrix(fit.holdout, spec, model.vocabulary)), spec.clustering.quantiles)
-        meta = {"vocabulary": model.vocabulary, "best_iteration": model.best_iteration,
-                "calibration": model.calibration.as_dict(), "cutpoints": cutpoints}
+        meta = replace(scoring_meta(fit, segment, TrainingWindow(first, last), "benchmark"),
+                       best_iteration=model.best_iteration, calibration=model.calibration, cutpoints=cutpoints)
         reference = reference_contributions(frame, model, spec)
         started = time.perf_counter()
         index = build_index(reference, spec)
@@ -119,7 +119,7 @@ def ours(features: pd.DataFrame, models: dict[str, SegmentModel], spec: Pipeline
     for segment, rows in features.groupby(SEGMENT_COLUMN, sort=False):
         m = models[str(segment)]
         scored.append(score_segment(rows, m.booster, m.meta, m.name, m.version, spec, m.index))
-    stored = {(m.name, m.version): m.meta["cutpoints"] for m in models.values()}
+    stored = {(m.name, m.version): m.meta.cutpoints for m in models.values()}
     clusters = clustering.cluster_table(pd.concat(scored, ignore_index=True), stored, spec)
     matured = reporting.labels_matured(clusters[ds.date], ds.label_delay_days, pd.Timestamp(TRAIN_END))
     reporting.write_report_files(clusters, folder, spec)
@@ -131,7 +131,7 @@ def ours(features: pd.DataFrame, models: dict[str, SegmentModel], spec: Pipeline
 def bare(matrices: dict[str, pd.DataFrame], models: dict[str, SegmentModel]) -> list[np.ndarray]:
     """Only xgboost: each segment's booster predicting its rows."""
     return [models[s].booster.predict(xgb.DMatrix(matrix, enable_categorical=True),
-                                      iteration_range=(0, models[s].meta["best_iteration"] + 1))
+                                      iteration_range=(0, models[s].meta.best_iteration + 1))
             for s, matrix in matrices.items()]
 
 
@@ -150,13 +150,13 @@ def contribution_methods(features: pd.DataFrame, model: SegmentModel, spec: Pipe
     """Rows per second of exact TreeSHAP and of approx_contribs on the highest-scoring rows, and how often
     they agree on the top reason and on the set of reasons (the features among the top `count` that push up)."""
     rows = features[features[SEGMENT_COLUMN] == "domestic"].head(200_000)
-    matrix = model_matrix(rows, spec, model.meta["vocabulary"])
+    matrix = model_matrix(rows, spec, model.meta.vocabulary)
     scores = model.booster.predict(xgb.DMatrix(matrix, enable_categorical=True))
     top = matrix.iloc[np.argsort(-scores)[:COMPARISON_ROWS]]
     found = {}
     for method, approximate in (("exact", False), ("approx", True)):
         started = time.perf_counter()
-        found[method] = contributions(model.booster, top, model.meta["best_iteration"], approximate)
+        found[method] = contributions(model.booster, top, model.meta.best_iteration, approximate)
         found[f"{method}_rows_per_s"] = len(top) / (time.perf_counter() - started)
     count = spec.scoring.reason_codes.count
     exact_top, approx_top = (np.argsort(-found[m], axis=1)[:, :count] for m in ("exact", "approx"))
@@ -179,7 +179,7 @@ def main() -> None:
         spec = pipeline_spec(Path(tmp))
         models, index_seconds = train_models(spec, args.trees)
         features = scoring_rows(spec, args.rows)
-        matrices = {str(s): model_matrix(rows, spec, models[str(s)].meta["vocabulary"])
+        matrices = {str(s): model_matrix(rows, spec, models[str(s)].meta.vocabulary)
                     for s, rows in features.groupby(SEGMENT_COLUMN, sort=False)}
         warm = features.head(WARMUP_ROWS)
         ours(warm, models, spec, Path(tmp) / "warmup")
@@ -194,7 +194,7 @@ def main() -> None:
     result = {"benchmark": "scoring", "rows": args.rows, "ours_s": round(times["ours"], 3),
               "bare_s": round(times["bare"], 3), "rows_per_s": round(args.rows / times["ours"]),
               "bare_rows_per_s": round(args.rows / times["bare"]), "ratio": round(times["ours"] / times["bare"], 2),
-              "peak_rss_mb": round(peak_mb), "trees": {s: m.meta["best_iteration"] + 1 for s, m in models.items()},
+              "peak_rss_mb": round(peak_mb), "trees": {s: m.meta.best_iteration + 1 for s, m in models.items()},
               "reason_codes": f"{spec.scoring.reason_codes.method} for {spec.scoring.reason_codes.categories}",
               "explained_share": round(float(explained), 3), "similar_rows": int(similar),
               "index_build_s": round(index_seconds, 3), **{k: round(v, 3) for k, v in methods.items()},

@@ -42,8 +42,8 @@ from ml_assets.core.data import lake
 from ml_assets.core.training import modeling
 from ml_assets.core.data.features import SEGMENT_COLUMN, category_vocabulary
 from ml_assets.definitions import TRAINING_JOB, build_definitions
-from ml_assets.resources.mlflow import ModelRegistry
-from ml_assets.resources.storage import SEGMENT_DIMENSION
+from ml_assets.resources.registry import ModelRegistry
+from ml_assets.core.data.lake import SEGMENT_DIMENSION
 from ml_assets.spec import PipelineSpec, parse_spec
 from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 
@@ -159,7 +159,7 @@ def main() -> None:
                 timings["asset"].append(tuple(asset_times))
                 timings["bare"].append(tuple(bare_times))
             asset_best = ModelRegistry(tracking_uri=specs[-1].tracking_uri).load(
-                record["model_name"], record["version"]).meta["best_iteration"]
+                record["model_name"], record["version"]).meta.best_iteration
     (asset_s, asset_cpu), (bare_s, bare_cpu) = min(timings["asset"]), min(timings["bare"])
     result = {"benchmark": "training", "rows": args.rows, "features": len(NUMERIC) + len(CATEGORICAL),
               "train_rows": len(matrix), "days": args.days, "repeats": args.repeats,

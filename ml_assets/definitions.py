@@ -20,8 +20,9 @@ from ml_assets.defs.sensors import build_monitoring_sensors
 from ml_assets.defs.training import build_training_assets
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.resources.dask import DaskCluster
-from ml_assets.resources.mlflow import ModelRegistry, mlflow_http_env, mlflow_tracking
-from ml_assets.resources.secrets import secret_config, secret_value
+from ml_assets.resources.registry import ModelRegistry
+from ml_assets.resources.tracking import MlflowTracking, mlflow_http_env
+from ml_assets.resources.secrets import secret_value
 from ml_assets.resources.source import DataSource
 from ml_assets.resources.storage import LakeIOManager
 from ml_assets.stack import SCORING_TAG  # on the runs that score: the stack limits them to max_concurrent
@@ -37,16 +38,14 @@ GROUP_OWNERS = {"ingest": ["team:data-engineering"], "training": ["team:ml"], "s
 
 
 def build_resources(spec: PipelineSpec) -> dict[str, object]:
-    """The lake IO manager, dagster-mlflow tracking and the model registry of one pipeline (MLflow's HTTP
+    """The lake IO manager, MLflow tracking (around dagster-mlflow's run) and the model registry of one pipeline (MLflow's HTTP
     timeout and retries set from the spec's retries section: MLflow reads them from the environment)."""
     os.environ.update(mlflow_http_env(spec.retries))
     return {
         "io_manager": LakeIOManager(lake_dir=str(spec.lake_dir), date_column=spec.dataset.date),
-        "mlflow": mlflow_tracking.configured({
-            "experiment_name": spec.experiment_name,
-            "mlflow_tracking_uri": secret_config(spec, "mlflow.tracking_uri", spec.tracking_uri),
-            "artifact_location": spec.artifact_location,
-        }),
+        "mlflow": MlflowTracking(experiment_name=spec.experiment_name,
+                                 mlflow_tracking_uri=secret_value(spec, "mlflow.tracking_uri", spec.tracking_uri),
+                                 artifact_location=spec.artifact_location),
         "model_registry": ModelRegistry(tracking_uri=secret_value(spec, "mlflow.tracking_uri", spec.tracking_uri)),
         "source": DataSource.from_spec(spec),
         "alerts": AlertWebhook(webhook_url=secret_value(spec, "monitoring.alerts.webhook_url",

@@ -38,13 +38,11 @@ def stored_days(spec: PipelineSpec, asset: str, columns: list[str], first: date 
     import pandas as pd
 
     from ml_assets.core.data import lake
-    from ml_assets.resources.storage import DATE_DIMENSION
 
     low = (first + timedelta(days=shift_days)).isoformat() if first else ""
     high = (last + timedelta(days=shift_days)).isoformat() if last else "9999"
-    keys = [key for key in lake.stored_keys(spec.lake_dir, asset, DATE_DIMENSION) if low <= key <= high]
-    folders = [lake.partition_dir(spec.lake_dir, asset, DATE_DIMENSION, key) for key in keys]
-    return lake.read_frames(folders, [spec.dataset.date, *columns]) if folders else pd.DataFrame()
+    days = [day for day in lake.stored_days(spec.lake_dir, asset) if low <= day <= high]
+    return lake.read_days(spec.lake_dir, asset, days, [spec.dataset.date, *columns]) if days else pd.DataFrame()
 
 
 def monitor_table(spec: PipelineSpec, segment: str | None, first: date | None, last: date | None) -> list[MonitorRow]:

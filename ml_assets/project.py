@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # MLflow, XGBoost and Dagster load only when a method needs t
     from mlflow.entities.model_registry import ModelVersion
 
     from ml_assets.core.training.comparison import AucComparison
-    from ml_assets.resources.mlflow import LoadedModel, ModelRegistry
+    from ml_assets.resources.registry import LoadedModel, ModelRegistry
 
 FINGERPRINT_ARTIFACT = "data_fingerprint.json"
 
@@ -150,7 +150,7 @@ class Project:
     def champions(self) -> dict[str, SegmentOutcome]:
         """Each segment's champion version and its holdout AUC and ECE (None where there is no champion)."""
         from ml_assets.registry_cli import tag_float
-        from ml_assets.resources.mlflow import CHAMPION
+        from ml_assets.resources.registry import CHAMPION
 
         registry, outcomes = self.registry(), {}
         for segment in self.spec.segment_names:
@@ -215,13 +215,12 @@ class Project:
     def predictions(self, day: date | str) -> pd.DataFrame:
         """The stored predictions of one day (every segment), as the predictions asset wrote them."""
         from ml_assets.core.data import lake
-        from ml_assets.resources.storage import DATE_DIMENSION
 
         key = as_date(day).isoformat()
-        if key not in lake.stored_keys(self.spec.lake_dir, "predictions", DATE_DIMENSION):
+        if key not in lake.stored_days(self.spec.lake_dir, "predictions"):
             raise ValueError(f"no predictions stored for {key} in {self.spec.lake_dir}; "
                              f"run the pipeline over that day first (Project.run or ml-assets run)")
-        return lake.read_frames([lake.partition_dir(self.spec.lake_dir, "predictions", DATE_DIMENSION, key)])
+        return lake.read_days(self.spec.lake_dir, "predictions", [key])
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Score raw records in memory with each segment's champion: the same contract, features, reason codes,
@@ -231,7 +230,7 @@ class Project:
         from ml_assets.core.scoring.segment_scoring import score_segment
         from ml_assets.core.data.features import SEGMENT_COLUMN, build_features
         from ml_assets.core.scoring.similar import build_index
-        from ml_assets.resources.mlflow import CHAMPION
+        from ml_assets.resources.registry import CHAMPION
 
         dates = pd.to_datetime(frame[self.spec.dataset.date], errors="coerce")
         checked = schemas.enforce(schemas.raw_schema(self.spec, dates.min().date(), dates.max().date()), frame)
@@ -247,7 +246,7 @@ class Project:
             reference = registry.similar_reference(model) if self.spec.scoring.similar_customers.top_n else None
             index = build_index(reference, self.spec) if reference is not None else None
             scored.append(score_segment(rows, model.booster, model.meta, name, model.version, self.spec, index))
-            cutpoints[(name, str(model.version))] = model.meta["cutpoints"]
+            cutpoints[(name, str(model.version))] = model.meta.cutpoints
         if not scored:
             raise ValueError(f"no row has a segment of {self.spec.name}: "
                              f"{self.spec.dataset.segment} must hold one of {self.spec.segment_names}")
@@ -255,7 +254,7 @@ class Project:
 
     def registry(self) -> ModelRegistry:
         """The project's own MLflow registry."""
-        from ml_assets.resources.mlflow import ModelRegistry
+        from ml_assets.resources.registry import ModelRegistry
 
         return ModelRegistry(tracking_uri=self.spec.tracking_uri)
 
@@ -282,16 +281,15 @@ class Project:
         """The later version's held-out days and the segment's stored features of those days."""
         from ml_assets.core.data import lake
         from ml_assets.core.data.features import SEGMENT_COLUMN
-        from ml_assets.resources.storage import DATE_DIMENSION
 
         last = max(date.fromisoformat(v.tags["window_last"]) for v in (a, b))
         first = last - timedelta(days=self.spec.training.holdout_days - 1)
-        stored = set(lake.stored_keys(self.spec.lake_dir, "features", DATE_DIMENSION))
+        stored = set(lake.stored_days(self.spec.lake_dir, "features"))
         days = [d.isoformat() for d in pd.date_range(first, last).date if d.isoformat() in stored]
         if not days:
             raise ValueError(f"no features stored for {first}..{last} (the later version's holdout); "
                              "materialize features for those days first")
-        frame = lake.read_frames([lake.partition_dir(self.spec.lake_dir, "features", DATE_DIMENSION, d) for d in days])
+        frame = lake.read_days(self.spec.lake_dir, "features", days)
         return (first.isoformat(), last.isoformat()), frame[frame[SEGMENT_COLUMN] == segment].reset_index(drop=True)
 
     def version_scores(self, model: LoadedModel, frame: pd.DataFrame) -> Any:
@@ -299,7 +297,7 @@ class Project:
         from ml_assets.core.data.features import model_matrix
         from ml_assets.core.scoring.scores import model_scores
 
-        return model_scores(model.booster, model_matrix(frame, self.spec, model.meta["vocabulary"]), model.meta)
+        return model_scores(model.booster, model_matrix(frame, self.spec, model.meta.vocabulary), model.meta)
 
 
 def version_order(column: pd.Series) -> pd.Series:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # MLflow, Dagster and pydantic load only when a command runs, keeping `--help` quick
     from mlflow.entities.model_registry import ModelVersion
 
-    from ml_assets.resources.mlflow import ModelRegistry
+    from ml_assets.resources.registry import ModelRegistry
     from ml_assets.spec import PipelineSpec
 
 REGISTRY_COMMANDS = ("models", "promote", "rollback")
@@ -35,7 +35,8 @@ def add_registry_commands(command: Callable[[str, str], argparse.ArgumentParser]
 
 def run_registry_command(spec: PipelineSpec, args: argparse.Namespace) -> None:
     """Run models, promote or rollback against the pipeline's MLflow registry."""
-    from ml_assets.resources.mlflow import CHAMPION, ModelRegistry
+    from ml_assets.resources.champion_log import ChampionLog
+    from ml_assets.resources.registry import CHAMPION, ModelRegistry
 
     registry = ModelRegistry(tracking_uri=spec.tracking_uri)
     if args.command == "models":
@@ -44,11 +45,11 @@ def run_registry_command(spec: PipelineSpec, args: argparse.Namespace) -> None:
               else models_report(spec, registry, segments))
     elif args.command == "promote":
         name = spec.registered_model_name(checked_segment(spec, args.segment))
-        registry.promote(name, args.version, args.reason)
+        ChampionLog(registry).promote(name, args.version, args.reason)
         print(f"{name}@{CHAMPION} -> v{args.version} (reason: {args.reason})")
     elif args.command == "rollback":
         name = spec.registered_model_name(checked_segment(spec, args.segment))
-        version = registry.rollback(name, args.reason)
+        version = ChampionLog(registry).rollback(name, args.reason)
         print(f"{name}@{CHAMPION} rolled back to v{version} (reason: {args.reason})")
 
 

@@ -9,7 +9,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from ml_assets.cli import main
-from ml_assets.resources.mlflow import HISTORY_TAG
+from ml_assets.resources.champion_log import HISTORY_TAG
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.conftest import demo_config
 from ml_assets_tests.training_support import TRAINING, spec_with_lake, train

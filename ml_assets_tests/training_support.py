@@ -11,7 +11,6 @@ from ml_assets.core.data import lake
 
 from ml_assets.core.training import modeling
 from ml_assets.definitions import INGEST_JOB, TRAINING_JOB, build_definitions
-from ml_assets.resources.storage import DATE_DIMENSION
 from ml_assets.runner import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.conftest import make_spec
@@ -51,8 +50,8 @@ def shuffle_training_labels(spec: PipelineSpec, fraction: float = 1.0, seed: int
     (the holdout keeps its true labels); returns the rows whose label took part."""
     _, last = modeling.training_window(AS_OF, spec.dataset.label_delay_days, spec.training.window_days)
     holdout_first = pd.Timestamp(last) - pd.Timedelta(days=spec.training.holdout_days - 1)
-    keys = [k for k in lake.stored_keys(spec.lake_dir, "features", DATE_DIMENSION) if pd.Timestamp(k) < holdout_first]
-    folders = [lake.partition_dir(spec.lake_dir, "features", DATE_DIMENSION, key) for key in keys]
+    keys = [k for k in lake.stored_days(spec.lake_dir, "features") if pd.Timestamp(k) < holdout_first]
+    folders = lake.day_dirs(spec.lake_dir, "features", keys)
     frames = [lake.read_partition(folder) for folder in folders]
     target = spec.dataset.target
     labels = pd.concat(frames, ignore_index=True)[target]

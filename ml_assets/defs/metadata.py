@@ -21,6 +21,7 @@ from mlflow import MlflowClient
 from ml_assets.core.data.features import SEGMENT_COLUMN
 from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.core.data.sources import days_between
+from ml_assets.core.training.record import ModelRecord
 from ml_assets.resources.storage import calendar_days
 from ml_assets.spec import MlflowSpec
 
@@ -209,16 +210,14 @@ def mlflow_links(client: MlflowClient, mlflow: MlflowSpec, name: str, version: s
             "mlflow_model_version": mlflow_version_url(mlflow, name, version)}
 
 
-def add_model_figures(figures: PartitionFigures, records: Mapping[str, Mapping[str, Any]], client: MlflowClient,
+def add_model_figures(figures: PartitionFigures, records: Mapping[str, ModelRecord], client: MlflowClient,
                       mlflow: MlflowSpec) -> None:
     """Per segment: the new version's holdout AUC and ECE, its baseline's AUC, and links to it in MLflow."""
     for segment, record in records.items():
-        baseline = record["baseline_metrics"] or {}
-        figures.add(segment, {"holdout_roc_auc": record["metrics"]["roc_auc"],
-                              "holdout_ece": record["metrics"]["ece"], "baseline_roc_auc": baseline.get("roc_auc"), "model_version": str(record["version"]),
-                              "promoted": bool(record["promoted"]),
-                              **mlflow_links(client, mlflow, record["model_name"], str(record["version"]),
-                                             record["run_id"])})
+        figures.add(segment, {"holdout_roc_auc": record.metrics["roc_auc"], "holdout_ece": record.metrics["ece"],
+                              "baseline_roc_auc": record.baseline_metrics.get("roc_auc"),
+                              "model_version": str(record.version), "promoted": record.promoted,
+                              **mlflow_links(client, mlflow, record.model_name, str(record.version), record.run_id)})
 
 
 def add_evaluation_figures(figures: PartitionFigures, results: Mapping[str, Mapping[str, Any]],

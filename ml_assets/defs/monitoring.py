@@ -17,7 +17,8 @@ from ml_assets.core.monitoring import drift
 
 from ml_assets.core.training import plots
 from ml_assets.core.scoring.risk_report import concat_tables
-from ml_assets.core.monitoring.estimation import TrainingWindow, cohort_estimates
+from ml_assets.core.monitoring.estimation import cohort_estimates
+from ml_assets.core.training.record import TrainingWindow
 from ml_assets.core.monitoring.evidently_report import write_drift_html
 from ml_assets.core.data.features import SEGMENT_COLUMN
 from ml_assets.core.monitoring.segment_monitoring import (
@@ -31,8 +32,8 @@ from ml_assets.defs.metadata import (
 from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.alerts import AlertWebhook
-from ml_assets.resources.mlflow import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
-from ml_assets.resources.storage import DATE_DIMENSION, DailyFrames
+from ml_assets.resources.registry import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
+from ml_assets.resources.storage import DailyFrames
 from ml_assets.spec import PipelineSpec
 
 NO_HIGH_DRIFT = "no_high_drift"
@@ -45,9 +46,9 @@ def stored_rows(asset: str, first: date, last: date, spec: PipelineSpec,
                 columns: list[str] | None = None) -> pd.DataFrame:
     """Stored daily partitions of `asset` from first to last (days never materialized are skipped); only
     `columns` when given."""
-    folders = [lake.partition_dir(spec.lake_dir, asset, DATE_DIMENSION, day.isoformat())
-               for day in days_between(first, last)]
-    return lake.read_frames([folder for folder in folders if lake.stored_file(folder) is not None], columns)
+    stored = set(lake.stored_days(spec.lake_dir, asset))
+    days = [day.isoformat() for day in days_between(first, last) if day.isoformat() in stored]
+    return lake.read_days(spec.lake_dir, asset, days, columns)
 
 
 def with_preceding_days(frame: pd.DataFrame, asset: str, start: date, spec: PipelineSpec,
@@ -342,7 +343,7 @@ def with_cohort_days(frame: pd.DataFrame, start: date, spec: PipelineSpec) -> pd
 def training_windows(predictions: pd.DataFrame, registry: ModelRegistry) -> dict[tuple[str, str], TrainingWindow]:
     """The training window of every model version that scored `predictions`."""
     versions = predictions[["model_name", "model_version"]].drop_duplicates().itertuples(index=False)
-    return {(str(n), str(v)): TrainingWindow.from_record(registry.load(str(n), str(v)).meta["window"])
+    return {(str(n), str(v)): registry.load(str(n), str(v)).meta.window
             for n, v in versions}
 
 
@@ -399,7 +400,7 @@ def performance_by_day(predictions: pd.DataFrame, days: list[date], registry: Mo
     if predictions.empty:
         return empty
     versions = predictions[["model_name", "model_version"]].drop_duplicates().itertuples(index=False)
-    training = {(str(n), str(v)): registry.load(str(n), str(v)).meta.get("holdout_metrics", {}) for n, v in versions}
+    training = {(str(n), str(v)): registry.load(str(n), str(v)).meta.holdout_metrics for n, v in versions}
     windows = training_windows(predictions, registry)
     dates = pd.to_datetime(predictions[ds.date]).dt.date
     tables = []

@@ -10,7 +10,7 @@ import dagster as dg
 from mlflow.exceptions import MlflowException
 
 from ml_assets.core.data.sources import SourceUnavailable
-from ml_assets.resources.mlflow import NOT_FOUND_CODES, RegistryUnavailable, unreachable
+from ml_assets.resources.registry import NOT_FOUND_CODES, RegistryUnavailable, unreachable
 from ml_assets.spec import RetriesSpec
 
 BACKOFF = {"exponential": dg.Backoff.EXPONENTIAL, "linear": dg.Backoff.LINEAR, "constant": None}

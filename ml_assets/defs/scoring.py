@@ -18,8 +18,8 @@ from ml_assets.defs.metadata import (
     PartitionFigures, add_prediction_figures, add_report_file_figures, cluster_counts, frame_table)
 from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
-from ml_assets.resources.mlflow import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
-from ml_assets.resources.storage import DATE_DIMENSION, DailyFrames
+from ml_assets.resources.registry import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
+from ml_assets.resources.storage import DailyFrames
 from ml_assets.spec import PipelineSpec
 
 SAMPLE_ROWS = 10
@@ -27,7 +27,7 @@ SAMPLE_ROWS = 10
 
 def labels_as_of(spec: PipelineSpec) -> pd.Timestamp:
     """The date labels are judged known by: the latest stored features date."""
-    stored = lake.stored_keys(spec.lake_dir, "features", DATE_DIMENSION)
+    stored = lake.stored_days(spec.lake_dir, "features")
     return pd.Timestamp(stored[-1]) if stored else pd.Timestamp.max
 
 
@@ -186,7 +186,7 @@ def stored_cutpoints(predictions: pd.DataFrame, registry: ModelRegistry,
     for name, version in predictions[["model_name", "model_version"]].drop_duplicates().itertuples(index=False):
         key = (str(name), str(version))
         if key not in known:
-            known[key] = registry.load(*key).meta["cutpoints"]
+            known[key] = registry.load(*key).meta.cutpoints
     return known
 
 

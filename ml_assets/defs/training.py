@@ -3,17 +3,15 @@
 import json
 import subprocess
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.entities import Metric
-from mlflow.models import infer_signature
 
 from ml_assets.core.data import lake
 
@@ -27,6 +25,7 @@ from ml_assets.core.monitoring.segment_monitoring import feature_reference, with
 from ml_assets.core.monitoring.profile import save_profile
 from ml_assets.core.data.fingerprint import data_fingerprint, partition_dates
 from ml_assets.core.training.leakage import audit_table
+from ml_assets.core.training.record import ModelRecord, TrainingWindow, scoring_meta
 from ml_assets.core.scoring.scores import model_scores
 from ml_assets.core.scoring.similar import reference_contributions
 from ml_assets.core.data.sources import days_between
@@ -35,10 +34,11 @@ from ml_assets.defs.metadata import (
 from ml_assets.defs.partitions import segment_partitions
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.dask import DaskCluster
-from ml_assets.resources.mlflow import (
-    CHALLENGER, CHAMPION, CHECKSUM_TAG, META_FILE, PIP_REQUIREMENTS, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE,
-    ArtifactError, LoadedModel, ModelRegistry)
-from ml_assets.resources.storage import DATE_DIMENSION
+from ml_assets.resources.champion_log import ChampionLog
+from ml_assets.resources.registry import (
+    CHALLENGER, CHAMPION, CHECKSUM_TAG, META_FILE, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE, ArtifactError,
+    LoadedModel, ModelRegistry)
+from ml_assets.resources.tracking import EvaluationRun, MlflowTracking, SegmentRun
 from ml_assets.spec import PipelineSpec
 
 REFERENCE_MAX_ROWS = 50_000
@@ -68,7 +68,7 @@ def git_commit(folder: Path) -> str:
 def matured_feature_days(spec: PipelineSpec, as_of: date) -> list[str]:
     """Stored features dates inside the training window ending at the last matured date."""
     first, last = modeling.training_window(as_of, spec.dataset.label_delay_days, spec.training.window_days)
-    stored = set(lake.stored_keys(spec.lake_dir, "features", DATE_DIMENSION))
+    stored = set(lake.stored_days(spec.lake_dir, "features"))
     return [day.isoformat() for day in days_between(first, last) if day.isoformat() in stored]
 
 
@@ -76,7 +76,7 @@ def resolve_as_of(spec: PipelineSpec, as_of: str | None) -> date:
     """The configured as-of date, or the latest stored features date."""
     if as_of:
         return date.fromisoformat(as_of)
-    stored = lake.stored_keys(spec.lake_dir, "features", DATE_DIMENSION)
+    stored = lake.stored_days(spec.lake_dir, "features")
     if not stored:
         raise dg.Failure("no features are stored yet: materialize raw_data and features first (ml-assets run)")
     return date.fromisoformat(stored[-1])
@@ -93,7 +93,7 @@ def champion_comparison(registry: ModelRegistry, spec: PipelineSpec, segment: st
         return None, None
     if champion is None:
         return None, None
-    champion_scores = model_scores(champion.booster, model_matrix(fit.holdout, spec, champion.meta["vocabulary"]),
+    champion_scores = model_scores(champion.booster, model_matrix(fit.holdout, spec, champion.meta.vocabulary),
                                    champion.meta)
     training = spec.training
     comparison = compare_auc(fit.holdout[spec.dataset.target].to_numpy(), fit.holdout_scores, champion_scores,
@@ -109,17 +109,6 @@ def reference_sample(frame: pd.DataFrame, fit: modeling.SegmentFit, spec: Pipeli
     return sample.join(scores).reset_index(drop=True)
 
 
-def serving_example(matrix: pd.DataFrame) -> pd.DataFrame:
-    """Model input as MLflow's xgboost pyfunc can serve it: categoricals as their vocabulary codes (NaN if unknown).
-
-    That wrapper builds its DMatrix without enable_categorical, so string or category columns cannot be served;
-    the codes index `vocabulary` in scoring_meta.json, which the project's own scoring applies."""
-    example = matrix.copy()
-    for column in example.select_dtypes("category").columns:
-        example[column] = example[column].cat.codes.astype("float64").where(example[column].notna())
-    return example
-
-
 def split_statement(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
     """Rows and dates of the time split training_set's frame gets in segment_model."""
     train, holdout = modeling.split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
@@ -128,14 +117,6 @@ def split_statement(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
             "holdout_first": holdout_dates[0] if holdout_dates else None,
             "validation_fraction": spec.training.validation_fraction,
             "calibration_folds": spec.training.calibration_folds, "cv_folds": spec.training.cv_folds}
-
-
-def scoring_meta(fit: modeling.SegmentFit, window: dict[str, Any], segment: str) -> dict[str, Any]:
-    """What scoring needs to reproduce the model's inputs and calibrated scores (JSON, no pickle)."""
-    model = fit.model
-    return {"feature_names": model.feature_names, "vocabulary": model.vocabulary,
-            "best_iteration": model.best_iteration, "calibration": model.calibration.as_dict(), "cutpoints": fit.cutpoints,
-            "holdout_metrics": fit.metrics, "window": window, "segment": segment}
 
 
 def run_params(fit: modeling.SegmentFit, spec: PipelineSpec, window: dict[str, Any]) -> dict[str, Any]:
@@ -166,17 +147,6 @@ def run_metrics(fit: modeling.SegmentFit, comparison: AucComparison | None) -> d
     return metrics
 
 
-def log_booster(spec: PipelineSpec, fit: modeling.SegmentFit) -> str:
-    """Log the booster (native ubj, only the trees scoring uses) with signature and input example; its model URI."""
-    model = fit.model
-    example = serving_example(model_matrix(fit.holdout.head(EXAMPLE_ROWS), spec, model.vocabulary))
-    booster = model.booster[: model.best_iteration + 1]
-    info = mlflow.xgboost.log_model(
-        booster, name="model", model_format="ubj", pip_requirements=PIP_REQUIREMENTS,
-        signature=infer_signature(example, modeling.predict(booster, example)), input_example=example)
-    return info.model_uri
-
-
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     """Write a frame as parquet, dictionary-encoding all but its float columns (float values rarely repeat, so
     trying a dictionary of them only slows the write)."""
@@ -197,35 +167,29 @@ def write_similar_reference(frame: pd.DataFrame, fit: modeling.SegmentFit, spec:
     write_parquet(reference_contributions(frame, fit.model, spec), folder / SIMILAR_FILE)
 
 
-def log_segment_run(spec: PipelineSpec, segment: str, fit: modeling.SegmentFit, data: dict[str, Any],
-                    comparison: AucComparison | None, tags: dict[str, str], references: list[Future[None]],
-                    folder: Path) -> tuple[str, str]:
-    """Nested MLflow run for one segment: params, metrics, fingerprint, metadata, the model, then the references
-    that `references` write into `folder` meanwhile; returns the run id and the model URI."""
-    window = data["window"]
-    with mlflow.start_run(run_name=f"{spec.name}-{segment}", nested=True) as run:
-        mlflow.set_tags(tags | {"segment": segment, "data_hash": window["fingerprint"]})
-        mlflow.log_params(run_params(fit, spec, window))
-        mlflow.log_metrics(run_metrics(fit, comparison))
-        mlflow.log_dict(scoring_meta(fit, window, segment), META_FILE)
-        mlflow.log_dict({**window["data"], "partitions": data["partitions"]}, FINGERPRINT_FILE)
-        mlflow.log_dict(fit.leakage.as_dict(), LEAKAGE_FILE)
-        mlflow.set_tag(LEAKAGE_CHECK, json.dumps([feature.feature for feature in fit.leakage.suspects]))
-        if fit.tuning:
-            mlflow.log_dict({"best_params": fit.tuning.best_params, "trials": fit.tuning.trials}, "tuning.json")
-        if fit.cv:
-            mlflow.log_dict(fit.cv, "cross_validation.json")
-        model_uri = log_booster(spec, fit)
-        for written in references:
-            written.result()  # raises what the writer raised
-        mlflow.log_artifacts(str(folder))
-    return run.info.run_id, model_uri
+def stored_window(window: dict[str, Any]) -> TrainingWindow:
+    """The first and last record date of a training set's window (ISO dates in `training_data`)."""
+    return TrainingWindow(date.fromisoformat(window["first"]), date.fromisoformat(window["last"]))
 
 
-def register_version(model_uri: str, name: str, tags: dict[str, Any]) -> str:
-    """Register a logged model as a new version of `name` with its tags (one call, once its run is complete)."""
-    version = mlflow.register_model(model_uri, name, tags={key: str(value) for key, value in tags.items()})
-    return str(version.version)
+def segment_run(spec: PipelineSpec, segment: str, fit: modeling.SegmentFit, data: dict[str, Any],
+                comparison: AucComparison | None, tags: dict[str, str]) -> SegmentRun:
+    """What a segment's nested MLflow run logs: params, metrics, the scoring metadata, fingerprint, leakage audit,
+    tuning and cross-validation, and the booster trimmed to the trees scoring uses."""
+    window, model = data["window"], fit.model
+    meta = scoring_meta(fit, segment, stored_window(window), window["fingerprint"])
+    documents = {META_FILE: meta.to_document(), FINGERPRINT_FILE: {**window["data"], "partitions": data["partitions"]},
+                 LEAKAGE_FILE: fit.leakage.as_dict()}
+    if fit.tuning:
+        documents["tuning.json"] = {"best_params": fit.tuning.best_params, "trials": fit.tuning.trials}
+    if fit.cv:
+        documents["cross_validation.json"] = fit.cv
+    suspects = json.dumps([feature.feature for feature in fit.leakage.suspects])
+    return SegmentRun(name=f"{spec.name}-{segment}",
+                      tags=tags | {"segment": segment, "data_hash": window["fingerprint"], LEAKAGE_CHECK: suspects},
+                      params=run_params(fit, spec, window), metrics=run_metrics(fit, comparison), documents=documents,
+                      booster=model.booster[: model.best_iteration + 1],
+                      example=model_matrix(fit.holdout.head(EXAMPLE_ROWS), spec, model.vocabulary))
 
 
 def training_data(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
@@ -237,39 +201,39 @@ def training_data(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
     return {"window": window, "partitions": partition_dates(frame, ds.date)}
 
 
-def baseline_auc(record: dict[str, Any]) -> float | None:
-    """The logistic baseline's holdout AUC in a model record (rounded); None when model.baseline is off."""
-    return round(record["baseline_metrics"]["roc_auc"], 4) if record["baseline_metrics"] else None
-
-
-def version_tags(record: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
+def version_tags(record: ModelRecord, tags: dict[str, str]) -> dict[str, Any]:
     """Model-version tags `ml-assets models` lists: run, window, data, key metrics and the gate's verdict."""
-    gate = {f"gate_{name}": round(record["gate"][name], 4) for name in GATE_TAGS} if record["gate"] else {}
-    return {**tags, "segment": record["segment"], "window_first": record["window"]["first"],
-            "window_last": record["window"]["last"], "data_hash": record["window"]["fingerprint"],
-            **{f"holdout_{name}": round(record["metrics"][name], 4) for name in LIST_METRICS},
-            **{f"holdout_raw_{name}": round(record["raw_metrics"][name], 4) for name in RAW_METRICS},
-            "calibration": record["calibration"]["method"], "calibration_reason": record["calibration"]["reason"],
-            **({"baseline_roc_auc": baseline_auc(record)} if record["baseline_metrics"] else {}),
-            "gate_promoted": record["promoted"], **gate, "gate_reason": record["reason"],
-            LEAKAGE_CHECK: json.dumps(record["leakage"]["suspects"])}
+    gate = {f"gate_{name}": round(getattr(record.gate, name), 4) for name in GATE_TAGS} if record.gate else {}
+    baseline = record.baseline_metrics
+    return {**tags, "segment": record.segment, "window_first": record.window.first.isoformat(),
+            "window_last": record.window.last.isoformat(), "data_hash": record.data_hash,
+            **{f"holdout_{name}": round(record.metrics[name], 4) for name in LIST_METRICS},
+            **{f"holdout_raw_{name}": round(record.raw_metrics[name], 4) for name in RAW_METRICS},
+            "calibration": record.calibration.method, "calibration_reason": record.calibration.reason,
+            **({"baseline_roc_auc": round(baseline["roc_auc"], 4)} if baseline else {}),
+            "gate_promoted": record.promoted, **gate, "gate_reason": record.reason,
+            LEAKAGE_CHECK: json.dumps(record.leakage["suspects"])}
 
 
-def fit_record(fit: modeling.SegmentFit, window: dict[str, Any], champion: LoadedModel | None,
-               comparison: AucComparison | None) -> dict[str, Any]:
-    """What a segment's model record holds about its fit, its data and the champion it was compared with."""
-    return {"metrics": fit.metrics, "raw_metrics": fit.raw_metrics, "baseline_metrics": fit.baseline_metrics,
-            "imbalance": fit.imbalance, "calibration": fit.model.calibration.as_dict(), "params": fit.model.params,
-            "window": window,
-            "tuning": {"best_params": fit.tuning.best_params, "best_validation_auc": fit.tuning.best_validation_auc,
-                       "trials": len(fit.tuning.trials)} if fit.tuning else None,
-            "cv": fit.cv, "gate": comparison.as_dict() if comparison else None, "leakage": fit.leakage.as_dict(),
-            "previous_champion": champion.version if champion else None,
-            "previous_champion_auc": comparison.champion_auc if comparison else None}
+def fit_record(segment: str, name: str, fit: modeling.SegmentFit, window: dict[str, Any],
+               champion: LoadedModel | None, comparison: AucComparison | None, verdict: tuple[bool, str],
+               trained_with: str) -> ModelRecord:
+    """A segment's model record before registration: its fit, its data, the gate's verdict and the champion it
+    was compared with."""
+    promote, reason = verdict
+    tuning = ({"best_params": fit.tuning.best_params, "best_validation_auc": fit.tuning.best_validation_auc,
+               "trials": len(fit.tuning.trials)} if fit.tuning else None)
+    return ModelRecord(segment=segment, model_name=name, promoted=promote, reason=reason, metrics=fit.metrics,
+                       raw_metrics=fit.raw_metrics, baseline_metrics=fit.baseline_metrics, imbalance=fit.imbalance,
+                       calibration=fit.model.calibration, params=fit.model.params, window=stored_window(window),
+                       data_hash=window["fingerprint"], fingerprint=window["data"], tuning=tuning, cv=fit.cv,
+                       gate=comparison, leakage=fit.leakage.as_dict(),
+                       previous_champion=champion.version if champion else None, trained_with=trained_with)
 
 
-def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, registry: ModelRegistry,
-                  tags: dict[str, str], log: dg.DagsterLogManager, dask: DaskCluster) -> dict[str, Any]:
+def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, tracking: MlflowTracking,
+                  registry: ModelRegistry, tags: dict[str, str], log: dg.DagsterLogManager,
+                  dask: DaskCluster) -> ModelRecord:
     """Fit, compare with the champion, log, register and (through the gate) promote one segment's model.
 
     Work on the data alone runs in threads beside the rest (xgboost, numpy and pyarrow release the GIL): the
@@ -288,17 +252,17 @@ def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, registr
             references.append(background.submit(write_similar_reference, frame, fit, spec, folder))
         champion, comparison = champion_comparison(registry, spec, segment, fit)
         promote, reason = modeling.beats_champion(fit.metrics["roc_auc"], comparison, spec.training.min_auc)
-        record = {"segment": segment, "model_name": name, "promoted": promote, "reason": reason,
-                  **fit_record(fit, data.result()["window"], champion, comparison),
-                  "trained_with": "xgboost.dask" if trainer else "xgboost"}
-        run_id, model_uri = log_segment_run(spec, segment, fit, data.result(), comparison, tags, references, folder)
+        record = fit_record(segment, name, fit, data.result()["window"], champion, comparison, (promote, reason),
+                            "xgboost.dask" if trainer else "xgboost")
+        run_id, model_uri = tracking.log_segment_run(segment_run(spec, segment, fit, data.result(), comparison, tags),
+                                                     references, folder)
     checksums = {CHECKSUM_TAG: json.dumps(registry.artifact_checksums(run_id, model_uri))}
-    version = register_version(model_uri, name, version_tags(record, tags) | checksums)
+    version = tracking.register_version(model_uri, name, version_tags(record, tags) | checksums)
     registry.set_alias(name, CHALLENGER, version)
     if promote:
-        registry.move_champion(name, version, "gate", reason)
+        ChampionLog(registry).move(name, version, "gate", reason)
     log.info(f"{name} v{version}: {reason}; {'promoted to champion' if promote else 'kept as challenger'}")
-    return {**record, "version": version, "run_id": run_id}
+    return replace(record, version=version, run_id=run_id)
 
 
 def empty_segment_message(spec: PipelineSpec, segment: str) -> str:
@@ -329,7 +293,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             first, last = modeling.training_window(as_of, ds.label_delay_days, spec.training.window_days)
             raise dg.Failure(f"no features stored between {first} and {last} (labels matured by {as_of}): "
                              "materialize features for those dates first")
-        frame = lake.read_frames([lake.partition_dir(spec.lake_dir, "features", DATE_DIMENSION, d) for d in days])
+        frame = lake.read_days(spec.lake_dir, "features", days)
         sets = {seg: frame[frame[SEGMENT_COLUMN] == seg].reset_index(drop=True) for seg in context.partition_keys}
         figures = PartitionFigures(schema=column_schema(frame))
         for seg, part in sets.items():
@@ -361,10 +325,10 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         tags = {"config_hash": spec.config_hash(), "git_commit": git_commit(spec.base_dir),
                 "dagster_run_id": context.run_id, "pipeline": spec.name}
         empty = [segment for segment in context.partition_keys if training_set[segment].empty]
-        records = {segment: train_segment(spec, segment, training_set[segment], context.resources.model_registry,
-                                          tags, context.log, context.resources.dask)
+        records = {segment: train_segment(spec, segment, training_set[segment], context.resources.mlflow,
+                                          context.resources.model_registry, tags, context.log, context.resources.dask)
                    for segment in context.partition_keys if segment not in empty}
-        passed = not empty and all(r["metrics"]["roc_auc"] >= spec.training.min_auc for r in records.values())
+        passed = not empty and all(r.metrics["roc_auc"] >= spec.training.min_auc for r in records.values())
         figures = PartitionFigures()
         add_model_figures(figures, records, context.resources.model_registry.client, spec.mlflow)
         for segment, record in records.items():
@@ -373,13 +337,13 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             figures.add(segment, {"reason": empty_segment_message(spec, segment)})
         figures.stamp(context)
         yield dg.AssetCheckResult(check_name="quality_gate", passed=passed, metadata={
-            **{seg: f"AUC {r['metrics']['roc_auc']:.4f} (floor {spec.training.min_auc}); {r['reason']}"
+            **{seg: f"AUC {r.metrics['roc_auc']:.4f} (floor {spec.training.min_auc}); {r.reason}"
                for seg, r in records.items()},
             **{seg: empty_segment_message(spec, seg) for seg in empty}})
         untrained = {seg: {"segment": seg, "model_name": spec.registered_model_name(seg), "version": None,
                            "promoted": False, "reason": empty_segment_message(spec, seg)} for seg in empty}
         yield leakage_check(records)
-        yield dg.Output(records | untrained)
+        yield dg.Output({seg: record.to_document() for seg, record in records.items()} | untrained)
 
     @dg.asset(
         retry_policy=service_retry_policy(spec.retries),
@@ -390,9 +354,10 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     )
     @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def model_evaluation(context: dg.AssetExecutionContext, segment_model: dict[str, dict[str, Any]],
-                         training_set: dict[str, pd.DataFrame], model_registry: ModelRegistry):
+                         training_set: dict[str, pd.DataFrame], model_registry: ModelRegistry, mlflow: MlflowTracking):
         """Holdout metrics, decisions at the threshold, lift by decile and plots of each new model version."""
-        results = {segment: evaluate_version(spec, segment_model[segment], training_set[segment], model_registry)
+        results = {segment: evaluate_version(spec, ModelRecord.from_document(segment_model[segment]),
+                                             training_set[segment], model_registry, mlflow)
                    for segment in context.partition_keys}
         figures = PartitionFigures()
         add_evaluation_figures(figures, results, {seg: image_markdown({title: Path(path) for title, path in
@@ -406,13 +371,13 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     return [training_set, segment_model, model_evaluation]
 
 
-def evaluate_version(spec: PipelineSpec, record: dict[str, Any], frame: pd.DataFrame,
-                     registry: ModelRegistry) -> dict[str, Any]:
+def evaluate_version(spec: PipelineSpec, record: ModelRecord, frame: pd.DataFrame, registry: ModelRegistry,
+                     tracking: MlflowTracking) -> dict[str, Any]:
     """Score the holdout with the registered version, compute its metrics and plots, and log them to its run."""
-    model = registry.load(record["model_name"], record["version"])
+    model = registry.load(record.model_name, record.version)
     _, holdout = modeling.split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
     target = holdout[spec.dataset.target].to_numpy(dtype="float64")
-    matrix = model_matrix(holdout, spec, model.meta["vocabulary"])
+    matrix = model_matrix(holdout, spec, model.meta.vocabulary)
     scores = model_scores(model.booster, matrix, model.meta)
     threshold = spec.training.decision_threshold
     at_threshold = evaluation.threshold_metrics(target, scores, threshold)
@@ -420,23 +385,12 @@ def evaluate_version(spec: PipelineSpec, record: dict[str, Any], frame: pd.DataF
         f"{name}_at_threshold": value for name, value in at_threshold.items()}
     confusion = evaluation.confusion_counts(target, scores, threshold)
     lift = evaluation.lift_table(target, scores)
-    shap = explain.contributions(model.booster, matrix, model.meta["best_iteration"], approximate=False)
-    folder = spec.reports_dir / "model_evaluation" / record["segment"] / f"v{record['version']}"
+    shap = explain.contributions(model.booster, matrix, model.meta.best_iteration, approximate=False)
+    folder = spec.reports_dir / "model_evaluation" / record.segment / f"v{record.version}"
     images = evaluation_plots(target, scores, metrics, model, matrix, shap, folder)
-    log_evaluation(registry, record["run_id"], metrics, confusion, lift, images)
-    return {**record, "evaluation": metrics, "confusion": confusion, "lift": lift.to_dict(orient="records"),
+    tracking.log_evaluation(EvaluationRun(record.run_id, metrics, confusion, lift, list(images.values())))
+    return {**record.to_document(), "evaluation": metrics, "confusion": confusion, "lift": lift.to_dict(orient="records"),
             "plots": {title: str(path) for title, path in images.items()}}
-
-
-def log_evaluation(registry: ModelRegistry, run_id: str, metrics: dict[str, float], confusion: dict[str, int],
-                   lift: pd.DataFrame, images: dict[str, Path]) -> None:
-    """Evaluation metrics, confusion matrix, lift table and plots into the segment's MLflow run."""
-    client, now = registry.client, int(pd.Timestamp.now().timestamp() * 1000)
-    client.log_batch(run_id, metrics=[Metric(f"eval_{name}", float(value), now, 0) for name, value in metrics.items()])
-    client.log_dict(run_id, confusion, "evaluation/confusion_matrix.json")
-    client.log_text(run_id, lift.to_csv(index=False), "evaluation/lift_by_decile.csv")
-    for path in images.values():
-        client.log_artifact(run_id, str(path), artifact_path="evaluation")
 
 
 def evaluation_plots(target: np.ndarray, scores: np.ndarray, metrics: dict[str, float], model: LoadedModel,
@@ -451,16 +405,16 @@ def evaluation_plots(target: np.ndarray, scores: np.ndarray, metrics: dict[str, 
     }
 
 
-def training_figures(record: dict[str, Any]) -> dict[str, Any]:
+def training_figures(record: ModelRecord) -> dict[str, Any]:
     """A segment's own training record for its partition: the gate's verdict, imbalance, calibration, tuning and
     cross-validation, and its holdout log loss, Brier and ECE, raw and calibrated, as floats the UI can plot."""
-    cv = {k: v for k, v in record["cv"].items() if k != "per_fold"} if record["cv"] else None
-    return {"reason": record["reason"], "gate": dg.MetadataValue.json(record["gate"] or {}),
-            "imbalance": dg.MetadataValue.json(record["imbalance"]),
-            "calibration": dg.MetadataValue.json(record["calibration"]),
-            "tuning": dg.MetadataValue.json(record["tuning"] or {}), "cv": dg.MetadataValue.json(cv or {}),
-            **{f"holdout_{name}{suffix}": dg.MetadataValue.float(float(record[metrics][name]))
-               for name in RAW_METRICS for suffix, metrics in (("", "metrics"), ("_raw", "raw_metrics"))}}
+    cv = {k: v for k, v in record.cv.items() if k != "per_fold"} if record.cv else None
+    return {"reason": record.reason, "gate": dg.MetadataValue.json(record.gate.as_dict() if record.gate else {}),
+            "imbalance": dg.MetadataValue.json(record.imbalance),
+            "calibration": dg.MetadataValue.json(record.calibration.as_dict()),
+            "tuning": dg.MetadataValue.json(record.tuning or {}), "cv": dg.MetadataValue.json(cv or {}),
+            **{f"holdout_{name}{suffix}": dg.MetadataValue.float(float(metrics[name]))
+               for name in RAW_METRICS for suffix, metrics in (("", record.metrics), ("_raw", record.raw_metrics))}}
 
 
 def evaluation_notes(result: dict[str, Any], threshold: float) -> dict[str, Any]:
@@ -471,14 +425,14 @@ def evaluation_notes(result: dict[str, Any], threshold: float) -> dict[str, Any]
                                                  f"{audit_table(audit).to_markdown(index=False)}")}
 
 
-def leakage_check(records: dict[str, dict[str, Any]]) -> dg.AssetCheckResult:
+def leakage_check(records: dict[str, ModelRecord]) -> dg.AssetCheckResult:
     """WARN check naming, per segment, every leakage suspect with its figures (the audit removes nothing)."""
     def named(audit: dict[str, Any]) -> str:
         suspects = [f for f in audit["features"] if f["reasons"]]
         return "; ".join(f"{f['feature']}: {', '.join(f['reasons'])}" for f in suspects) or "none"
 
     return dg.AssetCheckResult(
-        check_name=LEAKAGE_CHECK, passed=not any(r["leakage"]["suspects"] for r in records.values()),
+        check_name=LEAKAGE_CHECK, passed=not any(r.leakage["suspects"] for r in records.values()),
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={seg: named(r["leakage"]) for seg, r in records.items()} | {
-            "suspects": {seg: r["leakage"]["suspects"] for seg, r in records.items()}})
+        metadata={seg: named(r.leakage) for seg, r in records.items()} | {
+            "suspects": {seg: r.leakage["suspects"] for seg, r in records.items()}})

@@ -9,7 +9,3 @@ def secret_value(spec: PipelineSpec, field: str, value: str | None) -> str | dg.
     """The config value of a secret field: dg.EnvVar(VAR) when the config wrote it as ${VAR}, else the value."""
     return dg.EnvVar(spec.secret_env[field]) if field in spec.secret_env else value
 
-
-def secret_config(spec: PipelineSpec, field: str, value: str | None) -> str | dict[str, str] | None:
-    """The same for a legacy @resource's StringSource config: {"env": VAR} when written as ${VAR}, else the value."""
-    return {"env": spec.secret_env[field]} if field in spec.secret_env else value

@@ -20,10 +20,9 @@ import pandas as pd
 from upath import UPath
 
 from ml_assets.core.data import lake
+from ml_assets.core.data.lake import DATE_DIMENSION, SEGMENT_DIMENSION
 from ml_assets.core.data.sources import days_between
 
-DATE_DIMENSION = "date"
-SEGMENT_DIMENSION = "segment"
 STAGING_PREFIX = ".staging-"  # hidden: stored_keys and the readers only see date=... folders
 
 

@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 
 from ml_assets.core.data.features import SEGMENT_COLUMN, build_features
+from ml_assets.core.training import record
 from ml_assets.core.training.modeling import SegmentFit, fit_segment
+from ml_assets.core.training.record import ScoringMeta, TrainingWindow
 from ml_assets.core.data.synthetic import generate_invoices
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.conftest import make_spec
@@ -21,11 +23,9 @@ def domestic_fit(tmp_path_factory: pytest.TempPathFactory) -> tuple[PipelineSpec
     return spec, frame, fit_segment(frame, spec, "domestic")
 
 
-def scoring_meta(fit: SegmentFit) -> dict:
-    """The scoring metadata segment_model logs, from a fit."""
-    model = fit.model
-    return {"vocabulary": model.vocabulary, "best_iteration": model.best_iteration,
-            "calibration": model.calibration.as_dict(), "cutpoints": fit.cutpoints}
+def scoring_meta(fit: SegmentFit) -> ScoringMeta:
+    """The scoring metadata segment_model logs, from a fit (window: the fixture's training dates)."""
+    return record.scoring_meta(fit, "domestic", TrainingWindow(date(2024, 1, 1), date(2024, 3, 31)), "fixture")
 
 
 def with_scoring(spec: PipelineSpec, **scoring: dict) -> PipelineSpec:

@@ -14,7 +14,7 @@ from ml_assets.core.training.distributed import feature_files
 from ml_assets.core.data.features import model_matrix
 from ml_assets.core.scoring.scores import model_scores
 from ml_assets.definitions import TRAINING_JOB, build_definitions
-from ml_assets.resources.mlflow import ModelRegistry
+from ml_assets.resources.registry import ModelRegistry
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.training_support import AS_OF, spec_with_lake
 
@@ -48,11 +48,11 @@ def test_dask_model_matches_the_single_machine_one(dask_spec: PipelineSpec) -> N
     frame = lake.read_partition(lake.partition_dir(dask_spec.lake_dir, "training_set", "segment", "domestic"))
     local = modeling.fit_segment(frame, dask_spec, "domestic")
     model = ModelRegistry(tracking_uri=dask_spec.tracking_uri).load(record["model_name"], record["version"])
-    dask_scores = model_scores(model.booster, model_matrix(local.holdout, dask_spec, model.meta["vocabulary"]),
+    dask_scores = model_scores(model.booster, model_matrix(local.holdout, dask_spec, model.meta.vocabulary),
                                model.meta)
     correlation = np.corrcoef(dask_scores, local.holdout_scores)[0, 1]
     print(f"\nholdout AUC dask {record['metrics']['roc_auc']:.4f} vs one process {local.metrics['roc_auc']:.4f}; "
-          f"best iteration {model.meta['best_iteration']} vs {local.model.best_iteration}; correlation {correlation:.4f}")
+          f"best iteration {model.meta.best_iteration} vs {local.model.best_iteration}; correlation {correlation:.4f}")
     assert abs(record["metrics"]["roc_auc"] - local.metrics["roc_auc"]) < 0.02
     assert correlation > 0.98
 

@@ -2,6 +2,8 @@
 every stored partition stays), a corrupt artifact stops only its segment, a segment without training rows fails
 its check, unscored rows are counted, and a tracking server stopped mid-run ends in one clear error."""
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -17,8 +19,8 @@ from mlflow.tracking import MlflowClient
 from ml_assets.core.data import lake
 from ml_assets.core.data.features import SEGMENT_COLUMN
 from ml_assets.definitions import INGEST_JOB, SCORING_JOB, build_definitions, build_resources
-from ml_assets.resources import mlflow as registry_module
-from ml_assets.resources.mlflow import CHAMPION, ModelRegistry
+from ml_assets.resources import registry as registry_module
+from ml_assets.resources.registry import CHAMPION, ModelRegistry
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.conftest import make_spec
 from ml_assets_tests.defs.test_bad_input import lake_snapshot, registry_snapshot
@@ -130,6 +132,30 @@ def test_corrupt_artifact_fails_its_segment_and_the_other_is_scored(trained: Pip
     assert set(predictions[SEGMENT_COLUMN]) == {"industrial"}
     assert len(predictions) == int((features[SEGMENT_COLUMN] == "industrial").sum())
     assert registry_snapshot(spec) == registry_before
+
+
+def test_scoring_meta_of_an_unknown_schema_version_is_refused_in_one_line(trained: PipelineSpec) -> None:
+    """A version whose scoring_meta.json another schema version wrote (its checksum recorded as it is) is not read:
+    the error names the version, the schema version found and what to do."""
+    spec, name = trained, trained.registered_model_name("industrial")
+    path = artifact_path(spec, "industrial", "scoring_meta.json")
+    client = MlflowClient(tracking_uri=spec.tracking_uri)
+    original, checksums = path.read_bytes(), client.get_model_version(name, "1").tags[registry_module.CHECKSUM_TAG]
+    path.write_text(json.dumps({**json.loads(original), "schema_version": 99}))
+    recorded = {**json.loads(checksums), "scoring_meta.json": hashlib.sha256(path.read_bytes()).hexdigest()}
+    client.set_model_version_tag(name, "1", registry_module.CHECKSUM_TAG, json.dumps(recorded))
+    forget_loaded_versions()
+    try:
+        with pytest.raises(registry_module.ArtifactError) as raised:
+            ModelRegistry(tracking_uri=spec.tracking_uri).load(name, "1")
+    finally:
+        path.write_bytes(original)
+        client.set_model_version_tag(name, "1", registry_module.CHECKSUM_TAG, checksums)
+        forget_loaded_versions()
+    message = str(raised.value)
+    assert message.startswith(f"{name} v1: artifact scoring_meta.json has schema_version 99, this ml_assets reads "
+                              "schema_version 1; ")
+    assert "retrain the segment" in message and "\n" not in message
 
 
 def test_unreadable_model_without_a_checksum_is_named_with_its_version(trained: PipelineSpec) -> None:

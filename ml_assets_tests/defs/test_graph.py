@@ -171,7 +171,7 @@ def test_models_load_from_our_store_whatever_the_global_tracking_uri(graph_run, 
     """A fresh process (or one whose global MLflow URI points elsewhere) still loads from the spec's store."""
     import mlflow
 
-    from ml_assets.resources.mlflow import ModelRegistry, _load_version
+    from ml_assets.resources.registry import ModelRegistry, _load_version
 
     spec, _ = graph_run
     previous = mlflow.get_tracking_uri()

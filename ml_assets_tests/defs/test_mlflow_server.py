@@ -14,7 +14,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ml_assets.resources.mlflow import ModelRegistry
+from ml_assets.resources.registry import ModelRegistry
 from ml_assets_tests.training_support import spec_with_lake, train
 
 READY_TIMEOUT_S = 60
@@ -96,6 +96,6 @@ def test_training_job_registers_both_segments_on_a_tracking_server(
         assert client.get_registered_model(name).aliases == {"champion": "1", "challenger": "1"}
         assert client.get_model_version(name, "1").tags["dagster_run_id"] == result.run_id
         loaded = ModelRegistry(tracking_uri=mlflow_server).load(name, "1")
-        assert loaded.meta["segment"] == segment and loaded.booster.num_boosted_rounds() >= 1
+        assert loaded.meta.segment == segment and loaded.booster.num_boosted_rounds() >= 1
     stored = list((tmp_path / "server" / "artifacts").rglob("scoring_meta.json"))
     assert len(stored) == 2, "artifacts are stored by the server, under its artifacts destination"

@@ -14,7 +14,7 @@ from ml_assets.defs.ingest import build_ingest_assets
 from ml_assets.defs.scoring import build_scoring_assets
 from ml_assets.defs.training import build_training_assets
 from ml_assets.definitions import build_resources
-from ml_assets.resources.mlflow import ModelRegistry
+from ml_assets.resources.registry import ModelRegistry
 from ml_assets.runner import RunSummary
 from ml_assets.spec import PipelineSpec, parse_spec
 from ml_assets_tests.conftest import demo_config
@@ -29,7 +29,7 @@ def test_reason_codes_explain_the_scores_in_the_named_categories(graph_run: tupl
     registry = ModelRegistry(tracking_uri=spec.tracking_uri)
     lowest = spec.clustering.labels.index(spec.scoring.reason_codes.categories[0])
     for segment, rows in predictions.groupby(SEGMENT_COLUMN):
-        cutpoints = registry.load(spec.registered_model_name(segment), "1").meta["cutpoints"]
+        cutpoints = registry.load(spec.registered_model_name(segment), "1").meta.cutpoints
         assert (rows["reason_1"].notna() == (rows["score"] >= cutpoints[lowest - 1])).all(), segment
     explained = predictions.dropna(subset=["reason_1"])
     named = explained["reason_1"].str.split(" = ").str[0]

@@ -1,6 +1,7 @@
 """The training job end to end on a real SQLite MLflow store: what it logs, registers and refuses to promote."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -12,10 +13,13 @@ from mlflow.tracking import MlflowClient
 from ml_assets.core.data import lake
 from ml_assets.core.data.fingerprint import data_fingerprint
 from ml_assets.core.scoring.scores import model_scores
+from ml_assets.core.training.calibration import NO_CALIBRATION
+from ml_assets.core.training.record import (
+    SCHEMA_VERSION, ModelRecord, ScoringMeta, TrainingWindow, UnknownSchemaVersion)
 from ml_assets.defs.training import FINGERPRINT_FILE
 from ml_assets.core.scoring.similar import CONTRIBUTIONS_ATTR, build_index
-from ml_assets.resources.mlflow import (
-    HISTORY_TAG, META_FILE, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE, ModelRegistry)
+from ml_assets.resources.champion_log import HISTORY_TAG
+from ml_assets.resources.registry import META_FILE, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE, ModelRegistry
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.training_support import (
     INGEST_FIRST, INGEST_LAST, TRAINING, shuffle_training_labels, spec_with_lake, train)
@@ -95,10 +99,40 @@ def test_model_has_signature_and_an_input_example_that_serves(trained) -> None:
     assert info.saved_input_example_info["type"] == "dataframe"
     assert list(example.columns) == spec.feature_columns() and example["region"].dtype == "float64"
     loaded = ModelRegistry(tracking_uri=spec.tracking_uri).load(name, "1")
-    raw = model_scores(loaded.booster, example, {**loaded.meta, "calibration": None})
+    raw = model_scores(loaded.booster, example, replace(loaded.meta, calibration=NO_CALIBRATION))
     np.testing.assert_allclose(served, raw, rtol=1e-6)
     calibration = record_of(spec, "segment_model", "domestic")["calibration"]
-    assert calibration["requested"] == "auto" and loaded.meta["calibration"] == calibration
+    assert calibration["requested"] == "auto" and loaded.meta.calibration.as_dict() == calibration
+
+
+def test_scoring_meta_round_trips_through_the_registry(trained) -> None:
+    """The typed scoring metadata segment_model logs is what the registry's loader gives back, field by field."""
+    spec, _ = trained
+    registry = ModelRegistry(tracking_uri=spec.tracking_uri)
+    client = MlflowClient(tracking_uri=spec.tracking_uri)
+    for segment in spec.segment_names:
+        record = record_of(spec, "segment_model", segment)
+        loaded = registry.load(record["model_name"], record["version"]).meta
+        logged = mlflow.artifacts.load_dict(f"{client.get_run(record['run_id']).info.artifact_uri}/{META_FILE}")
+        assert logged["schema_version"] == SCHEMA_VERSION and ScoringMeta.from_document(logged) == loaded
+        assert loaded.to_document() == logged
+        assert loaded.segment == segment and loaded.holdout_metrics == pytest.approx(record["metrics"])
+        assert loaded.window == TrainingWindow(INGEST_FIRST, INGEST_LAST)
+        assert loaded.data_hash == record["window"]["fingerprint"]
+        assert loaded.calibration.as_dict() == record["calibration"]
+        assert loaded.feature_names == spec.feature_columns()
+
+
+def test_model_record_is_stored_typed_and_versioned(trained) -> None:
+    """segment_model's stored record reads back as a ModelRecord and writes the same document again."""
+    spec, _ = trained
+    for segment in spec.segment_names:
+        stored = record_of(spec, "segment_model", segment)
+        record = ModelRecord.from_document(stored)
+        assert stored["schema_version"] == SCHEMA_VERSION and record.to_document() == stored
+        assert record.window == TrainingWindow(INGEST_FIRST, INGEST_LAST) and record.version == "1"
+    with pytest.raises(UnknownSchemaVersion, match="has schema_version 0, this ml_assets reads schema_version 1"):
+        ModelRecord.from_document({**stored, "schema_version": 0})
 
 
 def test_registered_model_reproduces_the_holdout_metrics(trained) -> None:

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ml_assets.resources.mlflow import CHAMPION, ModelRegistry
+from ml_assets.resources.registry import CHAMPION, ModelRegistry
 from ml_assets.resources.storage import STAGING_PREFIX
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.reliability.support import log_file, ml_assets, write_config

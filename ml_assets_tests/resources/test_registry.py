@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ml_assets.resources.mlflow import (
-    CHAMPION, HISTORY_MAX_CHARS, HISTORY_TAG, ModelRegistry, champion_stack, client_uri, history_json, is_remote)
+from ml_assets.resources.champion_log import HISTORY_MAX_CHARS, HISTORY_TAG, ChampionLog, champion_stack, history_json
+from ml_assets.resources.registry import CHAMPION, ModelRegistry, client_uri, is_remote
 
 
 def moves(*pairs: tuple[str, str]) -> list[dict[str, str]]:
@@ -67,31 +67,31 @@ def model(store: str, request: pytest.FixtureRequest, tmp_path: Path) -> tuple[M
 def test_gate_promotions_then_rollbacks_walk_back_through_champions(model: tuple[ModelRegistry, str]):
     registry, name = model
     for version in ("1", "2", "3"):
-        registry.move_champion(name, version, "gate", f"beats v{int(version) - 1}")
-    assert registry.rollback(name, "v3 misbehaves") == "2"
-    assert registry.rollback(name, "v2 too") == "1"
+        ChampionLog(registry).move(name, version, "gate", f"beats v{int(version) - 1}")
+    assert ChampionLog(registry).rollback(name, "v3 misbehaves") == "2"
+    assert ChampionLog(registry).rollback(name, "v2 too") == "1"
     assert str(registry.version_by_alias(name, CHAMPION).version) == "1"
     with pytest.raises(ValueError, match="v1 is the first recorded champion"):
-        registry.rollback(name, "once more")
-    assert [h["move"] for h in registry.champion_history(name)] == ["gate", "gate", "gate", "rollback", "rollback"]
+        ChampionLog(registry).rollback(name, "once more")
+    assert [h["move"] for h in ChampionLog(registry).history(name)] == ["gate", "gate", "gate", "rollback", "rollback"]
 
 
 def test_a_champion_set_before_the_history_is_kept_becomes_its_first_entry(model: tuple[ModelRegistry, str]):
     registry, name = model
     registry.set_alias(name, CHAMPION, "1")
     with pytest.raises(ValueError, match="no champion moves are recorded.*ml-assets promote"):
-        registry.rollback(name, "why")
-    registry.promote(name, "3", "manual")
-    assert registry.rollback(name, "back") == "1"
-    assert [(h["version"], h["move"]) for h in registry.champion_history(name)] == [
+        ChampionLog(registry).rollback(name, "why")
+    ChampionLog(registry).promote(name, "3", "manual")
+    assert ChampionLog(registry).rollback(name, "back") == "1"
+    assert [(h["version"], h["move"]) for h in ChampionLog(registry).history(name)] == [
         ("1", "unrecorded"), ("3", "promote"), ("1", "rollback")]
 
 
 def test_rollback_refuses_when_the_alias_was_moved_outside(model: tuple[ModelRegistry, str]):
     registry, name = model
-    registry.move_champion(name, "1", "gate", "first")
-    registry.move_champion(name, "2", "gate", "better")
+    ChampionLog(registry).move(name, "1", "gate", "first")
+    ChampionLog(registry).move(name, "2", "gate", "better")
     registry.set_alias(name, CHAMPION, "3")
     with pytest.raises(ValueError, match="champion is v3 but the recorded history ends at v2"):
-        registry.rollback(name, "x")
+        ChampionLog(registry).rollback(name, "x")
     assert json.loads(registry.client.get_registered_model(name).tags[HISTORY_TAG])[-1]["version"] == "2"

@@ -26,6 +26,8 @@ from upath import UPath
 FRAME_FILE = "part.parquet"
 RECORD_FILE = "record.json"
 MANIFEST_FILE = "_manifest.json"  # object stores: names the committed file of a partition; readers require it
+DATE_DIMENSION = "date"  # daily partitions: <asset>/date=YYYY-MM-DD
+SEGMENT_DIMENSION = "segment"  # segment partitions: <asset>/segment=<name>
 
 
 def lake_path(location: str | os.PathLike[str]) -> UPath:
@@ -191,3 +193,18 @@ def stored_keys(lake: UPath | Path, asset: str, dimension: str) -> list[str]:
         return []
     return sorted(p.name[len(prefix):] for p in base.iterdir()
                   if p.name.startswith(prefix) and any((p / f).exists() for f in (FRAME_FILE, RECORD_FILE)))
+
+
+def stored_days(lake: UPath | Path, asset: str) -> list[str]:
+    """The days (YYYY-MM-DD) of an asset's daily partitions that have a committed file, sorted."""
+    return stored_keys(lake, asset, DATE_DIMENSION)
+
+
+def day_dirs(lake: UPath | Path, asset: str, days: list[str]) -> list[UPath]:
+    """The folders of an asset's daily partitions `days`, in the order given."""
+    return [partition_dir(lake, asset, DATE_DIMENSION, day) for day in days]
+
+
+def read_days(lake: UPath | Path, asset: str, days: list[str], columns: list[str] | None = None) -> pd.DataFrame:
+    """The rows of an asset's stored daily partitions `days`, in the order given (only `columns` when given)."""
+    return read_frames(day_dirs(lake, asset, days), columns)

@@ -13,12 +13,12 @@ once the labels mature.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from ml_assets.core.training.record import TrainingWindow
 from ml_assets.spec import EstimationSpec
 
 DRAW_CELLS = 2_000_000  # rows x draws held at once while sampling labels
@@ -42,23 +42,6 @@ class PerformanceEstimate:
 
 
 ESTIMATE_COLUMNS = list(PerformanceEstimate.__dataclass_fields__)
-
-
-@dataclass(frozen=True)
-class TrainingWindow:
-    """First and last record date a model version was trained on (its holdout included)."""
-
-    first: date
-    last: date
-
-    @classmethod
-    def from_record(cls, window: dict[str, str]) -> "TrainingWindow":
-        """The window of a version's stored `window` record (scoring_meta.json: ISO `first` and `last`)."""
-        return cls(date.fromisoformat(window["first"]), date.fromisoformat(window["last"]))
-
-    def overlaps(self, first: date, last: date) -> bool:
-        """True when any day of first..last lies inside the window."""
-        return first <= self.last and last >= self.first
 
 
 def expected_roc_auc(scores: np.ndarray) -> float:

@@ -13,7 +13,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from ml_assets.core.monitoring import drift
-from ml_assets.core.monitoring.estimation import ESTIMATE_COLUMNS, TrainingWindow, estimate_performance, in_sample
+from ml_assets.core.monitoring.estimation import ESTIMATE_COLUMNS, estimate_performance, in_sample
+from ml_assets.core.training.record import TrainingWindow
 from ml_assets.core.training.modeling import expected_calibration_error
 from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.spec import DriftSpec, EstimationSpec, PipelineSpec

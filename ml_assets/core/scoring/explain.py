@@ -5,8 +5,6 @@ Texts are built with Arrow compute (no Python string per row), so codes for a mi
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -15,6 +13,7 @@ import xgboost as xgb
 
 from ml_assets.core.scoring.clustering import category_index, cutpoints_for
 from ml_assets.core.data.features import model_matrix
+from ml_assets.core.training.record import ScoringMeta
 from ml_assets.spec import PipelineSpec
 
 MISSING_TEXT = "missing"
@@ -79,15 +78,15 @@ def rows_to_explain(scores: np.ndarray, days: pd.Series, stored_cutpoints: list[
     return chosen
 
 
-def reason_frame(rows: pd.DataFrame, scores: np.ndarray, booster: xgb.Booster, meta: dict[str, Any],
+def reason_frame(rows: pd.DataFrame, scores: np.ndarray, booster: xgb.Booster, meta: ScoringMeta,
                  spec: PipelineSpec, model: str, matrix: pd.DataFrame | None = None) -> pd.DataFrame:
     """reason_1 .. reason_<count> of one segment's rows (same order): codes for the rows the spec asks to
     explain, null for the others. `matrix`: the rows' model matrix when already built."""
-    chosen = np.flatnonzero(rows_to_explain(scores, rows[spec.dataset.date], meta["cutpoints"], spec, model))
+    chosen = np.flatnonzero(rows_to_explain(scores, rows[spec.dataset.date], meta.cutpoints, spec, model))
     subset = rows.iloc[chosen]
-    matrix = model_matrix(subset, spec, meta["vocabulary"]) if matrix is None else matrix.iloc[chosen]
+    matrix = model_matrix(subset, spec, meta.vocabulary) if matrix is None else matrix.iloc[chosen]
     approximate = spec.scoring.reason_codes.method == "approx"
-    codes = reason_codes(contributions(booster, matrix, meta["best_iteration"], approximate), subset[matrix.columns],
+    codes = reason_codes(contributions(booster, matrix, meta.best_iteration, approximate), subset[matrix.columns],
                          spec.scoring.reason_columns())
     return pd.DataFrame({column: spread(texts, chosen, len(rows)) for column, texts in codes.items()})
 

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from ml_assets.core.training.calibration import apply_calibration, load_calibration
+from ml_assets.core.training.calibration import apply_calibration
 from ml_assets.core.data.features import SEGMENT_COLUMN
 from ml_assets.core.training.modeling import predict
+from ml_assets.core.training.record import ScoringMeta
 from ml_assets.spec import PipelineSpec
 
 SCORE_COLUMN = "score"
@@ -34,12 +35,12 @@ def prediction_columns(spec: PipelineSpec) -> list[str]:
             *passthrough_columns(spec)]
 
 
-def model_scores(booster: xgb.Booster, matrix: pd.DataFrame, meta: dict[str, Any]) -> np.ndarray:
+def model_scores(booster: xgb.Booster, matrix: pd.DataFrame, meta: ScoringMeta) -> np.ndarray:
     """A registered model's probabilities: the booster's, through the calibration stored in its metadata."""
-    return apply_calibration(predict(booster, matrix, meta["best_iteration"]), load_calibration(meta.get("calibration")))
+    return apply_calibration(predict(booster, matrix, meta.best_iteration), meta.calibration)
 
 
-def scored_columns(rows: pd.DataFrame, matrix: pd.DataFrame, booster: xgb.Booster, meta: dict[str, Any],
+def scored_columns(rows: pd.DataFrame, matrix: pd.DataFrame, booster: xgb.Booster, meta: ScoringMeta,
                    model_name: str, model_version: str, spec: PipelineSpec) -> dict[str, Any]:
     """The predictions table's columns for one segment's rows (its model matrix given), in order, as arrays:
     the rows' own columns are not copied into an intermediate frame."""

@@ -5,8 +5,6 @@ The predictions asset and benchmarks/scoring.py both call `score_segment`, so th
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -16,6 +14,7 @@ from ml_assets.core.scoring.explain import reason_frame
 from ml_assets.core.data.features import SEGMENT_COLUMN, model_matrix
 from ml_assets.core.scoring.scores import SCORE_COLUMN, empty_predictions, scored_columns
 from ml_assets.core.scoring.similar import SIMILAR_COLUMNS, SimilarIndex, similar_frame
+from ml_assets.core.training.record import ScoringMeta
 from ml_assets.spec import PipelineSpec
 
 def explanation_columns(spec: PipelineSpec) -> list[str]:
@@ -23,11 +22,11 @@ def explanation_columns(spec: PipelineSpec) -> list[str]:
     return spec.scoring.reason_columns() + SIMILAR_COLUMNS
 
 
-def score_segment(rows: pd.DataFrame, booster: xgb.Booster, meta: dict[str, Any], model_name: str,
+def score_segment(rows: pd.DataFrame, booster: xgb.Booster, meta: ScoringMeta, model_name: str,
                   model_version: str, spec: PipelineSpec, index: SimilarIndex | None) -> pd.DataFrame:
     """One segment's rows scored by its model, with reason codes and (for the top rows of each day, when an
     index is given) similar past customers; built as one frame from its columns."""
-    matrix = model_matrix(rows, spec, meta["vocabulary"])
+    matrix = model_matrix(rows, spec, meta.vocabulary)
     columns = scored_columns(rows, matrix, booster, meta, model_name, model_version, spec)
     segment = str(rows[SEGMENT_COLUMN].iat[0]) if len(rows) else ""
     constants = {SEGMENT_COLUMN: segment, "model_name": model_name, "model_version": str(model_version)}

@@ -10,7 +10,6 @@ contributions (approx_contribs, the method of the default reason codes), much ch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,7 @@ from sklearn.neighbors import NearestNeighbors
 from ml_assets.core.scoring.explain import contributions
 from ml_assets.core.data.features import model_matrix
 from ml_assets.core.training.modeling import TrainedModel
+from ml_assets.core.training.record import ScoringMeta
 from ml_assets.spec import PipelineSpec
 
 CONTRIBUTION_PREFIX = "contribution__"
@@ -107,7 +107,7 @@ def describe_neighbours(keys: pd.DataFrame, neighbours: np.ndarray, spec: Pipeli
     return ["; ".join(text[j] for j in row) for row in neighbours], targets[neighbours].mean(axis=1)
 
 
-def similar_frame(rows: pd.DataFrame, scores: np.ndarray, booster: xgb.Booster, meta: dict[str, Any],
+def similar_frame(rows: pd.DataFrame, scores: np.ndarray, booster: xgb.Booster, meta: ScoringMeta,
                   spec: PipelineSpec, index: SimilarIndex | None) -> pd.DataFrame:
     """similar_customers and similar_default_rate of one segment's rows (same order): the k nearest labeled
     training rows of the scoring.similar_customers.top_n highest scores per day, null for the other rows."""
@@ -115,11 +115,11 @@ def similar_frame(rows: pd.DataFrame, scores: np.ndarray, booster: xgb.Booster, 
     chosen = top_rows_per_day(scores, rows[spec.dataset.date], top_n) if top_n else np.zeros(0, dtype="int64")
     texts, rates = np.full(len(rows), None, dtype=object), np.full(len(rows), np.nan)
     if len(chosen):
-        matrix = model_matrix(rows.iloc[chosen], spec, meta["vocabulary"])
+        matrix = model_matrix(rows.iloc[chosen], spec, meta.vocabulary)
         if list(matrix.columns) != index.features:
             raise ValueError(f"the similar-customer index was logged for features {index.features} but the model "
                              f"scores {list(matrix.columns)}; retrain the segment")
-        query = contributions(booster, matrix, meta["best_iteration"], approximate=index.method == "approx")
+        query = contributions(booster, matrix, meta.best_iteration, approximate=index.method == "approx")
         texts[chosen], rates[chosen] = describe_neighbours(
             index.keys, index.search.kneighbors(query, return_distance=False), spec)
     return pd.DataFrame({"similar_customers": texts, "similar_default_rate": rates})

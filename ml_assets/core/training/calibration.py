@@ -52,19 +52,16 @@ NO_CALIBRATION = Calibration(method="none")
 PARAMETER_KEYS = {"none": (), "sigmoid": ("slope", "intercept"), "isotonic": ("x", "y")}
 
 
-def load_calibration(stored: dict[str, Any] | None) -> Calibration:
-    """The Calibration of a stored scoring_meta.json entry (None: a model stored without calibration)."""
-    if stored is None:
-        return NO_CALIBRATION
+def load_calibration(stored: dict[str, Any]) -> Calibration:
+    """The Calibration of a stored scoring_meta.json entry (as `Calibration.as_dict` wrote it)."""
     method = stored.get("method")
     if method not in PARAMETER_KEYS:
         raise ValueError(f"unknown calibration method {method!r} in the model's scoring metadata; "
                          "expected none, sigmoid or isotonic (retrain the model with this version of ml_assets)")
     return Calibration(
-        method=method, requested=stored.get("requested", method),
-        parameters={key: stored[key] for key in PARAMETER_KEYS[method]},
-        fit_rows=stored.get("fit_rows", 0), selection_rows=stored.get("selection_rows", 0),
-        selection_log_loss=stored.get("selection_log_loss", {}), reason=stored.get("reason", ""))
+        method=method, requested=stored["requested"], parameters={key: stored[key] for key in PARAMETER_KEYS[method]},
+        fit_rows=stored["fit_rows"], selection_rows=stored["selection_rows"],
+        selection_log_loss=stored["selection_log_loss"], reason=stored["reason"])
 
 
 def _logit(scores: np.ndarray) -> np.ndarray:

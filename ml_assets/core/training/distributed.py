@@ -23,13 +23,12 @@ from ml_assets.core.training.modeling import BoosterTrainer, TrainingRows, boost
 from ml_assets.spec import PipelineSpec
 
 FEATURES_ASSET = "features"
-DATE_DIMENSION = "date"
 TARGET = "__target__"
 
 
 def feature_files(spec: PipelineSpec, days: list[str]) -> tuple[list[str], dict[str, Any]]:
     """Parquet files of the features partitions of `days` (paths or fsspec URLs) and their storage options."""
-    folders = [lake.partition_dir(spec.lake_dir, FEATURES_ASSET, DATE_DIMENSION, day) for day in days]
+    folders = lake.day_dirs(spec.lake_dir, FEATURES_ASSET, days)
     files = {str(folder): lake.stored_file(folder) for folder in folders}
     missing = [folder for folder, file in files.items() if file is None or file.suffix != ".parquet"]
     if missing:

@@ -15,7 +15,9 @@ from ml_assets.core.data.lake import (
     RECORD_FILE,
     partition_dir,
     read_frames,
+    read_days,
     read_partition,
+    stored_days,
     stored_keys,
     write_frame,
     write_record,
@@ -85,6 +87,17 @@ def test_stored_keys_sorted_and_ignore_folders_without_a_file(tmp_path):
     (tmp_path / "features" / "other=2024-01-06").mkdir(parents=True)
     write_frame(tmp_path / "features" / "other=2024-01-07", pd.DataFrame({"x": [1]}))  # other dimension
     assert stored_keys(tmp_path, "features", "date") == ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]
+
+
+def test_stored_days_and_read_days_know_the_daily_layout(tmp_path):
+    """Callers name an asset and its days; the date=YYYY-MM-DD folders stay the lake's business."""
+    for key, rows in [("2024-01-02", [2, 3]), ("2024-01-01", [1])]:
+        write_frame(tmp_path / "predictions" / f"date={key}", pd.DataFrame({"x": rows, "y": rows}))
+    write_frame(tmp_path / "predictions" / "segment=domestic", pd.DataFrame({"x": [9]}))  # not a day
+    assert stored_days(tmp_path, "predictions") == ["2024-01-01", "2024-01-02"]
+    assert read_days(tmp_path, "predictions", ["2024-01-02", "2024-01-01"], ["x"]).to_dict("list") == {"x": [2, 3, 1]}
+    with pytest.raises(FileNotFoundError):
+        read_days(tmp_path, "predictions", ["2024-01-03"])
 
 
 def test_stored_keys_of_an_unknown_asset_is_empty(tmp_path):

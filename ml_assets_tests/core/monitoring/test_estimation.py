@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from ml_assets.core.monitoring.estimation import (
-    TrainingWindow, cohort_estimates, estimate_performance, expected_roc_auc, sampled_metrics)
+from ml_assets.core.monitoring.estimation import cohort_estimates, estimate_performance, expected_roc_auc, sampled_metrics
+from ml_assets.core.training.record import TrainingWindow
 from ml_assets.spec import EstimationSpec
 
 ESTIMATION = EstimationSpec(samples=200, level=0.9, seed=0)

@@ -73,13 +73,13 @@ def test_reason_frame_names_the_strongest_exact_contribution(domestic_fit):
     spec = with_scoring(spec, reason_codes={"method": "exact", "categories": ["very_high"]})
     rows = frame.tail(400).reset_index(drop=True)
     meta = scoring_meta(fit)
-    matrix = model_matrix(rows, spec, meta["vocabulary"])
+    matrix = model_matrix(rows, spec, meta.vocabulary)
     scores = np.asarray(fit.model.booster.predict(xgb.DMatrix(matrix, enable_categorical=True)), dtype="float64")
     reasons = reason_frame(rows, scores, fit.model.booster, meta, spec, "m v1")
     assert list(reasons.columns) == COLUMNS and len(reasons) == len(rows)
     explained = reasons["reason_1"].notna().to_numpy()
     assert (explained == (scores >= fit.cutpoints[-1])).all() and explained.any()
-    exact = contributions(fit.model.booster, matrix[explained], meta["best_iteration"], approximate=False)
+    exact = contributions(fit.model.booster, matrix[explained], meta.best_iteration, approximate=False)
     strongest = matrix.columns[exact.argmax(axis=1)]
     assert [text.split(" = ")[0] for text in reasons.loc[explained, "reason_1"]] == list(strongest)
 

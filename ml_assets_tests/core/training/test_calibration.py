@@ -40,7 +40,7 @@ def later_half(n: int) -> np.ndarray:
 
 def test_no_calibration_leaves_scores_alone():
     target, scores, _ = planted(200, 0)
-    assert fit_calibration(target, scores, "none") == NO_CALIBRATION == load_calibration(None)
+    assert fit_calibration(target, scores, "none") == NO_CALIBRATION == load_calibration(NO_CALIBRATION.as_dict())
     np.testing.assert_array_equal(apply_calibration(scores, NO_CALIBRATION), scores)
 
 

@@ -1,13 +1,11 @@
-"""MLflow: dagster-mlflow's tracking resource, and the model registry the scoring assets read from."""
+"""The model registry: registered versions, their aliases, and loading a version (booster, scoring metadata,
+references), every artifact checked against the checksums recorded at registration."""
 
-import getpass
 import hashlib
 import json
 import os
 import tempfile
-import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,11 +23,7 @@ from mlflow.tracking import MlflowClient
 from ml_assets.core.monitoring.drift import ReferenceProfile
 from ml_assets.core.monitoring.profile import PROFILE_FILE, load_profile
 from ml_assets.core.data.sources import redact_url
-from ml_assets.spec import RetriesSpec
-
-warnings.filterwarnings("ignore", category=dg.BetaWarning)  # dagster-mlflow's resource and hooks are beta
-
-from dagster_mlflow.resources import CONFIG_SCHEMA, MlFlow  # noqa: E402
+from ml_assets.core.training.record import ScoringMeta, UnknownSchemaVersion
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep CLI and run logs readable
 
@@ -40,9 +34,6 @@ REFERENCE_FILE = "reference.parquet"
 SIMILAR_FILE = "similar_customers.parquet"
 PROFILE_DIR = "reference_profile"
 MODEL_ARTIFACT = "model"
-PIP_REQUIREMENTS = [f"xgboost=={xgb.__version__}"]
-HISTORY_TAG = "champion_history"
-HISTORY_MAX_CHARS = 5000  # registered-model tag values are VARCHAR(5000) in MLflow's SQL stores
 CHECKSUM_TAG = "artifact_sha256"  # version tag: JSON {artifact file: sha256} recorded at registration
 CHECKED_ARTIFACTS = (META_FILE, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE)  # run artifacts besides the model
 NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}  # MLflow's "no such model / alias"
@@ -67,13 +58,6 @@ def unreachable(tracking_uri: str, error: BaseException) -> RegistryUnavailable:
     cause = redact_url(str(error).splitlines()[0] if str(error) else type(error).__name__)[:300]
     return RegistryUnavailable(f"MLflow tracking server / model registry at {redact_url(tracking_uri)} cannot be "
                                f"reached ({cause}); start it or fix mlflow.tracking_uri, then run again")
-
-
-def mlflow_http_env(retries: RetriesSpec) -> dict[str, str]:
-    """MLflow's own HTTP limits from the spec's retries section (MLflow reads them at every request)."""
-    return {"MLFLOW_HTTP_REQUEST_TIMEOUT": str(retries.request_timeout_s),
-            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries.request_retries),
-            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(retries.request_backoff_factor)}
 
 
 def file_digests(root: Path, prefix: str) -> dict[str, str]:
@@ -102,34 +86,6 @@ def client_uri(tracking_uri: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> str:
-    """Create the experiment with the project's artifact location if it does not exist; return its id."""
-    client = MlflowClient(tracking_uri=tracking_uri)
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    try:
-        return client.create_experiment(name, artifact_location=None if is_remote(tracking_uri) else artifact_location)
-    except MlflowException:  # created meanwhile by a parallel step
-        return client.get_experiment_by_name(name).experiment_id
-
-
-@dg.resource(
-    config_schema={**CONFIG_SCHEMA, "artifact_location": dg.Field(dg.StringSource, is_required=True)},
-    description="dagster-mlflow's mlflow_tracking, with the experiment created in the project's artifact store first.",
-)
-def mlflow_tracking(context: dg.InitResourceContext) -> MlFlow:
-    """dagster-mlflow's resource (one MLflow run per Dagster run), artifacts kept in the project's home; MLflow
-    gets the tracking URI without credentials (client_uri)."""
-    config = {**context.resource_config,
-              "mlflow_tracking_uri": client_uri(context.resource_config["mlflow_tracking_uri"])}
-    try:
-        ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"], config["artifact_location"])
-    except MlflowException as error:
-        raise unreachable(config["mlflow_tracking_uri"], error) from None
-    return MlFlow(context.replace_config(config))
-
-
 @dataclass(frozen=True)
 class LoadedModel:
     """A registered model version ready to score."""
@@ -137,7 +93,7 @@ class LoadedModel:
     name: str
     version: str
     booster: xgb.Booster
-    meta: dict[str, Any]
+    meta: ScoringMeta
 
 
 class ModelRegistry(dg.ConfigurableResource):
@@ -178,7 +134,7 @@ class ModelRegistry(dg.ConfigurableResource):
         once per process; do not modify it."""
         frame = _load_frame(self.uri, model.name, model.version, REFERENCE_FILE)
         if frame is None:
-            raise ArtifactError(model.name, model.version, model.meta.get("segment", "?"), REFERENCE_FILE,
+            raise ArtifactError(model.name, model.version, model.meta.segment, REFERENCE_FILE,
                                 "was not logged")
         return frame
 
@@ -224,84 +180,6 @@ class ModelRegistry(dg.ConfigurableResource):
         """Set model-version tags (values become strings)."""
         for key, value in tags.items():
             self.client.set_model_version_tag(name, str(version), key, str(value))
-
-    def champion_history(self, name: str) -> list[dict[str, str]]:
-        """The champion moves recorded on the registered model, oldest first."""
-        try:
-            tags = self.client.get_registered_model(name).tags
-        except MlflowException:
-            return []
-        return json.loads(tags.get(HISTORY_TAG, "[]"))
-
-    def move_champion(self, name: str, version: str, move: str, reason: str) -> None:
-        """Point `champion` at `version`; record the move, reason and user on the version and in the history."""
-        history = self.champion_history(name)
-        current = self.version_by_alias(name, CHAMPION)
-        if not history and current is not None:  # champion set before the history was kept
-            history = [history_entry(current.version, "unrecorded", "champion before the history was kept")]
-        history.append(history_entry(str(version), move, reason))
-        self.set_alias(name, CHAMPION, str(version))
-        self.tag_version(name, version, {"champion_move": move, "champion_reason": reason,
-                                         "champion_set_by": getpass.getuser(), "champion_set_at": _now()})
-        self.client.set_registered_model_tag(name, HISTORY_TAG, history_json(history))
-
-    def promote(self, name: str, version: str, reason: str) -> None:
-        """Make an existing version champion by hand."""
-        known = [str(v.version) for v in self.versions(name)]
-        if str(version) not in known:
-            raise ValueError(f"{name} has no version {version}; versions: {', '.join(known) or 'none'} "
-                             "(list them with `ml-assets models`)")
-        self.move_champion(name, str(version), "promote", reason)
-
-    def rollback(self, name: str, reason: str) -> str:
-        """Move `champion` back to the version that held it before the current one; returns that version."""
-        current = self.version_by_alias(name, CHAMPION)
-        if current is None:
-            raise ValueError(f"{name} has no champion to roll back; promote a version with `ml-assets promote`")
-        stack = champion_stack(self.champion_history(name))
-        if not stack:
-            raise ValueError(f"{name}: no champion moves are recorded (v{current.version} became champion before "
-                             "the history was kept); set the champion explicitly with `ml-assets promote`")
-        if stack[-1] != str(current.version):
-            raise ValueError(f"{name}@champion is v{current.version} but the recorded history ends at "
-                             f"v{stack[-1]} (moved outside ml-assets?); "
-                             "set the champion explicitly with `ml-assets promote`")
-        if len(stack) < 2:
-            raise ValueError(f"{name}: v{current.version} is the first recorded champion; "
-                             "there is none to roll back to")
-        self.move_champion(name, stack[-2], "rollback", reason)
-        return stack[-2]
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def history_entry(version: str, move: str, reason: str) -> dict[str, str]:
-    """One champion move: version, kind of move (gate, promote, rollback), reason, user and time."""
-    return {"version": str(version), "move": move, "reason": reason[:200], "by": getpass.getuser(), "at": _now()}
-
-
-def history_json(history: list[dict[str, str]]) -> str:
-    """The newest moves that fit in one registered-model tag, as JSON."""
-    kept = list(history)
-    while len(kept) > 1 and len(json.dumps(kept)) > HISTORY_MAX_CHARS:
-        kept.pop(0)
-    return json.dumps(kept)
-
-
-def champion_stack(history: list[dict[str, str]]) -> list[str]:
-    """Champion versions in the order they took over, rollbacks undone: the last is the current champion."""
-    stack: list[str] = []
-    for entry in history:
-        version = entry["version"]
-        if entry["move"] == "rollback":
-            while stack and stack[-1] != version:
-                stack.pop()
-        if not stack or stack[-1] != version:
-            stack.append(version)
-    return stack
-
 
 def _logged_model_uri(client: MlflowClient, source: str) -> str:
     """Where a logged model's files live. MLflow 3 sources read `models:/m-...`, which MLflow resolves against
@@ -385,8 +263,15 @@ def _read(files: VersionFiles, artifact: str, reader: Any, path: Path) -> Any:
     """Read a downloaded artifact; a file that cannot be read is named with its version and what to do."""
     try:
         return reader(path)
+    except UnknownSchemaVersion as error:
+        raise files.broken(artifact, str(error)) from None
     except Exception as error:  # noqa: BLE001 (xgboost, json, pyarrow: each raises its own)
         raise files.broken(artifact, f"cannot be read ({type(error).__name__}: {str(error)[:200]})") from None
+
+
+def read_scoring_meta(path: Path) -> ScoringMeta:
+    """The scoring metadata of a downloaded scoring_meta.json."""
+    return ScoringMeta.from_document(json.loads(path.read_text()))
 
 
 def _booster(folder: Path) -> xgb.Booster:
@@ -404,7 +289,7 @@ def _load_version(tracking_uri: str, name: str, version: str) -> LoadedModel:
         meta_path = files.fetch(META_FILE, Path(tmp))
         if meta_path is None:
             raise files.broken(META_FILE, "was not logged")
-        meta = _read(files, META_FILE, lambda path: json.loads(path.read_text()), meta_path)
+        meta = _read(files, META_FILE, read_scoring_meta, meta_path)
         model_dir = files.fetch(MODEL_ARTIFACT, Path(tmp))
         booster = _read(files, MODEL_ARTIFACT, _booster, model_dir)
     return LoadedModel(name=name, version=str(version), booster=booster, meta=meta)

@@ -1,0 +1,148 @@
+"""Records of a trained segment, typed and versioned: the scoring metadata stored with every registered model
+version (scoring_meta.json) and the model record segment_model stores in the lake.
+
+Scoring, explanations, similar customers and monitoring read a version only through `ScoringMeta`, so a field
+renamed here is caught by the type checker and the tests, and a file of another schema version is refused when
+it is read, not halfway through a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from ml_assets.core.training.calibration import Calibration, load_calibration
+from ml_assets.core.training.comparison import AucComparison
+from ml_assets.core.training.modeling import SegmentFit
+
+SCHEMA_VERSION = 1
+"""Version of scoring_meta.json this code writes and reads; bump it when a field changes meaning or name."""
+
+
+class UnknownSchemaVersion(ValueError):
+    """A stored scoring_meta.json of a schema version this code does not read."""
+
+    def __init__(self, found: object) -> None:
+        self.found = found
+        super().__init__(f"has schema_version {found!r}, this ml_assets reads schema_version {SCHEMA_VERSION}")
+
+
+@dataclass(frozen=True)
+class TrainingWindow:
+    """First and last record date a model version was trained on (its holdout included)."""
+
+    first: date
+    last: date
+
+    def overlaps(self, first: date, last: date) -> bool:
+        """True when any day of first..last lies inside the window."""
+        return first <= self.last and last >= self.first
+
+
+@dataclass(frozen=True)
+class ScoringMeta:
+    """What scoring needs to reproduce a version's inputs and calibrated scores, and what monitoring reads of its
+    training: segment, window, data hash and holdout metrics."""
+
+    segment: str
+    feature_names: list[str]
+    vocabulary: dict[str, list[str]]
+    best_iteration: int
+    calibration: Calibration
+    cutpoints: list[float]
+    holdout_metrics: dict[str, float]
+    window: TrainingWindow
+    data_hash: str
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document logged as scoring_meta.json (no pickle), with its schema version."""
+        return {"schema_version": SCHEMA_VERSION, "segment": self.segment, "feature_names": self.feature_names,
+                "vocabulary": self.vocabulary, "best_iteration": self.best_iteration,
+                "calibration": self.calibration.as_dict(), "cutpoints": self.cutpoints,
+                "holdout_metrics": self.holdout_metrics,
+                "window": {"first": self.window.first.isoformat(), "last": self.window.last.isoformat()},
+                "data_hash": self.data_hash}
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> ScoringMeta:
+        """Read a scoring_meta.json document; UnknownSchemaVersion for another schema version, KeyError or
+        ValueError for a document that does not hold the fields of its version."""
+        if document.get("schema_version") != SCHEMA_VERSION:
+            raise UnknownSchemaVersion(document.get("schema_version"))
+        window = document["window"]
+        return cls(segment=str(document["segment"]), feature_names=list(document["feature_names"]),
+                   vocabulary={str(k): list(v) for k, v in document["vocabulary"].items()},
+                   best_iteration=int(document["best_iteration"]),
+                   calibration=load_calibration(document["calibration"]),
+                   cutpoints=[float(c) for c in document["cutpoints"]],
+                   holdout_metrics={str(k): float(v) for k, v in document["holdout_metrics"].items()},
+                   window=TrainingWindow(date.fromisoformat(window["first"]), date.fromisoformat(window["last"])),
+                   data_hash=str(document["data_hash"]))
+
+
+def scoring_meta(fit: SegmentFit, segment: str, window: TrainingWindow, data_hash: str) -> ScoringMeta:
+    """The scoring metadata of a segment's fit, trained on `window` of data hashing to `data_hash`."""
+    model = fit.model
+    return ScoringMeta(segment=segment, feature_names=list(model.feature_names), vocabulary=model.vocabulary,
+                       best_iteration=model.best_iteration, calibration=model.calibration,
+                       cutpoints=[float(c) for c in fit.cutpoints], holdout_metrics=dict(fit.metrics),
+                       window=window, data_hash=data_hash)
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What segment_model stores of one trained segment (its lake record.json): the gate's verdict, the fit's
+    holdout figures, calibration, data window and the champion it was compared with, then the registered version
+    and its run (None until registered)."""
+
+    segment: str
+    model_name: str
+    promoted: bool
+    reason: str
+    metrics: dict[str, float]
+    raw_metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    imbalance: dict[str, Any]
+    calibration: Calibration
+    params: dict[str, Any]
+    window: TrainingWindow
+    data_hash: str
+    fingerprint: dict[str, Any]
+    tuning: dict[str, Any] | None
+    cv: dict[str, Any] | None
+    gate: AucComparison | None
+    leakage: dict[str, Any]
+    previous_champion: str | None
+    trained_with: str
+    version: str | None = None
+    run_id: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document stored in the lake, with its schema version (keys as `ml-assets` and tests read them)."""
+        return {"schema_version": SCHEMA_VERSION, "segment": self.segment, "model_name": self.model_name,
+                "promoted": self.promoted, "reason": self.reason, "metrics": self.metrics,
+                "raw_metrics": self.raw_metrics, "baseline_metrics": self.baseline_metrics,
+                "imbalance": self.imbalance, "calibration": self.calibration.as_dict(), "params": self.params,
+                "window": {"first": self.window.first.isoformat(), "last": self.window.last.isoformat(),
+                           "fingerprint": self.data_hash, "data": self.fingerprint},
+                "tuning": self.tuning, "cv": self.cv, "gate": self.gate.as_dict() if self.gate else None,
+                "leakage": self.leakage, "previous_champion": self.previous_champion,
+                "previous_champion_auc": self.gate.champion_auc if self.gate else None,
+                "trained_with": self.trained_with, "version": self.version, "run_id": self.run_id}
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> ModelRecord:
+        """Read a stored model record; UnknownSchemaVersion for another schema version."""
+        if document.get("schema_version") != SCHEMA_VERSION:
+            raise UnknownSchemaVersion(document.get("schema_version"))
+        window, gate = document["window"], document["gate"]
+        return cls(segment=document["segment"], model_name=document["model_name"], promoted=document["promoted"],
+                   reason=document["reason"], metrics=document["metrics"], raw_metrics=document["raw_metrics"],
+                   baseline_metrics=document["baseline_metrics"], imbalance=document["imbalance"],
+                   calibration=load_calibration(document["calibration"]), params=document["params"],
+                   window=TrainingWindow(date.fromisoformat(window["first"]), date.fromisoformat(window["last"])),
+                   data_hash=window["fingerprint"], fingerprint=window["data"], tuning=document["tuning"],
+                   cv=document["cv"], gate=AucComparison(**gate) if gate else None, leakage=document["leakage"],
+                   previous_champion=document["previous_champion"], trained_with=document["trained_with"],
+                   version=document["version"], run_id=document["run_id"])
