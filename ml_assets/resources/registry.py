@@ -1,6 +1,8 @@
 """The model registry: registered versions, their aliases, and loading a version (booster, scoring metadata,
 references), every artifact checked against the checksums recorded at registration."""
 
+from __future__ import annotations
+
 import hashlib
 import json
 import os
@@ -8,13 +10,12 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import dagster as dg
 import mlflow
 import pandas as pd
-import xgboost as xgb
 
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
@@ -24,6 +25,9 @@ from ml_assets.core.monitoring.drift import ReferenceProfile
 from ml_assets.core.monitoring.profile import PROFILE_FILE, load_profile
 from ml_assets.core.data.sources import redact_url
 from ml_assets.core.training.record import ScoringMeta, UnknownSchemaVersion
+
+if TYPE_CHECKING:  # xgboost is imported where a booster is loaded: `ml-assets models` never pays for it
+    import xgboost as xgb
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep CLI and run logs readable
 
@@ -276,6 +280,8 @@ def read_scoring_meta(path: Path) -> ScoringMeta:
 
 def _booster(folder: Path) -> xgb.Booster:
     """The booster in a downloaded model folder."""
+    import xgboost as xgb
+
     booster = xgb.Booster()
     booster.load_model(str(next(folder.glob("model.*"))))
     return booster

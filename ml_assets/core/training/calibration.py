@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 
 EPSILON = 1e-7
 SCHEMA_VERSION = 1
@@ -72,12 +70,16 @@ def _logit(scores: np.ndarray) -> np.ndarray:
 
 def fit_sigmoid(target: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """Platt scaling on the log-odds: p = 1 / (1 + exp(-(slope * logit(score) + intercept)))."""
+    from sklearn.linear_model import LogisticRegression  # only where a map is fitted: scoring never imports it
+
     model = LogisticRegression(C=np.inf).fit(_logit(scores).reshape(-1, 1), np.asarray(target, dtype=int))
     return {"slope": float(model.coef_[0, 0]), "intercept": float(model.intercept_[0])}
 
 
 def fit_isotonic(target: np.ndarray, scores: np.ndarray) -> dict[str, list[float]]:
     """Monotone step fit; its thresholds are stored and interpolated linearly, as scikit-learn does."""
+    from sklearn.isotonic import IsotonicRegression
+
     model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, target)
     return {"x": model.X_thresholds_.tolist(), "y": model.y_thresholds_.tolist()}
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml_assets.core.training.calibration import Calibration, load_calibration
 from ml_assets.core.training.comparison import AucComparison
-from ml_assets.core.training.modeling import SegmentFit
+
+if TYPE_CHECKING:  # the record is read where no booster is trained (the registry, `ml-assets models`)
+    from ml_assets.core.training.modeling import SegmentFit
 
 SCHEMA_VERSION = 1
 """Version of scoring_meta.json this code writes and reads; bump it when a field changes meaning or name."""
