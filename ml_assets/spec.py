@@ -347,7 +347,13 @@ class LeakageSpec(StrictModel):
                               description="a feature holding more than this share of the booster's total gain is "
                                           "named")
     refit_top: int = Field(default=5, ge=0, description="features with the most gain refitted without, for the "
-                                                        "drop cost (a refit each); 0: no drop costs")
+                                                        "drop cost (a refit each, plus one with every feature); 0: "
+                                                        "no drop costs")
+    refit_rows: int = Field(default=50_000, ge=1_000,
+                            description="booster rows the drop-cost refits train on (a seeded sample, each class in "
+                                        "its share; all rows when fewer): drop cost is the holdout AUC of a refit "
+                                        "with every feature minus that of a refit without the feature, both on "
+                                        "this sample with the model's params and number of trees")
 
 
 class TrainingSpec(StrictModel):

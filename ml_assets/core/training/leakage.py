@@ -3,8 +3,9 @@ much holdout AUC, or that hold most of the booster's gain. A diagnosis for peopl
 
 Univariate AUC: each feature alone scores the holdout rows where it is present (a categorical through the target
 rate of each category on the training rows; unseen or missing categories get the overall rate), oriented as
-max(auc, 1 - auc). Drop cost: the holdout AUC of the model minus that of a booster refitted without the feature
-(same rows, params and number of trees), for the features with the most gain.
+max(auc, 1 - auc). Drop cost, for the features with the most gain: the holdout AUC of a booster refitted with every
+feature minus that of one refitted without the feature, both on the same seeded, stratified sample of the model's
+rows (`refit_rows`) with the model's params and number of trees, so the two refits differ only by the feature.
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ class FeatureAudit:
 
 @dataclass(frozen=True)
 class LeakageAudit:
-    """Every feature's figures (largest gain first) against the model's holdout AUC and the thresholds used."""
+    """Every feature's figures (largest gain first) against the model's holdout AUC and the thresholds used;
+    `refit_auc` is the holdout AUC of the refit with every feature that drop costs are measured from (None: none)."""
 
     holdout_auc: float
+    refit_auc: float | None
     features: tuple[FeatureAudit, ...]
     thresholds: LeakageSpec
 
@@ -50,6 +53,7 @@ class LeakageAudit:
     def as_dict(self) -> dict:
         """JSON form kept in the segment's record and logged to MLflow."""
         return {"schema_version": SCHEMA_VERSION, "holdout_auc": self.holdout_auc,
+                "refit_auc": self.refit_auc,
                 "thresholds": self.thresholds.model_dump(), "features": [asdict(f) for f in self.features],
                 "suspects": [f.feature for f in self.suspects]}
 
@@ -104,20 +108,22 @@ def audit_leakage(train: pd.DataFrame, train_target: np.ndarray, holdout: pd.Dat
                   holdout_scores: np.ndarray, gains: pd.Series, categorical: list[str], spec: LeakageSpec,
                   refit: Refit | None) -> LeakageAudit:
     """Audit every feature of `train`/`holdout` (model matrices) against the model's raw holdout scores and gains;
-    drop costs for the `spec.refit_top` features with most gain, by `refit` (None: no drop costs)."""
+    drop costs for the `spec.refit_top` features with most gain, by `refit` against its refit of every column (None:
+    no drop costs)."""
     columns = list(train.columns)
     shares = gain_shares(gains.reindex(columns, fill_value=0.0)).sort_values(ascending=False, kind="stable")
     holdout_auc = float(roc_auc_score(holdout_target, holdout_scores))
-    refitted = [c for c in shares.index[:spec.refit_top] if shares[c] > 0] if refit else []
-    costs = {c: holdout_auc - float(roc_auc_score(holdout_target, refit([k for k in columns if k != c])))
-             for c in refitted if len(columns) > 1}
+    refitted = [c for c in shares.index[:spec.refit_top] if shares[c] > 0] if refit and len(columns) > 1 else []
+    refit_auc = float(roc_auc_score(holdout_target, refit(columns))) if refitted else None
+    costs = {c: refit_auc - float(roc_auc_score(holdout_target, refit([k for k in columns if k != c])))
+             for c in refitted}
     features = []
     for column in shares.index:
         auc = univariate_auc(column, train, train_target, holdout, holdout_target, categorical)
         cost = costs.get(column)
         features.append(FeatureAudit(column, auc, float(shares[column]), cost,
                                      reasons_of(auc, float(shares[column]), cost, spec)))
-    return LeakageAudit(holdout_auc, tuple(features), spec)
+    return LeakageAudit(holdout_auc, refit_auc, tuple(features), spec)
 
 
 def audit_table(audit: dict) -> pd.DataFrame:

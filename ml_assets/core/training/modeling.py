@@ -359,12 +359,28 @@ def baseline_holdout_metrics(rows: TrainingRows, holdout: pd.DataFrame, spec: Pi
     return classification_metrics(holdout[spec.dataset.target].to_numpy(), baseline_scores(model, holdout, spec))
 
 
-def refit_without(rows: TrainingRows, model: TrainedModel, holdout_matrix: pd.DataFrame, seed: int) -> Refit:
-    """Refits of the booster on fewer columns (its rows, params and number of trees), scoring the holdout."""
-    y = rows.target.to_numpy(dtype="float64")[rows.fit]
+def refit_sample(target: np.ndarray, fit: np.ndarray, rows: int, seed: int) -> np.ndarray:
+    """Positions (in order) of at most `rows` of the booster's rows, each class in its own share, seeded: the audit's
+    refits train on these so their cost stays bounded; every booster row when there are no more than `rows`."""
+    positions = np.flatnonzero(fit)
+    if len(positions) <= rows:
+        return positions
+    rng, classes = np.random.default_rng(seed), target[positions]
+    chosen = [rng.choice(positions[classes == value], size=round(rows * np.mean(classes == value)), replace=False)
+              for value in np.unique(classes)]
+    return np.sort(np.concatenate(chosen))
+
+
+def refit_without(rows: TrainingRows, model: TrainedModel, holdout_matrix: pd.DataFrame, sample_rows: int,
+                  seed: int) -> Refit:
+    """Refits of the booster on the given columns (its params and number of trees) on one seeded, stratified sample
+    of at most `sample_rows` of its rows, scoring the holdout."""
+    target = rows.target.to_numpy(dtype="float64")
+    sample = refit_sample(target, rows.fit, sample_rows, seed)
+    matrix = rows.matrix.iloc[sample]
 
     def refit(columns: list[str]) -> np.ndarray:
-        train = xgb.DMatrix(rows_where(rows.matrix[columns], rows.fit), y, enable_categorical=True)
+        train = xgb.DMatrix(matrix[columns], target[sample], enable_categorical=True)
         booster = xgb.train(booster_params(model.params, seed), train, num_boost_round=model.best_iteration + 1)
         return booster.predict(xgb.DMatrix(holdout_matrix[columns], enable_categorical=True))
 
@@ -374,10 +390,11 @@ def refit_without(rows: TrainingRows, model: TrainedModel, holdout_matrix: pd.Da
 def segment_leakage(rows: TrainingRows, model: TrainedModel, holdout_matrix: pd.DataFrame, holdout_target: np.ndarray,
                     raw_scores: np.ndarray, spec: PipelineSpec, refits: bool) -> LeakageAudit:
     """The leakage audit of a fitted segment; drop costs only when `refits` (local training)."""
-    refit = refit_without(rows, model, holdout_matrix, spec.training.seed) if refits else None
+    leakage = spec.training.leakage
+    refit = refit_without(rows, model, holdout_matrix, leakage.refit_rows, spec.training.seed) if refits else None
     return audit_leakage(rows.matrix, rows.target.to_numpy(), holdout_matrix, holdout_target, raw_scores,
                          gain_importance(model.booster[: model.best_iteration + 1]), spec.features.categorical,
-                         spec.training.leakage, refit)
+                         leakage, refit)
 
 
 def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,

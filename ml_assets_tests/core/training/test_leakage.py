@@ -44,6 +44,20 @@ def audits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Pipeline
     return fits
 
 
+def full_refit_auc(spec: PipelineSpec, frame: pd.DataFrame, fit: SegmentFit) -> float:
+    """Holdout AUC of a bare xgboost refit without the leak on all the booster's rows, params and trees."""
+    train, holdout = split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
+    rows = training_rows(train, spec, fit.model.vocabulary, "domestic")
+    kept = [c for c in spec.feature_columns() if c != LEAK]
+    matrix = model_matrix(train, spec, fit.model.vocabulary)[kept]
+    booster = xgb.train(booster_params(fit.model.params, spec.training.seed),
+                        xgb.DMatrix(rows_where(matrix, rows.fit), train[spec.dataset.target][rows.fit],
+                                    enable_categorical=True), num_boost_round=fit.model.best_iteration + 1)
+    without = booster.predict(xgb.DMatrix(model_matrix(holdout, spec, fit.model.vocabulary)[kept],
+                                          enable_categorical=True))
+    return float(roc_auc_score(holdout[spec.dataset.target], without))
+
+
 def test_oriented_auc_matches_scikit_learn_and_skips_missing_values():
     rng = np.random.default_rng(1)
     target = (rng.random(500) < 0.3).astype(float)
@@ -69,17 +83,12 @@ def test_planted_leak_is_named_with_its_figures(audits):
     assert len(suspect.reasons) == 3 and suspect.univariate_auc > 0.9 and suspect.gain_share > 0.4
     train, holdout = split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
     target = holdout[spec.dataset.target].to_numpy()
-    assert suspect.univariate_auc == pytest.approx(roc_auc_score(target, holdout[LEAK]))
-    # drop cost against a bare refit: the booster's rows, params and trees, without the leak
     rows = training_rows(train, spec, fit.model.vocabulary, "domestic")
-    kept = [c for c in spec.feature_columns() if c != LEAK]
-    matrix = model_matrix(train, spec, fit.model.vocabulary)[kept]
-    booster = xgb.train(booster_params(fit.model.params, spec.training.seed),
-                        xgb.DMatrix(rows_where(matrix, rows.fit), train[spec.dataset.target][rows.fit],
-                                    enable_categorical=True), num_boost_round=fit.model.best_iteration + 1)
-    without = booster.predict(xgb.DMatrix(model_matrix(holdout, spec, fit.model.vocabulary)[kept],
-                                          enable_categorical=True))
-    assert suspect.drop_cost == pytest.approx(audit.holdout_auc - roc_auc_score(target, without), abs=1e-9)
+    assert suspect.univariate_auc == pytest.approx(roc_auc_score(target, holdout[LEAK]))
+    # drop cost against a bare refit: the booster's rows (fewer than refit_rows: all), params and trees
+    assert rows.fit.sum() <= spec.training.leakage.refit_rows
+    assert audit.refit_auc == pytest.approx(audit.holdout_auc, abs=1e-9)
+    assert suspect.drop_cost == pytest.approx(audit.holdout_auc - full_refit_auc(spec, frame, fit), abs=1e-9)
     assert suspect.drop_cost > 0.1
     assert audit.holdout_auc == pytest.approx(fit.raw_metrics["roc_auc"])
     assert LEAK in fit.model.feature_names, "the audit removes nothing"
@@ -99,3 +108,19 @@ def test_clean_run_has_no_leak_signal(audits):
     stored = fit.leakage.as_dict()
     assert stored["suspects"] == [f.feature for f in fit.leakage.suspects]
     assert sum(f["gain_share"] for f in stored["features"]) == pytest.approx(1.0)
+
+
+def test_sampled_drop_cost_of_the_leak_is_close_to_the_full_data_one(audits):
+    """Refits on a 1,000-row sample of the booster's rows cost the leak about what refits on all of them do."""
+    spec, frame, fit = audits["leaky"]
+    leakage = spec.training.leakage.model_copy(update={"refit_rows": 1000})
+    sampled = spec.model_copy(update={"training": spec.training.model_copy(update={"leakage": leakage})})
+    rows = training_rows(split_by_time(frame, spec.dataset.date, spec.training.holdout_days)[0], spec,
+                         fit.model.vocabulary, "domestic")
+    assert rows.fit.sum() > 3 * 1000, "the sample is a fraction of the booster's rows"
+    audit = fit_segment(frame, sampled, "domestic").leakage
+    [leak] = [f for f in audit.features if f.feature == LEAK]
+    full_cost = fit.leakage.holdout_auc - full_refit_auc(spec, frame, fit)
+    assert audit.refit_auc != pytest.approx(fit.leakage.holdout_auc, abs=1e-6), "the refits used the sample"
+    assert leak.drop_cost == pytest.approx(full_cost, abs=0.03)
+    assert LEAK in [f.feature for f in audit.suspects]
