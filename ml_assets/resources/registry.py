@@ -121,7 +121,7 @@ class ModelRegistry(dg.ConfigurableResource):
         except MlflowException as error:
             if error.error_code in NOT_FOUND_CODES:
                 return None
-            raise unreachable(self.uri, error) from None
+            raise unreachable(self.tracking_uri, error) from None  # as configured, password redacted
 
     def load(self, name: str, version: str) -> LoadedModel:
         """Booster and scoring metadata of one registered version."""

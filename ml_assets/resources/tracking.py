@@ -93,7 +93,7 @@ class MlflowTracking(dg.ConfigurableResource):
         try:
             ensure_experiment(uri, self.experiment_name, self.artifact_location)
         except MlflowException as error:
-            raise unreachable(uri, error) from None
+            raise unreachable(self.mlflow_tracking_uri, error) from None
         self._run = MlFlow(SimpleNamespace(
             log=context.log, dagster_run=context.dagster_run, run_id=context.run_id,
             resource_config={"mlflow_tracking_uri": uri, "experiment_name": self.experiment_name}))
