@@ -124,7 +124,8 @@ class MlflowTracking(dg.ConfigurableResource):
 
     def log_evaluation(self, evaluation: EvaluationRun) -> None:
         """Evaluation metrics, confusion matrix, lift table and plots into a version's run."""
-        client, now = MlflowClient(tracking_uri=client_uri(self.mlflow_tracking_uri)), int(pd.Timestamp.now().timestamp() * 1000)
+        client = MlflowClient(tracking_uri=client_uri(self.mlflow_tracking_uri))
+        now = int(pd.Timestamp.now().timestamp() * 1000)
         run_id = evaluation.run_id
         client.log_batch(run_id, metrics=[Metric(f"eval_{name}", float(value), now, 0)
                                           for name, value in evaluation.metrics.items()])
