@@ -79,6 +79,7 @@ def write_config(home: Path, landing: Path) -> Path:
     os.environ |= {"ML_ASSETS_HOME": str(home), "ML_ASSETS_LANDING": str(landing)}
     raw = substitute_env(yaml.safe_load((PROJECT_ROOT / "pipeline.yaml").read_text()))
     raw["drift"]["evidently"]["days"] = "none"
+    raw["dataset"]["end_date"] = None  # daily partitions up to today: the year runs past the demo's last day
     path = home / f"pipeline_{landing.name}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path

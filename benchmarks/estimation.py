@@ -79,6 +79,7 @@ def demo_config(home: Path, customers: int) -> Path:
     text = text.replace("${ML_ASSETS_ALERT_WEBHOOK:-}", "")
     raw = yaml.safe_load(text)
     raw["dataset"]["start_date"] = DEMO_START
+    raw["dataset"]["end_date"] = date(2024, 9, 30)
     raw["features"]["engineered"]["date_parts"] = [{"name": "invoice_month", "part": "month"}]
     raw["features"]["calendar"] = {"columns": ["invoice_month"], "handling": "same_period"}
     raw["training"]["window_days"] = 365

@@ -37,12 +37,22 @@ def point_dagster_home(spec: PipelineSpec) -> Path:
     return home
 
 
+def create_storage(home: Path) -> None:
+    """Open the instance once so its storage exists before the daemon, the webserver and its code server open it
+    together (on a new instance they would each create the SQLite schema and leave it with two migration heads)."""
+    import dagster as dg
+
+    dg.DagsterInstance.from_config(str(home)).dispose()
+
+
 def main(argv: list[str]) -> int:
-    """`python -m ml_assets.instance CONFIG`: print the config's instance folder (made ready), for scripts/ui."""
+    """`python -m ml_assets.instance CONFIG`: print the config's instance folder, its storage created, for scripts/ui."""
     from ml_assets.spec import ConfigError, load_spec
 
     try:
-        print(instance_home(load_spec(argv[0])))
+        home = instance_home(load_spec(argv[0]))
+        create_storage(home)
+        print(home)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -298,6 +298,9 @@ def run_pipeline(spec: PipelineSpec, start: date, end: date, instance: dg.Dagste
     if start < spec.dataset.start_date:
         raise ValueError(f"--start {start} is before dataset.start_date {spec.dataset.start_date}; "
                          "move dataset.start_date earlier in the config")
+    if spec.dataset.end_date is not None and end > spec.dataset.end_date:
+        raise ValueError(f"--end {end} is after dataset.end_date {spec.dataset.end_date}; "
+                         "move dataset.end_date later in the config (or leave it out to run up to today)")
     defs, summary = build_definitions(spec), RunSummary()
     first, last = start.isoformat(), end.isoformat()
     segments = spec.segment_names

@@ -257,8 +257,9 @@ def services(ports: Ports) -> list[Service]:
         Service("dask-worker-2", [*worker, "--name", "worker-2"], 0, f"worker of tcp://127.0.0.1:{ports.dask}"),
         Service("dagster-daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace], 0,
                 f"daemon of the instance {root / 'dagster'}"),
-        Service("dagster-webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
-                                      "-p", str(ports.dagster)], ports.dagster, f"http://127.0.0.1:{ports.dagster}"),
+        Service("dagster-webserver", [str(bin_dir / "python"), "-m", "ml_assets.webserver", "-w", workspace, "-h",
+                                      "127.0.0.1", "-p", str(ports.dagster)], ports.dagster,
+                f"http://127.0.0.1:{ports.dagster}"),
     ]
 
 

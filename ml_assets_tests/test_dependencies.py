@@ -10,7 +10,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-NOT_IMPORTED = {"dagster-webserver": "serves the UI (scripts/ui)", "tabulate": "pandas' DataFrame.to_markdown",
+NOT_IMPORTED = {"tabulate": "pandas' DataFrame.to_markdown",
                 "dagster-postgres": "the stack instance's storage (dagster.yaml written by ml_assets/stack.py)",
                 "psycopg2-binary": "the driver of dagster-postgres and of the MLflow server's PostgreSQL store",
                 "s3fs": "fsspec's s3:// protocol for a storage.lake on an object store"}

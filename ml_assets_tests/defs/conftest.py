@@ -16,7 +16,8 @@ from ml_assets.spec import PipelineSpec, load_spec
 from ml_assets_tests.conftest import PROJECT_ROOT, demo_config
 
 UI_START, UI_END = date(2024, 1, 1), date(2024, 5, 31)
-UI_OVERRIDES = {"training": {"window_days": 75, "holdout_days": 14, "min_auc": 0.5},  # every segment gets a champion
+UI_OVERRIDES = {"dataset": {"end_date": UI_END.isoformat()},  # Plots over partitions end at the data's last day
+                "training": {"window_days": 75, "holdout_days": 14, "min_auc": 0.5},  # every segment gets a champion
                 "drift": {"min_rows": 50, "evidently": {"days": "last", "sample_rows": 500}},
                 "monitoring": {"performance": {"window_days": 14, "min_rows": 50}}}
 

@@ -14,6 +14,7 @@ from ml_assets.core.monitoring.drift import SEVERITIES
 from ml_assets.core.data.features import SEGMENT_COLUMN
 from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.defs.partitions import daily_partitions
+from ml_assets.runner import run_pipeline
 from ml_assets.spec import ConfigError, PipelineSpec, parse_spec
 from ml_assets_tests.conftest import demo_config, make_spec
 from ml_assets_tests.defs.conftest import UI_END, UI_START, UiInstance
@@ -272,3 +273,12 @@ def test_an_end_date_before_the_start_date_is_refused_naming_both(tmp_path: Path
     raw = demo_config(tmp_path, dataset={"end_date": date(2023, 12, 1)})
     with pytest.raises(ConfigError, match="dataset.end_date 2023-12-01 is before dataset.start_date 2024-01-01"):
         parse_spec(raw, base_dir=tmp_path)
+
+
+def test_a_run_past_the_end_date_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, dataset={"end_date": "2024-03-31"})
+    with dg.instance_for_test() as instance:
+        with pytest.raises(ValueError, match="--end 2024-04-02 is after dataset.end_date 2024-03-31; move "
+                                             "dataset.end_date later"):
+            run_pipeline(spec, date(2024, 3, 30), date(2024, 4, 2), instance, progress=lambda _: None)
+        assert not instance.get_runs()

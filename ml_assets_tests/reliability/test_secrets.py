@@ -191,8 +191,9 @@ def test_a_database_password_is_not_in_the_error_or_anything_stored(tmp_path: Pa
     assert isinstance(resource.location, dg.EnvVar) and resource.location.env_var_name == "TEST_WAREHOUSE_URL"
 
 
-SERVER_COMMANDS = re.compile(r"(?<![\w.])(dagster(-webserver)? dev|dagster-webserver|dagster-daemon|mlflow (server|ui)|"
-                             r"dask[- ]scheduler|postgres)(?![\w(])")
+# Commands that listen on a port (the Dagster daemon listens on none: it only connects to the instance and code servers).
+SERVER_COMMANDS = re.compile(r"(?<![\w.])(dagster(-webserver)? dev|dagster-webserver|ml_assets\.webserver|"
+                             r"mlflow (server|ui)|dask[- ]scheduler|postgres)(?![\w(])")
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in (PROJECT_ROOT / "scripts").iterdir()))
