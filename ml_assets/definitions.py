@@ -17,7 +17,7 @@ from ml_assets.defs.monitoring import build_monitoring_assets
 from ml_assets.defs.partitions import daily_partitions, segment_partitions
 from ml_assets.defs.scoring import build_scoring_assets
 from ml_assets.defs.sensors import build_monitoring_sensors
-from ml_assets.defs.training import build_training_assets
+from ml_assets.defs.training import build_training_assets, build_training_checks
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.resources.dask import DaskCluster
 from ml_assets.resources.registry import ModelRegistry
@@ -75,7 +75,8 @@ def build_definitions(spec: PipelineSpec) -> dg.Definitions:
     """Every asset, check, job and resource of one pipeline."""
     assets = [*build_ingest_assets(spec), *build_training_assets(spec), *build_scoring_assets(spec),
               *build_monitoring_assets(spec)]
-    return dg.Definitions(assets=with_owners(assets), jobs=build_jobs(spec), resources=build_resources(spec),
+    return dg.Definitions(assets=with_owners(assets), asset_checks=build_training_checks(spec), jobs=build_jobs(spec),
+                          resources=build_resources(spec),
                           sensors=build_monitoring_sensors(spec, TRAINING_JOB),
                           schedules=build_schedules(spec, DAILY_JOB, TRAINING_JOB),
                           executor=build_executor(spec.execution))

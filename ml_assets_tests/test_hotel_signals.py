@@ -13,9 +13,9 @@ from ml_assets.spec import load_spec
 ECE_TOLERANCE = 0.002
 
 
-def segment_record(config: Path, segment: str) -> dict:
+def segment_record(config: Path, segment: str, asset: str = "segment_model") -> dict:
     spec = load_spec(config)
-    return lake.read_partition(lake.partition_dir(spec.lake_dir, "segment_model", "segment", segment))
+    return lake.read_partition(lake.partition_dir(spec.lake_dir, asset, "segment", segment))
 
 
 def test_calibration_never_makes_holdout_ece_worse(hotel_half_year: Path) -> None:
@@ -36,10 +36,11 @@ def test_calibration_never_makes_holdout_ece_worse(hotel_half_year: Path) -> Non
 def test_resort_leakage_audit_names_country(hotel_half_year: Path) -> None:
     config = yaml.safe_load(hotel_half_year.read_text())
     assert "country" in config["features"]["categorical"], "init keeps country as a feature"
-    record = segment_record(hotel_half_year, "resort_hotel")
+    record = segment_record(hotel_half_year, "resort_hotel", "model_evaluation")  # the leakage_suspects step's audit
     audit = {f["feature"]: f for f in record["leakage"]["features"]}
     print(f"\nresort country: {audit['country']}")
     assert "country" in record["leakage"]["suspects"] and audit["country"]["reasons"]
+    assert audit["country"]["drop_cost"] is not None, "country is among the refitted features"
     spec = load_spec(hotel_half_year)
     tags = MlflowClient(tracking_uri=spec.tracking_uri).get_model_version(record["model_name"], record["version"]).tags
     assert "country" in yaml.safe_load(tags["leakage_suspects"])

@@ -24,7 +24,7 @@ from ml_assets.core.monitoring.drift import ReferenceProfile
 from ml_assets.core.monitoring.segment_monitoring import feature_reference, with_score_reference
 from ml_assets.core.monitoring.profile import save_profile
 from ml_assets.core.data.fingerprint import data_fingerprint, partition_dates
-from ml_assets.core.training.leakage import audit_table
+from ml_assets.core.training.leakage import LeakageAudit, audit_table
 from ml_assets.core.training.record import ModelRecord, TrainingWindow, scoring_meta
 from ml_assets.core.scoring.scores import model_scores
 from ml_assets.core.scoring.similar import reference_contributions
@@ -43,7 +43,6 @@ from ml_assets.spec import PipelineSpec
 
 REFERENCE_MAX_ROWS = 50_000
 FINGERPRINT_FILE = "data_fingerprint.json"
-LEAKAGE_FILE = "leakage_audit.json"
 LEAKAGE_CHECK = "leakage_suspects"
 EXAMPLE_ROWS = 5
 LIST_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "ks")
@@ -174,19 +173,17 @@ def stored_window(window: dict[str, Any]) -> TrainingWindow:
 
 def segment_run(spec: PipelineSpec, segment: str, fit: modeling.SegmentFit, data: dict[str, Any],
                 comparison: AucComparison | None, tags: dict[str, str]) -> SegmentRun:
-    """What a segment's nested MLflow run logs: params, metrics, the scoring metadata, fingerprint, leakage audit,
-    tuning and cross-validation, and the booster trimmed to the trees scoring uses."""
+    """What a segment's nested MLflow run logs: params, metrics, the scoring metadata, fingerprint, tuning and
+    cross-validation, and the booster trimmed to the trees scoring uses (the leakage_suspects check adds its audit)."""
     window, model = data["window"], fit.model
     meta = scoring_meta(fit, segment, stored_window(window), window["fingerprint"])
-    documents = {META_FILE: meta.to_document(), FINGERPRINT_FILE: {**window["data"], "partitions": data["partitions"]},
-                 LEAKAGE_FILE: fit.leakage.as_dict()}
+    documents = {META_FILE: meta.to_document(), FINGERPRINT_FILE: {**window["data"], "partitions": data["partitions"]}}
     if fit.tuning:
         documents["tuning.json"] = {"best_params": fit.tuning.best_params, "trials": fit.tuning.trials}
     if fit.cv:
         documents["cross_validation.json"] = fit.cv
-    suspects = json.dumps([feature.feature for feature in fit.leakage.suspects])
     return SegmentRun(name=f"{spec.name}-{segment}",
-                      tags=tags | {"segment": segment, "data_hash": window["fingerprint"], LEAKAGE_CHECK: suspects},
+                      tags=tags | {"segment": segment, "data_hash": window["fingerprint"]},
                       params=run_params(fit, spec, window), metrics=run_metrics(fit, comparison), documents=documents,
                       booster=model.booster[: model.best_iteration + 1],
                       example=model_matrix(fit.holdout.head(EXAMPLE_ROWS), spec, model.vocabulary))
@@ -211,8 +208,7 @@ def version_tags(record: ModelRecord, tags: dict[str, str]) -> dict[str, Any]:
             **{f"holdout_raw_{name}": round(record.raw_metrics[name], 4) for name in RAW_METRICS},
             "calibration": record.calibration.method, "calibration_reason": record.calibration.reason,
             **({"baseline_roc_auc": round(baseline["roc_auc"], 4)} if baseline else {}),
-            "gate_promoted": record.promoted, **gate, "gate_reason": record.reason,
-            LEAKAGE_CHECK: json.dumps(record.leakage["suspects"])}
+            "gate_promoted": record.promoted, **gate, "gate_reason": record.reason}
 
 
 def fit_record(segment: str, name: str, fit: modeling.SegmentFit, window: dict[str, Any],
@@ -227,7 +223,7 @@ def fit_record(segment: str, name: str, fit: modeling.SegmentFit, window: dict[s
                        raw_metrics=fit.raw_metrics, baseline_metrics=fit.baseline_metrics, imbalance=fit.imbalance,
                        calibration=fit.model.calibration, params=fit.model.params, window=stored_window(window),
                        data_hash=window["fingerprint"], fingerprint=window["data"], tuning=tuning, cv=fit.cv,
-                       gate=comparison, leakage=fit.leakage.as_dict(),
+                       gate=comparison,
                        previous_champion=champion.version if champion else None, trained_with=trained_with)
 
 
@@ -311,10 +307,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         required_resource_keys={"mlflow", "model_registry", "dask"},
         pool=SEGMENT_MODEL_POOL,
         check_specs=[dg.AssetCheckSpec("quality_gate", asset="segment_model", blocking=True,
-                                       description="holdout AUC at or above training.min_auc"),
-                     dg.AssetCheckSpec(LEAKAGE_CHECK, asset="segment_model", blocking=False,
-                                       description="features that may leak the target (training.leakage): "
-                                                   "univariate AUC, drop cost or gain share above the thresholds")],
+                                       description="holdout AUC at or above training.min_auc")],
         group_name="training",
         kinds={"xgboost", "mlflow"},
     )
@@ -342,7 +335,6 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             **{seg: empty_segment_message(spec, seg) for seg in empty}})
         untrained = {seg: {"segment": seg, "model_name": spec.registered_model_name(seg), "version": None,
                            "promoted": False, "reason": empty_segment_message(spec, seg)} for seg in empty}
-        yield leakage_check(records)
         yield dg.Output({seg: record.to_document() for seg, record in records.items()} | untrained)
 
     @dg.asset(
@@ -389,7 +381,8 @@ def evaluate_version(spec: PipelineSpec, record: ModelRecord, frame: pd.DataFram
     folder = spec.reports_dir / "model_evaluation" / record.segment / f"v{record.version}"
     images = evaluation_plots(target, scores, metrics, model, matrix, shap, folder)
     tracking.log_evaluation(EvaluationRun(record.run_id, metrics, confusion, lift, list(images.values())))
-    return {**record.to_document(), "evaluation": metrics, "confusion": confusion, "lift": lift.to_dict(orient="records"),
+    return {**record.to_document(), "leakage": registry.leakage_audit(record.model_name, record.version),
+            "evaluation": metrics, "confusion": confusion, "lift": lift.to_dict(orient="records"),
             "plots": {title: str(path) for title, path in images.items()}}
 
 
@@ -419,20 +412,71 @@ def training_figures(record: ModelRecord) -> dict[str, Any]:
 
 def evaluation_notes(result: dict[str, Any], threshold: float) -> dict[str, Any]:
     """A segment's confusion at the decision threshold and its leakage audit, as the asset page shows them."""
-    audit = result["leakage"]
     return {"confusion": dg.MetadataValue.json({"threshold": threshold, **result["confusion"]}),
-            "leakage_audit": dg.MetadataValue.md(f"holdout AUC {audit['holdout_auc']:.4f}\n\n"
-                                                 f"{audit_table(audit).to_markdown(index=False)}")}
+            "leakage_audit": dg.MetadataValue.md(audit_markdown(result["leakage"]))}
 
 
-def leakage_check(records: dict[str, ModelRecord]) -> dg.AssetCheckResult:
-    """WARN check naming, per segment, every leakage suspect with its figures (the audit removes nothing)."""
-    def named(audit: dict[str, Any]) -> str:
-        suspects = [f for f in audit["features"] if f["reasons"]]
-        return "; ".join(f"{f['feature']}: {', '.join(f['reasons'])}" for f in suspects) or "none"
+def audit_markdown(audit: dict[str, Any] | None) -> str:
+    """The stored leakage audit as the asset page shows it, or why there is none."""
+    if audit is None:
+        return f"not audited: the {LEAKAGE_CHECK} check has not run on this version"
+    return f"holdout AUC {audit['holdout_auc']:.4f}\n\n{audit_table(audit).to_markdown(index=False)}"
 
+
+def trained_model(loaded: LoadedModel, record: ModelRecord) -> modeling.TrainedModel:
+    """A registered version as the leakage audit refits it: its booster and inputs, and the params it trained with."""
+    meta = loaded.meta
+    return modeling.TrainedModel(loaded.booster, meta.feature_names, meta.vocabulary, record.params,
+                                 meta.best_iteration, meta.calibration)
+
+
+def audit_version(spec: PipelineSpec, record: ModelRecord, frame: pd.DataFrame, registry: ModelRegistry,
+                  tracking: MlflowTracking) -> LeakageAudit:
+    """Audit a registered version on its training set, log the audit into its run and name its suspects in the
+    run's and the version's `leakage_suspects` tag; drop costs only for versions trained in this process."""
+    model = trained_model(registry.load(record.model_name, record.version), record)
+    audit = modeling.segment_leakage(frame, spec, record.segment, model, refits=record.trained_with == "xgboost")
+    suspects = {LEAKAGE_CHECK: json.dumps([feature.feature for feature in audit.suspects])}
+    tracking.log_leakage_audit(record.run_id, audit.as_dict(), suspects)
+    registry.tag_version(record.model_name, record.version, suspects)
+    return audit
+
+
+def named_suspects(audit: LeakageAudit) -> str:
+    """Every suspect of an audit with the thresholds it crosses, or 'none'."""
+    return "; ".join(f"{f.feature}: {', '.join(f.reasons)}" for f in audit.suspects) or "none"
+
+
+def leakage_result(audits: dict[str, LeakageAudit], untrained: dict[str, str]) -> dg.AssetCheckResult:
+    """WARN result naming, per segment, every leakage suspect with its figures (the audit removes nothing)."""
     return dg.AssetCheckResult(
-        check_name=LEAKAGE_CHECK, passed=not any(r.leakage["suspects"] for r in records.values()),
+        check_name=LEAKAGE_CHECK, passed=not any(audit.suspects for audit in audits.values()),
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={seg: named(r.leakage) for seg, r in records.items()} | {
-            "suspects": {seg: r.leakage["suspects"] for seg, r in records.items()}})
+        metadata={seg: named_suspects(audit) for seg, audit in audits.items()} | untrained | {
+            "suspects": {seg: [f.feature for f in audit.suspects] for seg, audit in audits.items()}})
+
+
+def build_training_checks(spec: PipelineSpec) -> list[dg.AssetChecksDefinition]:
+    """The leakage audit of each new segment_model version, as its own step after segment_model."""
+
+    @dg.asset_check(
+        asset="segment_model", name=LEAKAGE_CHECK, partitions_def=segment_partitions(spec),
+        # blocking orders the step before model_evaluation, which shows the audit; its WARN result stops nothing
+        blocking=True,
+        additional_ins={"training_set": dg.AssetIn("training_set")},
+        retry_policy=service_retry_policy(spec.retries), pool=SEGMENT_MODEL_POOL,
+        description="features that may leak the target (training.leakage): univariate AUC, drop cost or gain "
+                    "share above the thresholds; audited after registration, so the version does not wait for it")
+    @names_outage_when_spent(spec.retries, spec.tracking_uri)
+    def leakage_suspects(context: dg.AssetCheckExecutionContext, segment_model: dict[str, dict[str, Any]],
+                         training_set: dict[str, pd.DataFrame], model_registry: ModelRegistry,
+                         mlflow: MlflowTracking) -> dg.AssetCheckResult:
+        """Audit each segment's new version (univariate AUC, drop cost, gain share) and name its suspects."""
+        records = {seg: segment_model[seg] for seg in context.partition_keys}
+        audits = {seg: audit_version(spec, ModelRecord.from_document(document), training_set[seg], model_registry,
+                                     mlflow)
+                  for seg, document in records.items() if document["version"] is not None}
+        return leakage_result(audits, {seg: document["reason"] for seg, document in records.items()
+                                       if document["version"] is None})
+
+    return [leakage_suspects]

@@ -37,6 +37,7 @@ META_FILE = "scoring_meta.json"
 REFERENCE_FILE = "reference.parquet"
 SIMILAR_FILE = "similar_customers.parquet"
 PROFILE_DIR = "reference_profile"
+LEAKAGE_FILE = "leakage_audit.json"  # logged into a version's run by the leakage_suspects check, after registration
 MODEL_ARTIFACT = "model"
 CHECKSUM_TAG = "artifact_sha256"  # version tag: JSON {artifact file: sha256} recorded at registration
 CHECKED_ARTIFACTS = (META_FILE, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE)  # run artifacts besides the model
@@ -150,6 +151,13 @@ class ModelRegistry(dg.ConfigurableResource):
         """The labeled training rows and their contributions logged with a model version for similar-customer
         search (read once per process; do not modify it), or None when it trained with similar_customers.top_n 0."""
         return _load_frame(self.uri, model.name, model.version, SIMILAR_FILE)
+
+    def leakage_audit(self, name: str, version: str) -> dict[str, Any] | None:
+        """The leakage audit logged into a version's run (`LeakageAudit.as_dict()`), or None before the
+        leakage_suspects check has audited it."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = version_files(self.uri, name, str(version)).fetch(LEAKAGE_FILE, Path(tmp))
+            return None if path is None else json.loads(path.read_text())
 
     def artifact_checksums(self, run_id: str, model_uri: str) -> dict[str, str]:
         """sha256 of a run's model files and scoring artifacts, to record on the version it registers."""

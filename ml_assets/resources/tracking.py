@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from pydantic import PrivateAttr
 
 from ml_assets.core.training.modeling import predict
-from ml_assets.resources.registry import MODEL_ARTIFACT, client_uri, is_remote, unreachable
+from ml_assets.resources.registry import LEAKAGE_FILE, MODEL_ARTIFACT, client_uri, is_remote, unreachable
 from ml_assets.spec import RetriesSpec
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)  # dagster-mlflow's MlFlow and hooks are beta
@@ -133,6 +133,13 @@ class MlflowTracking(dg.ConfigurableResource):
         client.log_text(run_id, evaluation.lift.to_csv(index=False), "evaluation/lift_by_decile.csv")
         for path in evaluation.images:
             client.log_artifact(run_id, str(path), artifact_path="evaluation")
+
+    def log_leakage_audit(self, run_id: str, audit: dict[str, Any], tags: dict[str, str]) -> None:
+        """A version's leakage audit into its run, after registration: the JSON document and the run's tags."""
+        client = MlflowClient(tracking_uri=client_uri(self.mlflow_tracking_uri))
+        client.log_dict(run_id, audit, LEAKAGE_FILE)
+        for key, value in tags.items():
+            client.set_tag(run_id, key, value)
 
 
 def log_booster(booster: xgb.Booster, matrix: pd.DataFrame) -> str:

@@ -4,6 +4,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import dagster as dg
 import mlflow
 import numpy as np
 import pandas as pd
@@ -161,6 +162,32 @@ def test_evaluation_reports_threshold_lift_confusion_and_shap(trained) -> None:
     artifacts = {a.path for a in client.list_artifacts(record["run_id"], "evaluation")}
     expected = {"shap_summary.png", "lift_by_decile.csv", "confusion_matrix.json", "roc.png", "calibration.png"}
     assert {f"evaluation/{name}" for name in expected} <= artifacts
+
+
+def test_leakage_audit_is_its_own_step_after_registration_and_before_the_evaluation(trained) -> None:
+    """leakage_suspects runs after segment_model (the version is registered without waiting for it) and before
+    model_evaluation, on each segment's own partition: its WARN result, the run artifact, the run and version tags
+    and model_evaluation's table hold the same audit."""
+    spec, result = trained
+    order = [(event.event_type_value, event.step_key) for event in result.all_events
+             if event.event_type_value in ("STEP_START", "STEP_SUCCESS")]
+    [check_step] = {key for _, key in order if key.endswith("leakage_suspects")}
+    assert (order.index(("STEP_SUCCESS", "segment_model")) < order.index(("STEP_START", check_step))
+            < order.index(("STEP_SUCCESS", check_step)) < order.index(("STEP_START", "model_evaluation")))
+    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == "leakage_suspects"]
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
+    suspects = evaluation.metadata["suspects"].value
+    assert evaluation.passed == (not any(suspects.values())) and set(suspects) == set(spec.segment_names)
+    client = MlflowClient(tracking_uri=spec.tracking_uri)
+    for segment in spec.segment_names:
+        record = record_of(spec, "segment_model", segment)
+        audit = mlflow.artifacts.load_dict(f"{client.get_run(record['run_id']).info.artifact_uri}/leakage_audit.json")
+        assert audit["holdout_auc"] == pytest.approx(record["raw_metrics"]["roc_auc"]), "the segment's own partition"
+        assert audit["suspects"] == suspects[segment] and "leakage" not in record
+        assert json.loads(client.get_model_version(record["model_name"], record["version"]).tags["leakage_suspects"]) \
+            == suspects[segment] == json.loads(client.get_run(record["run_id"]).data.tags["leakage_suspects"])
+        assert sum(f["drop_cost"] is not None for f in audit["features"]) == spec.training.leakage.refit_top
+        assert record_of(spec, "model_evaluation", segment)["leakage"] == audit
 
 
 @pytest.mark.parametrize("fraction", [1.0, 0.85])

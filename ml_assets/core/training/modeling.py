@@ -256,7 +256,6 @@ class SegmentFit:
     imbalance: dict[str, Any]
     tuning: TuningResult | None
     cv: dict[str, Any] | None
-    leakage: LeakageAudit
 
 
 def training_rows(train: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[str, list[str]],
@@ -387,12 +386,18 @@ def refit_without(rows: TrainingRows, model: TrainedModel, holdout_matrix: pd.Da
     return refit
 
 
-def segment_leakage(rows: TrainingRows, model: TrainedModel, holdout_matrix: pd.DataFrame, holdout_target: np.ndarray,
-                    raw_scores: np.ndarray, spec: PipelineSpec, refits: bool) -> LeakageAudit:
-    """The leakage audit of a fitted segment; drop costs only when `refits` (local training)."""
-    leakage = spec.training.leakage
+def segment_leakage(frame: pd.DataFrame, spec: PipelineSpec, segment: str, model: TrainedModel,
+                    refits: bool) -> LeakageAudit:
+    """The leakage audit of a trained segment on the same time split, booster rows and holdout as its training (a
+    step after registration, so the version does not wait for it); drop costs only when `refits` (local training)."""
+    ds, leakage = spec.dataset, spec.training.leakage
+    train, holdout = split_by_time(frame, ds.date, spec.training.holdout_days)
+    rows = training_rows(train, spec, model.vocabulary, segment)
+    holdout_matrix = model_matrix(holdout, spec, model.vocabulary)
+    target = holdout[ds.target].to_numpy()
+    raw_scores = predict(model.booster, holdout_matrix, model.best_iteration)
     refit = refit_without(rows, model, holdout_matrix, leakage.refit_rows, spec.training.seed) if refits else None
-    return audit_leakage(rows.matrix, rows.target.to_numpy(), holdout_matrix, holdout_target, raw_scores,
+    return audit_leakage(rows.matrix, rows.target.to_numpy(), holdout_matrix, target, raw_scores,
                          gain_importance(model.booster[: model.best_iteration + 1]), spec.features.categorical,
                          leakage, refit)
 
@@ -400,8 +405,9 @@ def segment_leakage(rows: TrainingRows, model: TrainedModel, holdout_matrix: pd.
 def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,
                 trainer: BoosterTrainer | None = None) -> SegmentFit:
     """Time-split a segment's training set, fit (and optionally tune) XGBoost, calibrate it, score the held-out
-    days, and report the logistic baseline, the optional k-fold CV and the leakage audit beside it. `trainer` fits
-    the booster elsewhere (e.g. on a Dask cluster; the audit then skips its refits); everything else runs here."""
+    days, and report the logistic baseline and the optional k-fold CV beside it (the leakage audit is
+    `segment_leakage`, run after registration). `trainer` fits the booster elsewhere (e.g. on a Dask cluster);
+    everything else runs here."""
     ds, training = spec.dataset, spec.training
     train, holdout = split_by_time(frame, ds.date, training.holdout_days)
     require_two_classes(train[ds.target], f"segment {segment!r} training rows")
@@ -422,5 +428,4 @@ def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,
         cutpoints=score_cutpoints(scores, spec.clustering.quantiles), train_rows=len(train),
         raw_metrics=metrics if model.calibration.method == "none" else classification_metrics(target, raw),
         baseline_metrics=baseline_holdout_metrics(rows, holdout, spec) if spec.model.baseline else {},
-        imbalance=imbalance_statement(rows, params, spec.model.imbalance), tuning=tuning, cv=cv,
-        leakage=segment_leakage(rows, model, holdout_matrix, target, raw, spec, refits=trainer is None))
+        imbalance=imbalance_statement(rows, params, spec.model.imbalance), tuning=tuning, cv=cv)

@@ -114,7 +114,6 @@ class ModelRecord:
     tuning: dict[str, Any] | None
     cv: dict[str, Any] | None
     gate: AucComparison | None
-    leakage: dict[str, Any]
     previous_champion: str | None
     trained_with: str
     version: str | None = None
@@ -129,7 +128,7 @@ class ModelRecord:
                 "window": {"first": self.window.first.isoformat(), "last": self.window.last.isoformat(),
                            "fingerprint": self.data_hash, "data": self.fingerprint},
                 "tuning": self.tuning, "cv": self.cv, "gate": self.gate.as_dict() if self.gate else None,
-                "leakage": self.leakage, "previous_champion": self.previous_champion,
+                "previous_champion": self.previous_champion,
                 "previous_champion_auc": self.gate.champion_auc if self.gate else None,
                 "trained_with": self.trained_with, "version": self.version, "run_id": self.run_id}
 
@@ -145,6 +144,6 @@ class ModelRecord:
                    calibration=load_calibration(document["calibration"]), params=document["params"],
                    window=TrainingWindow(date.fromisoformat(window["first"]), date.fromisoformat(window["last"])),
                    data_hash=window["fingerprint"], fingerprint=window["data"], tuning=document["tuning"],
-                   cv=document["cv"], gate=AucComparison(**gate) if gate else None, leakage=document["leakage"],
+                   cv=document["cv"], gate=AucComparison(**gate) if gate else None,
                    previous_champion=document["previous_champion"], trained_with=document["trained_with"],
                    version=document["version"], run_id=document["run_id"])

@@ -12,8 +12,9 @@ import xgboost as xgb
 from sklearn.metrics import roc_auc_score
 
 from ml_assets.core.data.features import SEGMENT_COLUMN, build_features, model_matrix
-from ml_assets.core.training.leakage import oriented_auc, target_rate_encoding
-from ml_assets.core.training.modeling import SegmentFit, booster_params, fit_segment, rows_where, split_by_time, training_rows
+from ml_assets.core.training.leakage import LeakageAudit, oriented_auc, target_rate_encoding
+from ml_assets.core.training.modeling import (
+    SegmentFit, booster_params, fit_segment, rows_where, segment_leakage, split_by_time, training_rows)
 from ml_assets.core.data.synthetic import generate_invoices
 from ml_assets.spec import PipelineSpec, parse_spec
 from ml_assets_tests.conftest import demo_config
@@ -31,8 +32,9 @@ def spec_with_leak(home: Path, leak: bool) -> PipelineSpec:
 
 
 @pytest.fixture(scope="module")
-def audits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[PipelineSpec, pd.DataFrame, SegmentFit]]:
-    """The domestic segment fitted with and without the planted leak, on the same invoices."""
+def audits(tmp_path_factory: pytest.TempPathFactory
+           ) -> dict[str, tuple[PipelineSpec, pd.DataFrame, SegmentFit, LeakageAudit]]:
+    """The domestic segment fitted, then audited, with and without the planted leak, on the same invoices."""
     invoices = generate_invoices(1500, date(2024, 1, 1), date(2024, 5, 31), seed=11)
     invoices[LEAK] = invoices["defaulted"] + np.random.default_rng(0).normal(0, 0.4, len(invoices))
     fits = {}
@@ -40,7 +42,8 @@ def audits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Pipeline
         spec = spec_with_leak(tmp_path_factory.mktemp(name), leak)
         features = build_features(invoices, spec)
         frame = features[features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
-        fits[name] = (spec, frame, fit_segment(frame, spec, "domestic"))
+        fit = fit_segment(frame, spec, "domestic")
+        fits[name] = (spec, frame, fit, segment_leakage(frame, spec, "domestic", fit.model, refits=True))
     return fits
 
 
@@ -76,8 +79,7 @@ def test_target_rate_encoding_learns_on_training_rows_only():
 
 
 def test_planted_leak_is_named_with_its_figures(audits):
-    spec, frame, fit = audits["leaky"]
-    audit = fit.leakage
+    spec, frame, fit, audit = audits["leaky"]
     [suspect] = [f for f in audit.suspects if f.feature == LEAK]
     assert audit.features[0].feature == LEAK, "the leak holds the most gain"
     assert len(suspect.reasons) == 3 and suspect.univariate_auc > 0.9 and suspect.gain_share > 0.4
@@ -98,29 +100,29 @@ def test_planted_leak_is_named_with_its_figures(audits):
 def test_clean_run_has_no_leak_signal(audits):
     """Without the planted column no feature predicts alone above the AUC threshold or costs the drop threshold;
     only a dominant genuine feature may be named for its gain share, which the figures show."""
-    spec, _, fit = audits["clean"]
+    spec, _, _, audit = audits["clean"]
     thresholds = spec.training.leakage
-    assert max(f.univariate_auc for f in fit.leakage.features) < thresholds.univariate_auc
-    costs = [f.drop_cost for f in fit.leakage.features if f.drop_cost is not None]
+    assert max(f.univariate_auc for f in audit.features) < thresholds.univariate_auc
+    costs = [f.drop_cost for f in audit.features if f.drop_cost is not None]
     assert len(costs) == thresholds.refit_top and max(costs) < thresholds.drop_cost
     assert all(reason.endswith(f"of total gain > {thresholds.gain_share:.0%}")
-               for f in fit.leakage.suspects for reason in f.reasons)
-    stored = fit.leakage.as_dict()
-    assert stored["suspects"] == [f.feature for f in fit.leakage.suspects]
+               for f in audit.suspects for reason in f.reasons)
+    stored = audit.as_dict()
+    assert stored["suspects"] == [f.feature for f in audit.suspects]
     assert sum(f["gain_share"] for f in stored["features"]) == pytest.approx(1.0)
 
 
 def test_sampled_drop_cost_of_the_leak_is_close_to_the_full_data_one(audits):
     """Refits on a 1,000-row sample of the booster's rows cost the leak about what refits on all of them do."""
-    spec, frame, fit = audits["leaky"]
+    spec, frame, fit, full = audits["leaky"]
     leakage = spec.training.leakage.model_copy(update={"refit_rows": 1000})
     sampled = spec.model_copy(update={"training": spec.training.model_copy(update={"leakage": leakage})})
     rows = training_rows(split_by_time(frame, spec.dataset.date, spec.training.holdout_days)[0], spec,
                          fit.model.vocabulary, "domestic")
     assert rows.fit.sum() > 3 * 1000, "the sample is a fraction of the booster's rows"
-    audit = fit_segment(frame, sampled, "domestic").leakage
+    audit = segment_leakage(frame, sampled, "domestic", fit.model, refits=True)
     [leak] = [f for f in audit.features if f.feature == LEAK]
-    full_cost = fit.leakage.holdout_auc - full_refit_auc(spec, frame, fit)
-    assert audit.refit_auc != pytest.approx(fit.leakage.holdout_auc, abs=1e-6), "the refits used the sample"
+    full_cost = full.holdout_auc - full_refit_auc(spec, frame, fit)
+    assert audit.refit_auc != pytest.approx(full.holdout_auc, abs=1e-6), "the refits used the sample"
     assert leak.drop_cost == pytest.approx(full_cost, abs=0.03)
     assert LEAK in [f.feature for f in audit.suspects]
