@@ -4,15 +4,18 @@ A run over a range works a chunk of `storage.chunk_days` days at a time and stag
 IO manager stores them only when every chunk has passed the contract, so a failure in a later chunk leaves the
 stored partitions as they were."""
 
+from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
 import pandas as pd
+import pandera.pandas as pa
 
 from ml_assets.core.data import features as feature_core
 from ml_assets.core.data import schemas
-from ml_assets.defs.metadata import Figure, PartitionFigures, preview
-from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
+from ml_assets.defs.daily import DailyRun
+from ml_assets.defs.metadata import Figure, preview
+from ml_assets.defs.partitions import daily_partitions
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.source import DataSource
 from ml_assets.resources.storage import DailyFrames
@@ -48,6 +51,27 @@ def soft_rules_check(findings: pd.DataFrame) -> dg.AssetCheckResult:
     )
 
 
+@dataclass
+class RangeContract:
+    """A contract enforced chunk by chunk over a range: its failures, with row numbers in the whole range."""
+
+    failures: schemas.FailureTally
+    rows: int = 0
+
+    def enforce(self, schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame | None:
+        """A chunk's frame as the contract coerces it; None once any chunk of the range has failed (nothing more
+        is staged, but later chunks are still checked, for a full count)."""
+        result = schemas.enforce(schema, frame)
+        self.failures.add(result.failures, first_row=self.rows)
+        self.rows += len(frame)
+        return None if self.failures.count else result.frame
+
+    def stop_if_broken(self, what: str) -> None:
+        """Fail the step (no retries: the data must change) when any chunk broke the contract."""
+        if self.failures.count:
+            raise dg.Failure(f"{what}: {self.failures.describe()}", allow_retries=False)
+
+
 def feature_figures(day: pd.DataFrame) -> dict[str, Figure]:
     """A day's first rows and its rows without a segment."""
     return {**preview(day), "rows_without_segment": int(day[feature_core.SEGMENT_COLUMN].isna().sum())}
@@ -68,7 +92,6 @@ def read_raw(source: DataSource, first: date, last: date, spec: PipelineSpec) ->
 def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     """raw_data (landing files -> contract) and features (engineering -> contract)."""
     partitions = daily_partitions(spec)
-    date_column = spec.dataset.date
 
     @dg.asset(
         retry_policy=service_retry_policy(spec.retries),
@@ -84,31 +107,22 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     @names_outage_when_spent(spec.retries, spec.tracking_uri)
     def raw_data(context: dg.AssetExecutionContext, source: DataSource):
         """Records of each day from the source, coerced and validated against the spec's columns."""
-        start, end = run_dates(context)
-        failures, soft = schemas.FailureTally(FAILURE_SAMPLE_ROWS), schemas.SoftRuleTally()
-        figures = PartitionFigures()
-        rows_read = 0
-        with staged_output(spec, "raw_data") as staged:
-            for first, last in run_chunks(context, spec):
-                raw = read_raw(source, first, last, spec)
-                result = schemas.enforce(schemas.raw_schema(spec, first, last), raw)
-                failures.add(result.failures, first_row=rows_read)
-                rows_read += len(raw)
-                if failures.count:  # nothing more is stored; later chunks are still checked, for a full count
-                    continue
-                soft.add(list(raw.columns), result.frame, spec)
-                figures.add_rows(result.frame, date_column, first, last)
-                figures.add_each_day(result.frame, date_column, first, last, preview)
-                staged.add(result.frame, first, last)
-            yield contract_check("raw_data", failures)
-            if failures.count:
-                raise dg.Failure(f"raw_data {start}..{end} breaks its contract: {failures.describe()}", allow_retries=False)
+        contract, soft = RangeContract(schemas.FailureTally(FAILURE_SAMPLE_ROWS)), schemas.SoftRuleTally()
+        with DailyRun(context, spec) as run:
+            for chunk in run.chunks():
+                raw = read_raw(source, chunk.first, chunk.last, spec)
+                valid = contract.enforce(schemas.raw_schema(spec, chunk.first, chunk.last), raw)
+                if valid is not None:
+                    soft.add(list(raw.columns), valid, spec)
+                    chunk.add_rows(valid, preview)
+                    chunk.stage(valid)
+            yield contract_check("raw_data", contract.failures)
+            contract.stop_if_broken(f"raw_data {run.first}..{run.last} breaks its contract")
             findings = soft.findings(spec)
             yield soft_rules_check(findings)
             for row in findings.itertuples():
                 context.log.warning(f"raw_data {row.column}: {row.rule}: {row.detail}")
-            figures.stamp(context)
-            yield dg.Output(staged)
+            yield run.output()
 
     @dg.asset(
         partitions_def=partitions,
@@ -120,24 +134,16 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     )
     def features(context: dg.AssetExecutionContext, raw_data: DailyFrames):
         """Model inputs: history averages, tenure, normalized strings, new-customer flag, segment."""
-        failures, figures = schemas.FailureTally(FAILURE_SAMPLE_ROWS), PartitionFigures()
-        rows_read = 0
-        with staged_output(spec, "features") as staged:
-            for first, last in run_chunks(context, spec):
-                raw = raw_data.read(first, last, columns=feature_core.input_columns(spec))
-                engineered = feature_core.build_features(raw, spec)
-                result = schemas.enforce(schemas.features_schema(spec), engineered)
-                failures.add(result.failures, first_row=rows_read)
-                rows_read += len(engineered)
-                if failures.count:
-                    continue
-                figures.add_rows(result.frame, date_column, first, last)
-                figures.add_each_day(result.frame, date_column, first, last, feature_figures)
-                staged.add(result.frame, first, last)
-            yield contract_check("features", failures)
-            if failures.count:
-                raise dg.Failure(f"features break their contract: {failures.describe()}", allow_retries=False)
-            figures.stamp(context)
-            yield dg.Output(staged)
+        contract = RangeContract(schemas.FailureTally(FAILURE_SAMPLE_ROWS))
+        with DailyRun(context, spec) as run:
+            for chunk in run.chunks():
+                raw = chunk.read(raw_data, feature_core.input_columns(spec))
+                valid = contract.enforce(schemas.features_schema(spec), feature_core.build_features(raw, spec))
+                if valid is not None:
+                    chunk.add_rows(valid, feature_figures)
+                    chunk.stage(valid)
+            yield contract_check("features", contract.failures)
+            contract.stop_if_broken("features break their contract")
+            yield run.output()
 
     return [raw_data, features]

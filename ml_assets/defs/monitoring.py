@@ -5,6 +5,8 @@ performance of past predictions once their labels have matured (beside the estim
 A run over a range works a chunk of `storage.chunk_days` days at a time: each chunk reads its days plus the
 trailing window before them, and stages its output days; the tables kept for metadata hold a few rows per day."""
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -19,7 +21,8 @@ from ml_assets.core.training import plots
 from ml_assets.core.scoring.risk_report import concat_tables
 from ml_assets.core.monitoring.estimation import cohort_estimates
 from ml_assets.core.training.record import TrainingWindow
-from ml_assets.core.monitoring.evidently_report import write_drift_html
+from ml_assets.core.monitoring.evidently_report import (
+    HTML_FILE, drift_plots_folder, drift_report_folder, write_drift_html)
 from ml_assets.core.data.features import SEGMENT_COLUMN
 from ml_assets.core.monitoring.segment_monitoring import (
     PERFORMANCE_COLUMNS, at_least, auc_floor, cohort_performance, drift_alert_text, evidently_days,
@@ -29,7 +32,8 @@ from ml_assets.core.data.sources import days_between
 from ml_assets.defs.metadata import (
     Figure, PartitionFigures, add_drift_figures, add_estimation_figures, add_performance_figures, image_markdown,
     link_evidently_reports)
-from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
+from ml_assets.defs.daily import Chunk, DailyRun
+from ml_assets.defs.partitions import daily_partitions
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.resources.registry import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
@@ -38,8 +42,6 @@ from ml_assets.spec import PipelineSpec
 
 NO_HIGH_DRIFT = "no_high_drift"
 AUC_ABOVE_FLOOR = "auc_above_floor"
-ESTIMATED_PERFORMANCE = "estimated_performance"
-HTML_FILE = "evidently.html"
 
 
 def stored_rows(asset: str, first: date, last: date, spec: PipelineSpec,
@@ -131,11 +133,6 @@ def day_verdicts(table: pd.DataFrame, date_column: str) -> pd.Series:
     return table.groupby(table[date_column].dt.date)["severity"].agg(drift.overall_severity)
 
 
-def report_folder(spec: PipelineSpec, day: date, segment: str) -> Path:
-    """reports/drift_report/date=YYYY-MM-DD/segment=<segment>: the day's table and its Evidently report."""
-    return spec.reports_dir / "drift_report" / f"date={day.isoformat()}" / f"segment={segment}"
-
-
 def write_segment_reports(table: pd.DataFrame, features: pd.DataFrame, predictions: pd.DataFrame,
                           champion: LoadedModel, registry: ModelRegistry, spec: PipelineSpec,
                           run_last: date | None = None) -> dict[date, Path]:
@@ -152,7 +149,7 @@ def write_segment_reports(table: pd.DataFrame, features: pd.DataFrame, predictio
     numeric = spec.features.model_numeric() + [SCORE_COLUMN]
     paths = {}
     for day in html_days:
-        folder = report_folder(spec, day, segment)
+        folder = drift_report_folder(spec.reports_dir, day, segment)
         lake.write_frame(folder, table[table[date_column].dt.date == day].reset_index(drop=True))
         if len(windows[day]):
             paths[day] = write_drift_html(reference, windows[day], numeric, spec.features.categorical,
@@ -192,6 +189,67 @@ def drift_check(table: pd.DataFrame, spec: PipelineSpec, alerted: list[str]) -> 
         "alerted_segments": dg.MetadataValue.json(alerted)})
 
 
+def no_drift_rows(date_column: str) -> pd.DataFrame:
+    """A drift table without rows (no champion to compare against)."""
+    return pd.DataFrame({date_column: pd.Series(dtype="datetime64[ns]")})
+
+
+@dataclass
+class DriftFindings:
+    """A run's drift tables and Evidently report paths per segment, added up over its chunks."""
+
+    tables: dict[str, list[pd.DataFrame]]
+    reports: dict[str, dict[date, Path]]
+
+    @classmethod
+    def of(cls, segments: Iterable[str]) -> "DriftFindings":
+        """No findings yet for each of `segments`."""
+        segments = list(segments)
+        return cls({segment: [] for segment in segments}, {segment: {} for segment in segments})
+
+    def add(self, tables: dict[str, pd.DataFrame], reports: dict[str, dict[date, Path]]) -> None:
+        """Add one chunk's drift table and Evidently reports of each segment."""
+        for segment, table in tables.items():
+            self.tables[segment].append(table)
+            self.reports[segment] |= reports[segment]
+
+    def table(self, date_column: str) -> pd.DataFrame:
+        """Every segment's drift rows of the run, segment by segment in chunk order."""
+        if not self.tables:
+            return no_drift_rows(date_column)
+        return pd.concat([table for tables in self.tables.values() for table in tables], ignore_index=True)
+
+
+def champion_versions(champions: dict[str, tuple[LoadedModel, drift.ReferenceProfile]]) -> dict[str, str]:
+    """The champion version each segment was compared against."""
+    return {segment: champion.version for segment, (champion, _) in champions.items()}
+
+
+def add_drift_chunk_figures(chunk: Chunk, tables: dict[str, pd.DataFrame]) -> None:
+    """Per day of a chunk: its drift rows and worst PSI, its verdict and worst features, and its own name."""
+    date_column = chunk.date_column
+    add_drift_figures(chunk.figures, tables, date_column, chunk.first, chunk.last)
+    chunk.describe_days(concat_tables(list(tables.values())) if tables else no_drift_rows(date_column),
+                        lambda day: drift_day_figures(day, date_column))
+    chunk.name_days("verdict_day")
+
+
+def add_drift_run_figures(run: DailyRun, table: pd.DataFrame, reports: dict[str, dict[date, Path]],
+                          champions: dict[str, tuple[LoadedModel, drift.ReferenceProfile]],
+                          registry: ModelRegistry) -> None:
+    """Of the whole run: each Evidently report linked in MLflow and by path on its day, and the range summary on
+    the run's last day."""
+    link_evidently_reports(run.figures, reports, {seg: (c.name, c.version) for seg, (c, _) in champions.items()},
+                           registry.client, run.spec.mlflow)
+    add_report_paths(run.figures, reports)
+    run.add_range_summary(drift_range_summary(table, run.spec, (run.first, run.last)))
+
+
+def latest_day(table: pd.DataFrame, date_column: str) -> pd.DataFrame:
+    """The rows of the table's latest day (the table itself when it has none)."""
+    return table[table[date_column] == table[date_column].max()] if len(table) else table
+
+
 def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     """drift_report and model_performance over daily partitions."""
     ds = spec.dataset
@@ -212,38 +270,23 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                      model_registry: ModelRegistry, alerts: AlertWebhook):
         """PSI, KS, chi-square and Wasserstein per feature and on the score, per segment and day, against the
         champion's reference profile; Evidently HTML reports for the days drift.evidently.days selects."""
-        start, end = run_dates(context)
         champions = run_champions(model_registry, spec, context.log)
-        tables = {segment: [] for segment in champions}
-        reports = {segment: {} for segment in champions}
-        empty = pd.DataFrame({ds.date: pd.Series(dtype="datetime64[ns]")})
+        found = DriftFindings.of(champions)
         feature_columns, score_columns = drift_inputs(spec)
-        figures = PartitionFigures()
-        with staged_output(spec, "drift_report") as staged:
-            for first, last in run_chunks(context, spec):
-                chunk, chunk_reports = drift_chunk(
-                    champions, window_rows(features, "features", first, last, feature_columns, spec),
-                    window_rows(predictions, "predictions", first, last, score_columns, spec),
-                    days_between(first, last), model_registry, spec, end)
-                for segment, table in chunk.items():
-                    tables[segment].append(table)
-                    reports[segment] |= chunk_reports[segment]
-                add_drift_figures(figures, chunk, ds.date, first, last)
-                figures.add_each_day(concat_tables(list(chunk.values())) if chunk else empty, ds.date, first, last,
-                                     lambda day: drift_day_figures(day, ds.date))
-                figures.add_day_names("verdict_day", first, last)
-                staged.add(pd.concat(chunk.values(), ignore_index=True) if chunk else empty, first, last)
-            table = pd.concat([t for segment in champions for t in tables[segment]], ignore_index=True) \
-                if champions else empty
-            alerted = send_drift_alerts(table, reports, alerts, spec) if champions else []
-            versions = {segment: champion.version for segment, (champion, _) in champions.items()}
-            link_evidently_reports(figures, reports, {seg: (c.name, c.version) for seg, (c, _) in champions.items()},
-                                   model_registry.client, spec.mlflow)
-            add_report_paths(figures, reports)
-            figures.add_range_summary(context, drift_range_summary(table, spec, (start, end)))
-            figures.stamp(context)
-            yield dg.Output(staged, metadata={"model_versions": dg.MetadataValue.json(versions),
-                                              "monitored_features": dg.MetadataValue.json(spec.monitored_features())})
+        with DailyRun(context, spec) as run:
+            for chunk in run.chunks():
+                tables, reports = drift_chunk(
+                    champions, window_rows(features, "features", chunk.first, chunk.last, feature_columns, spec),
+                    window_rows(predictions, "predictions", chunk.first, chunk.last, score_columns, spec),
+                    chunk.days, model_registry, spec, run.last)
+                found.add(tables, reports)
+                add_drift_chunk_figures(chunk, tables)
+                chunk.stage(pd.concat(tables.values(), ignore_index=True) if tables else no_drift_rows(ds.date))
+            table = found.table(ds.date)
+            alerted = send_drift_alerts(table, found.reports, alerts, spec) if champions else []
+            add_drift_run_figures(run, table, found.reports, champions, model_registry)
+            yield run.output({"model_versions": dg.MetadataValue.json(champion_versions(champions)),
+                              "monitored_features": dg.MetadataValue.json(spec.monitored_features())})
         yield drift_check(table, spec, alerted)
 
     @dg.asset(
@@ -264,23 +307,20 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         of the predictions whose labels matured on D (dated D - label_delay_days, pooled over
         monitoring.performance.window_days), beside the CBPE estimate of the same rows and the version's holdout
         metrics; cohorts touching the version's training window are marked in_sample and never judged."""
-        start, end = run_dates(context)
-        tables, figures = [], PartitionFigures()
-        with staged_output(spec, "model_performance") as staged:
-            for first, last in run_chunks(context, spec):
-                cohorts = stored_rows("predictions", maturity_cohort(first, spec)[0], maturity_cohort(last, spec)[1],
-                                      spec, performance_inputs(spec))
-                chunk = performance_by_day(cohorts, days_between(first, last), model_registry, spec)
-                tables.append(chunk)
-                staged.add(chunk, first, last)
-                add_performance_figures(figures, chunk, ds.date, spec.segment_names, first, last)
-                figures.add_each_day(chunk, ds.date, first, last, performance_day_figures)
-                figures.add_day_names("performance_day", first, last)
+        tables = []
+        with DailyRun(context, spec) as run:
+            for chunk in run.chunks():
+                cohorts = stored_rows("predictions", maturity_cohort(chunk.first, spec)[0],
+                                      maturity_cohort(chunk.last, spec)[1], spec, performance_inputs(spec))
+                table = performance_by_day(cohorts, chunk.days, model_registry, spec)
+                tables.append(table)
+                chunk.stage(table)
+                add_performance_figures(chunk.figures, table, ds.date, spec.segment_names, chunk.first, chunk.last)
+                chunk.describe_days(table, performance_day_figures)
+                chunk.name_days("performance_day")
             table = concat_tables(tables)
-            latest = table[table[ds.date] == table[ds.date].max()] if len(table) else table
-            alerted = send_performance_alerts(latest, alerts, spec, end)
-            figures.stamp(context)
-            yield dg.Output(staged, metadata={"floor": auc_floor(spec)})
+            alerted = send_performance_alerts(latest_day(table, ds.date), alerts, spec, run.last)
+            yield run.output({"floor": auc_floor(spec)})
         yield floor_check(table, alerted, spec)
 
     @dg.asset(
@@ -295,16 +335,14 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         scores (CBPE, with an interval) of the predictions dated in the monitoring.performance.window_days days
         ending on D, the cohort model_performance judges once its labels mature; in_sample marks cohorts that
         touch the version's training window."""
-        figures = PartitionFigures()
-        with staged_output(spec, ESTIMATED_PERFORMANCE) as staged:
-            for first, last in run_chunks(context, spec):
-                rows = with_cohort_days(predictions.read(first, last, estimation_inputs(spec)), first, spec)
-                chunk = estimates_by_day(rows, days_between(first, last), model_registry, spec)
-                staged.add(chunk, first, last)
-                add_estimation_figures(figures, chunk, ds.date, spec.segment_names, first, last)
-                figures.add_each_day(chunk, ds.date, first, last, estimation_day_figures)
-            figures.stamp(context)
-            yield dg.Output(staged, metadata={"method": estimation_method(spec)})
+        with DailyRun(context, spec) as run:
+            for chunk in run.chunks():
+                rows = with_cohort_days(chunk.read(predictions, estimation_inputs(spec)), chunk.first, spec)
+                table = estimates_by_day(rows, chunk.days, model_registry, spec)
+                chunk.stage(table)
+                add_estimation_figures(chunk.figures, table, ds.date, spec.segment_names, chunk.first, chunk.last)
+                chunk.describe_days(table, estimation_day_figures)
+            yield run.output({"method": estimation_method(spec)})
 
     return [drift_report, model_performance, estimated_performance]
 
@@ -438,7 +476,7 @@ def drift_range_summary(table: pd.DataFrame, spec: PipelineSpec, dates: tuple[da
     date_column = spec.dataset.date
     high_days = {str(seg): int(rows.loc[rows["severity"] == "high", date_column].nunique())
                  for seg, rows in table.groupby("segment")}
-    folder = spec.reports_dir / "drift" / f"{dates[0]}_{dates[1]}"
+    folder = drift_plots_folder(spec.reports_dir, *dates)
     images = {f"{seg} drift": plots.drift_plot(rows, folder / f"{seg}.png", f"{seg}: PSI by feature (judged days)",
                                                (spec.drift.psi.moderate, spec.drift.psi.high))
               for seg, rows in table[table["judged"].astype(bool)].groupby("segment")}

@@ -4,6 +4,7 @@ A run over a range works a chunk of `storage.chunk_days` days at a time (inputs 
 staged chunk by chunk); metadata and checks add up over the chunks."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -14,9 +15,9 @@ from ml_assets.core.scoring import clustering, risk_report as reporting, similar
 from ml_assets.core.scoring.segment_scoring import empty_scores, score_segment
 from ml_assets.core.data.features import SEGMENT_COLUMN
 from ml_assets.core.scoring.scores import SCORE_COLUMN
-from ml_assets.defs.metadata import (
-    PartitionFigures, add_prediction_figures, add_report_file_figures, cluster_counts, frame_table)
-from ml_assets.defs.partitions import daily_partitions, run_chunks, run_dates, staged_output
+from ml_assets.defs.daily import Chunk, DailyRun
+from ml_assets.defs.metadata import add_prediction_figures, add_report_file_figures, cluster_counts, frame_table
+from ml_assets.defs.partitions import daily_partitions
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.registry import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
 from ml_assets.resources.storage import DailyFrames
@@ -190,6 +191,38 @@ def stored_cutpoints(predictions: pd.DataFrame, registry: ModelRegistry,
     return known
 
 
+def warn_unscored(tally: PredictionTally, scorers: dict[str, Scorer | Unscorable], spec: PipelineSpec,
+                  log: dg.DagsterLogManager) -> None:
+    """Warn of each segment's rows not scored (and why), and of the rows whose segment value is unknown."""
+    for segment, count in tally.unscored.items():
+        log.warning(f"segment {segment!r}: {count} rows not scored: {scorers[segment].reason}")
+    if tally.outside:
+        log.warning(f"{tally.outside} rows not scored: their {spec.dataset.segment} value is not in "
+                    "dataset.segments (see the segments_known check)")
+
+
+def reason_codes_note(spec: PipelineSpec) -> str:
+    """How the reason codes of the scored rows are made, in one line."""
+    codes = spec.scoring.reason_codes
+    return f"{codes.method} contributions for {codes.categories or 'every category'}"
+
+
+def daily_summary(clusters: pd.DataFrame, as_of: pd.Timestamp, spec: PipelineSpec) -> pd.DataFrame:
+    """risk_summary of a chunk's rows per day, segment and cluster (labels matured by `as_of` only)."""
+    ds = spec.dataset
+    matured = reporting.labels_matured(clusters[ds.date], ds.label_delay_days, as_of)
+    return reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
+
+
+def add_report_figures(chunk: Chunk, summary: pd.DataFrame, clusters: pd.DataFrame, files: list[Path],
+                       spec: PipelineSpec) -> None:
+    """Per day of a chunk: its summary rows and table, its highest-risk rows and its report files written."""
+    chunk.add_rows(summary, lambda day: {"summary": frame_table(day.drop(columns=chunk.date_column))})
+    chunk.describe_days(clusters, lambda day: {"highest_risk": dg.MetadataValue.md(
+        highest_risk_preview(highest_risk(day, spec)))})
+    add_report_file_figures(chunk.figures, files, chunk.first, chunk.last)
+
+
 def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     """predictions -> risk_clusters -> risk_report over daily partitions."""
     partitions = daily_partitions(spec)
@@ -215,23 +248,16 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         """Each row scored by its segment's champion model, with the model name and version, reason codes and,
         for the day's highest scores, similar past customers."""
         scorers: dict[str, Scorer | Unscorable] = {}
-        tally, figures = PredictionTally(), PartitionFigures()
-        with staged_output(spec, "predictions") as staged:
-            for first, last in run_chunks(context, spec):
-                rows = features.read(first, last)
+        tally = PredictionTally()
+        with DailyRun(context, spec) as run:
+            for chunk in run.chunks():
+                rows = chunk.read(features)
                 table, unscored = score_chunk(rows, scorers, model_registry, spec, context.log)
                 tally.add(rows, unscored, spec)
-                add_prediction_figures(figures, rows, table, ds.date, first, last)
-                staged.add(table, first, last)
-            for segment, count in tally.unscored.items():
-                context.log.warning(f"segment {segment!r}: {count} rows not scored: {scorers[segment].reason}")
-            if tally.outside:
-                context.log.warning(f"{tally.outside} rows not scored: their {ds.segment} value is not in "
-                                    "dataset.segments (see the segments_known check)")
-            figures.stamp(context)
-            yield dg.Output(staged, metadata={
-                "reason_codes": f"{spec.scoring.reason_codes.method} contributions for "
-                                f"{spec.scoring.reason_codes.categories or 'every category'}"})
+                add_prediction_figures(chunk.figures, rows, table, ds.date, chunk.first, chunk.last)
+                chunk.stage(table)
+            warn_unscored(tally, scorers, spec, context.log)
+            yield run.output({"reason_codes": reason_codes_note(spec)})
         yield champion_check(tally.unscored, scorers)
         yield segments_check(tally.outside, tally.sample(), spec)
 
@@ -247,16 +273,13 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         """Risk category from the cut-points stored with the scoring model version (or the day's quantiles),
         the arrears rule, group and new-customer mark."""
         cutpoints: dict[tuple[str, str], list[float]] = {}
-        figures = PartitionFigures()
-        with staged_output(spec, "risk_clusters") as staged:
-            for first, last in run_chunks(context, spec):
-                scored = predictions.read(first, last)
+        with DailyRun(context, spec) as run:
+            for chunk in run.chunks():
+                scored = chunk.read(predictions)
                 table = clustering.cluster_table(scored, stored_cutpoints(scored, model_registry, cutpoints), spec)
-                figures.add_rows(table, ds.date, first, last)
-                figures.add_each_day(table, ds.date, first, last, cluster_counts)
-                staged.add(table, first, last)
-            figures.stamp(context)
-            yield dg.Output(staged, metadata={"cutpoints": spec.clustering.cutpoints})
+                chunk.add_rows(table, cluster_counts)
+                chunk.stage(table)
+            yield run.output({"cutpoints": spec.clustering.cutpoints})
 
     @dg.asset(
         partitions_def=partitions,
@@ -269,28 +292,20 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         """Daily summary per segment and cluster; row-level report files per date and segment with the
         spec's report columns; the run's risk summary (added up from the daily summaries, on the run's last
         partition as its range summary)."""
-        start, end = run_dates(context)
-        as_of, folder = labels_as_of(spec), spec.reports_dir / "risk_report"
-        summaries, figures = [], PartitionFigures()
-        with staged_output(spec, "risk_report") as staged:
-            for first, last in run_chunks(context, spec):
-                clusters = risk_clusters.read(first, last, columns=report_inputs(spec))
-                matured = reporting.labels_matured(clusters[ds.date], ds.label_delay_days, as_of)
+        as_of, folder = labels_as_of(spec), reporting.report_folder(spec.reports_dir)
+        summaries = []
+        with DailyRun(context, spec) as run:
+            for chunk in run.chunks():
+                clusters = chunk.read(risk_clusters, report_inputs(spec))
+                summary = daily_summary(clusters, as_of, spec)
                 files = reporting.write_report_files(clusters, folder, spec)
-                summary = reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
                 summaries.append(summary)
-                figures.add_rows(summary, ds.date, first, last)
-                figures.add_each_day(summary, ds.date, first, last, lambda day: {"summary": frame_table(
-                    day.drop(columns=ds.date))})
-                figures.add_each_day(clusters, ds.date, first, last, lambda day: {"highest_risk": dg.MetadataValue.md(
-                    highest_risk_preview(highest_risk(day, spec)))})
-                add_report_file_figures(figures, files, first, last)
-                staged.add(summary, first, last)
+                add_report_figures(chunk, summary, clusters, files, spec)
+                chunk.stage(summary)
             run_summary = reporting.summary_over_days(reporting.concat_tables(summaries))
-            run_summary_path = lake.write_frame(spec.reports_dir / "run_risk_summary" / f"{start}_{end}", run_summary)
-            figures.add_range_summary(context, {"risk_summary": frame_table(run_summary),
-                                                "risk_summary_path": dg.MetadataValue.path(str(run_summary_path))})
-            figures.stamp(context)
-            yield dg.Output(staged, metadata={"report_folder": dg.MetadataValue.path(str(folder))})
+            path = reporting.write_run_summary(run_summary, spec.reports_dir, run.first, run.last)
+            run.add_range_summary({"risk_summary": frame_table(run_summary),
+                                   "risk_summary_path": dg.MetadataValue.path(str(path))})
+            yield run.output({"report_folder": dg.MetadataValue.path(str(folder))})
 
     return [predictions, risk_clusters, risk_report]

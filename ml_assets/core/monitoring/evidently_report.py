@@ -1,4 +1,5 @@
-"""Evidently HTML data-drift report on bounded samples, for people to read beside the drift table.
+"""Evidently HTML data-drift report on bounded samples, for people to read beside the drift table, and where
+the drift reports live under the reports folder.
 
 Evidently is imported inside the function: it takes seconds to import, which every code-location
 load and run would otherwise pay.
@@ -6,11 +7,26 @@ load and run would otherwise pay.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
 from ml_assets.core.data.lake import write_local_atomic
+
+DRIFT_REPORT_FOLDER = "drift_report"  # <reports>/drift_report/date=YYYY-MM-DD/segment=<segment>/
+DRIFT_PLOTS_FOLDER = "drift"  # <reports>/drift/<first>_<last>/<segment>.png
+HTML_FILE = "evidently.html"
+
+
+def drift_report_folder(reports_dir: Path, day: date, segment: str) -> Path:
+    """Where a day's drift table of one segment and its Evidently report (HTML_FILE) go."""
+    return reports_dir / DRIFT_REPORT_FOLDER / f"date={day.isoformat()}" / f"segment={segment}"
+
+
+def drift_plots_folder(reports_dir: Path, first: date, last: date) -> Path:
+    """Where the drift-by-feature plots of a run over first..last go."""
+    return reports_dir / DRIFT_PLOTS_FOLDER / f"{first}_{last}"
 
 
 def bounded_sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:

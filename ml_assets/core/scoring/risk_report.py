@@ -3,7 +3,7 @@ risk cluster (all the run's days together)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,8 @@ from ml_assets.core.data.features import SEGMENT_COLUMN
 from ml_assets.spec import PipelineSpec
 
 SUMMARY_KEYS = ["segment", "risk_cluster"]
+REPORT_FOLDER = "risk_report"  # <reports>/risk_report/date=YYYY-MM-DD/segment=<segment>/part.parquet
+RUN_SUMMARY_FOLDER = "run_risk_summary"  # <reports>/run_risk_summary/<first>_<last>/part.parquet
 
 
 def risk_summary(clusters: pd.DataFrame, segment_column: str, score_column: str, target_column: str,
@@ -97,6 +99,17 @@ def write_report_files(table: pd.DataFrame, folder: Path, spec: PipelineSpec) ->
         part = folder / f"date={day}" / f"segment={segments[segment_codes[first]]}"
         paths.append(lake.write_table(part, rows.slice(start, stop - start)))
     return paths
+
+
+def report_folder(reports_dir: Path) -> Path:
+    """Where the row-level report files of every day go."""
+    return reports_dir / REPORT_FOLDER
+
+
+def write_run_summary(summary: pd.DataFrame, reports_dir: Path, first: date, last: date) -> Path:
+    """Store the risk summary of a run over first..last as <reports>/run_risk_summary/<first>_<last>/part.parquet
+    (atomically); returns the file."""
+    return lake.write_frame(reports_dir / RUN_SUMMARY_FOLDER / f"{first}_{last}", summary)
 
 
 def concat_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
