@@ -55,7 +55,7 @@ from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.core.data.sources import date_chunks, days_between
 from ml_assets.core.data.synthetic import generate_invoices, write_landing_files
 from ml_assets.definitions import CONFIG_ENV, DAILY_JOB, INGEST_JOB, TRAINING_JOB, build_definitions
-from ml_assets.defs.monitoring import champion_profile, drift_inputs, segment_drift_by_day, with_preceding_days
+from ml_assets.defs.monitoring import drift_inputs, segment_drift_by_day, with_preceding_days
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.resources.registry import CHAMPION, LoadedModel, ModelRegistry
 from ml_assets.resources.source import DataSource
@@ -71,7 +71,6 @@ CUSTOMERS_PER_DAILY_ROW = 31.6
 TRAIN_CUSTOMERS, TRAIN_LAST, TRAIN_AS_OF = 10_000, date(2024, 3, 31), date(2024, 6, 14)
 CUSTOMER_BLOCK = 100_000  # customers generated at once, so the year's data is never in memory whole
 PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
-LOG = logging.getLogger("benchmarks.backfill")
 
 
 def write_config(home: Path, landing: Path) -> Path:
@@ -189,7 +188,7 @@ class RunModels:
         models = champions(spec, registry)
         return cls(models,
                    {seg: similar.build_index(registry.similar_reference(model), spec) for seg, model in models.items()},
-                   {seg: champion_profile(registry, model, spec, LOG) for seg, model in models.items()},
+                   {seg: registry.reference_profile(model) for seg, model in models.items()},
                    {(spec.registered_model_name(seg), str(model.version)): model.meta.cutpoints
                     for seg, model in models.items()})
 
@@ -289,7 +288,7 @@ def warm_up(spec: PipelineSpec) -> None:
     """Load every champion, its profile and similar-customer data once, so neither path pays the first load."""
     registry = ModelRegistry(tracking_uri=spec.tracking_uri)
     for champion in champions(spec, registry).values():
-        champion_profile(registry, champion, spec, LOG)
+        registry.reference_profile(champion)
         registry.similar_reference(champion)
 
 

@@ -83,14 +83,17 @@ def instance_yaml(ports: Ports, execution: ExecutionSpec, dagster_home: Path) ->
     return f"""\
 # Dagster instance of the production stack (written by scripts/stack up from the config's `execution` section).
 storage:
-  postgres:
-    postgres_db:
-      username: {PG_USER}
-      password: {{env: {PASSWORD_ENV}}}
-      hostname: 127.0.0.1
-      port: {ports.postgres}
-      db_name: dagster
-      scheme: postgresql+psycopg2  # SQLAlchemy 2.1 defaults to psycopg 3, which dagster-postgres's NOTIFY breaks on
+  custom:  # dagster-postgres's storage holding its connections (ml_assets/resources/instance_storage.py)
+    module: ml_assets.resources.instance_storage
+    class: PooledPostgresStorage
+    config:
+      postgres_db:
+        username: {PG_USER}
+        password: {{env: {PASSWORD_ENV}}}
+        hostname: 127.0.0.1
+        port: {ports.postgres}
+        db_name: dagster
+        scheme: postgresql+psycopg2  # SQLAlchemy 2.1 defaults to psycopg 3, which dagster-postgres's NOTIFY breaks on
 run_coordinator:
   module: dagster._core.run_coordinator
   class: QueuedRunCoordinator

@@ -61,7 +61,7 @@ def test_stack_instance_limits_scoring_runs_and_trains_one_segment_at_a_time(tmp
     (folder / "dagster.yaml").write_text(stack.instance_yaml(stack.Ports.from_env(), spec.execution, folder))
     config, _ = dagster_instance_config(str(folder))  # Dagster's own schema validation of the file
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
-    assert config["storage"]["postgres"]["postgres_db"]["password"] == {"env": stack.PASSWORD_ENV}
+    assert config["storage"]["custom"]["config"]["postgres_db"]["password"] == {"env": stack.PASSWORD_ENV}
     assert config["concurrency"]["runs"]["tag_concurrency_limits"] == [
         {"key": stack.SCORING_TAG, "value": "true", "limit": 3}]
     assert config["concurrency"]["pools"]["default_limit"] == 1

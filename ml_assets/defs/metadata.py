@@ -63,6 +63,21 @@ def rows_by_day(frame: pd.DataFrame, date_column: str, first: date, last: date) 
     return {day.isoformat(): by_key.get(day.isoformat(), 0) for day in days_between(first, last)}
 
 
+def day_slices(frame: pd.DataFrame, date_column: str) -> dict[str, pd.DataFrame]:
+    """Each day's rows (YYYY-MM-DD -> rows in their order, index kept; undated rows left out) as slices of the
+    frame put in day order once: a groupby would copy every column of every day, text columns included."""
+    days = calendar_days(frame[date_column]) if len(frame) else np.array([], dtype="datetime64[D]")
+    dated = ~np.isnat(days)
+    if not dated.all():
+        frame, days = frame[dated], days[dated]
+    if len(days) > 1 and (days[1:] < days[:-1]).any():
+        order = np.argsort(days, kind="stable")
+        frame, days = frame.take(order), days[order]
+    starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]]) if len(days) else np.array([], dtype=int)
+    stops = np.r_[starts[1:], len(days)]
+    return {str(days[start]): frame.iloc[start:stop] for start, stop in zip(starts, stops)}
+
+
 @dataclass
 class PartitionFigures:
     """Figures of each partition of a run (partition key -> name -> value), and the schema of the asset's rows."""
@@ -97,8 +112,7 @@ class PartitionFigures:
     def add_each_day(self, frame: pd.DataFrame, date_column: str, first: date, last: date,
                      describe: Callable[[pd.DataFrame], Mapping[str, Figure]]) -> None:
         """Figures `describe` makes of each day's rows of first..last (an empty frame for a day without rows)."""
-        days = pd.Series(calendar_days(frame[date_column]), index=frame.index) if len(frame) else pd.Series()
-        by_day = {f"{pd.Timestamp(day):%Y-%m-%d}": rows for day, rows in frame.groupby(days)} if len(frame) else {}
+        by_day = day_slices(frame, date_column)
         for day in days_between(first, last):
             self.add(day.isoformat(), describe(by_day.get(day.isoformat(), frame.iloc[:0])))
 
