@@ -91,19 +91,19 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         with staged_output(spec, "raw_data") as staged:
             for first, last in run_chunks(context, spec):
                 raw = read_raw(source, first, last, spec)
-                result = schemas.enforce(schemas.raw_schema(spec, first, last), raw)
+                result = schemas.enforce(schemas.raw_schema(spec.dataset, first, last), raw)
                 failures.add(result.failures, first_row=rows_read)
                 rows_read += len(raw)
                 if failures.count:  # nothing more is stored; later chunks are still checked, for a full count
                     continue
-                soft.add(list(raw.columns), result.frame, spec)
+                soft.add(list(raw.columns), result.frame, spec.dataset)
                 figures.add_rows(result.frame, date_column, first, last)
                 figures.add_each_day(result.frame, date_column, first, last, preview)
                 staged.add(result.frame, first, last)
             yield contract_check("raw_data", failures)
             if failures.count:
                 raise dg.Failure(f"raw_data {start}..{end} breaks its contract: {failures.describe()}", allow_retries=False)
-            findings = soft.findings(spec)
+            findings = soft.findings(spec.dataset)
             yield soft_rules_check(findings)
             for row in findings.itertuples():
                 context.log.warning(f"raw_data {row.column}: {row.rule}: {row.detail}")
@@ -124,9 +124,9 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         rows_read = 0
         with staged_output(spec, "features") as staged:
             for first, last in run_chunks(context, spec):
-                raw = raw_data.read(first, last, columns=feature_core.input_columns(spec))
-                engineered = feature_core.build_features(raw, spec)
-                result = schemas.enforce(schemas.features_schema(spec), engineered)
+                raw = raw_data.read(first, last, columns=feature_core.input_columns(spec.dataset, spec.features))
+                engineered = feature_core.build_features(raw, spec.dataset, spec.features)
+                result = schemas.enforce(schemas.features_schema(spec.dataset, spec.features), engineered)
                 failures.add(result.failures, first_row=rows_read)
                 rows_read += len(engineered)
                 if failures.count:

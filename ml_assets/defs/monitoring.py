@@ -119,7 +119,7 @@ def segment_drift_by_day(profile: drift.ReferenceProfile, features: pd.DataFrame
     features = features[[date_column, *spec.feature_columns()]]  # each day filters them: only what is compared
     predictions = predictions[[date_column, SCORE_COLUMN]]
     scores = dict(trailing_windows(predictions, date_column, days, spec.drift.window_days))
-    scope = drift_scope(spec)
+    scope = drift_scope(spec.features, spec.drift)
     tables = [segment_drift(profile, rows, scores[day][SCORE_COLUMN], scope, spec.drift).assign(
         **{date_column: pd.Timestamp(day)}) for day, rows in trailing_windows(features, date_column, days,
                                                                                spec.drift.window_days)]
@@ -268,8 +268,9 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         tables, figures = [], PartitionFigures()
         with staged_output(spec, "model_performance") as staged:
             for first, last in run_chunks(context, spec):
-                cohorts = stored_rows("predictions", maturity_cohort(first, spec)[0], maturity_cohort(last, spec)[1],
-                                      spec, performance_inputs(spec))
+                cohort_first = maturity_cohort(first, spec.dataset, spec.monitoring.performance)[0]
+                cohort_last = maturity_cohort(last, spec.dataset, spec.monitoring.performance)[1]
+                cohorts = stored_rows("predictions", cohort_first, cohort_last, spec, performance_inputs(spec))
                 chunk = performance_by_day(cohorts, days_between(first, last), model_registry, spec)
                 tables.append(chunk)
                 staged.add(chunk, first, last)
@@ -280,7 +281,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             latest = table[table[ds.date] == table[ds.date].max()] if len(table) else table
             alerted = send_performance_alerts(latest, alerts, spec, end)
             figures.stamp(context)
-            yield dg.Output(staged, metadata={"floor": auc_floor(spec)})
+            yield dg.Output(staged, metadata={"floor": auc_floor(spec.monitoring.performance, spec.training)})
         yield floor_check(table, alerted, spec)
 
     @dg.asset(
@@ -318,7 +319,8 @@ def floor_check(table: pd.DataFrame, alerted: list[str], spec: PipelineSpec) -> 
     judged = table[table["judged"].astype(bool)] if len(table) else table
     return dg.AssetCheckResult(
         check_name=AUC_ABOVE_FLOOR, passed=below.empty, severity=dg.AssetCheckSeverity.WARN, metadata={
-            "floor": auc_floor(spec), "alerted_segments": dg.MetadataValue.json(alerted),
+            "floor": auc_floor(spec.monitoring.performance, spec.training),
+            "alerted_segments": dg.MetadataValue.json(alerted),
             "judged_cohorts": int((~judged["in_sample"].astype(bool)).sum()) if len(judged) else 0,
             "in_sample_cohorts_not_judged": int(judged["in_sample"].astype(bool).sum()) if len(judged) else 0,
             "below_floor": dg.MetadataValue.md(below[shown].round(4).to_markdown(index=False) if len(below)
@@ -387,7 +389,8 @@ def send_performance_alerts(latest: pd.DataFrame, alerts: AlertWebhook, spec: Pi
     """One alert per segment and model version of the latest day whose realized AUC is below the floor."""
     below = latest[latest["below_floor"].astype(bool)] if len(latest) else latest
     for _, row in below.iterrows():
-        alerts.send(performance_alert_text(spec.name, day.isoformat(), row, auc_floor(spec)))
+        alerts.send(performance_alert_text(spec.name, day.isoformat(), row,
+                                           auc_floor(spec.monitoring.performance, spec.training)))
     return sorted({str(segment) for segment in below["segment"]}) if len(below) else []
 
 
@@ -405,11 +408,12 @@ def performance_by_day(predictions: pd.DataFrame, days: list[date], registry: Mo
     dates = pd.to_datetime(predictions[ds.date]).dt.date
     tables = []
     for day in days:
-        first, last = maturity_cohort(day, spec)
+        first, last = maturity_cohort(day, spec.dataset, spec.monitoring.performance)
         cohort = predictions[(dates >= first) & (dates <= last)]
         if len(cohort):
             tables.append(cohort_performance(cohort, SEGMENT_COLUMN, ds.date, ds.target, training, windows,
-                                             auc_floor(spec), performance.min_rows, spec.monitoring.estimation).assign(
+                                             auc_floor(performance, spec.training), performance.min_rows,
+                                             spec.monitoring.estimation).assign(
                 **{ds.date: pd.Timestamp(day), "cohort_first": first.isoformat(), "cohort_last": last.isoformat()}))
     return pd.concat(tables, ignore_index=True) if tables else empty
 

@@ -41,7 +41,7 @@ def similar_index(registry: ModelRegistry, model: LoadedModel, spec: PipelineSpe
         log.warning(f"{model.name} v{model.version} was trained with scoring.similar_customers.top_n 0: "
                     "no similar customers for its rows; retrain the segment to add them")
         return None
-    return similar.build_index(reference, spec)
+    return similar.build_index(reference, spec.dataset, spec.scoring.similar_customers)
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,8 @@ def score_chunk(features: pd.DataFrame, scorers: dict[str, Scorer | Unscorable],
             unscored[segment] = len(rows)
             continue
         scored.append(score_segment(rows, scorer.model.booster, scorer.model.meta, scorer.name,
-                                    scorer.model.version, spec, scorer.index))
-    return (pd.concat(scored, ignore_index=True) if scored else empty_scores(spec)), unscored
+                                    scorer.model.version, spec.scoring_sections(), scorer.index))
+    return (pd.concat(scored, ignore_index=True) if scored else empty_scores(spec.scoring_sections())), unscored
 
 
 @dataclass
@@ -251,7 +251,8 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         with staged_output(spec, "risk_clusters") as staged:
             for first, last in run_chunks(context, spec):
                 scored = predictions.read(first, last)
-                table = clustering.cluster_table(scored, stored_cutpoints(scored, model_registry, cutpoints), spec)
+                table = clustering.cluster_table(scored, stored_cutpoints(scored, model_registry, cutpoints),
+                                                 spec.scoring_sections())
                 figures.add_rows(table, ds.date, first, last)
                 figures.add_each_day(table, ds.date, first, last, cluster_counts)
                 staged.add(table, first, last)
@@ -276,7 +277,7 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             for first, last in run_chunks(context, spec):
                 clusters = risk_clusters.read(first, last, columns=report_inputs(spec))
                 matured = reporting.labels_matured(clusters[ds.date], ds.label_delay_days, as_of)
-                files = reporting.write_report_files(clusters, folder, spec)
+                files = reporting.write_report_files(clusters, folder, spec.dataset.date, spec.scoring)
                 summary = reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
                 summaries.append(summary)
                 figures.add_rows(summary, ds.date, first, last)

@@ -93,7 +93,7 @@ def champion_comparison(registry: ModelRegistry, spec: PipelineSpec, segment: st
         return None, None
     if champion is None:
         return None, None
-    champion_scores = model_scores(champion.booster, model_matrix(fit.holdout, spec, champion.meta.vocabulary),
+    champion_scores = model_scores(champion.booster, model_matrix(fit.holdout, spec.features, champion.meta.vocabulary),
                                    champion.meta)
     training = spec.training
     comparison = compare_auc(fit.holdout[spec.dataset.target].to_numpy(), fit.holdout_scores, champion_scores,
@@ -159,12 +159,12 @@ def write_drift_references(frame: pd.DataFrame, fit: modeling.SegmentFit, spec: 
     """The drift reference sample and the reference profile (`features` plus the holdout scores), written into
     `folder` as the run logs them."""
     write_parquet(reference_sample(frame, fit, spec), folder / REFERENCE_FILE)
-    save_profile(with_score_reference(features, fit.holdout_scores, spec), folder / PROFILE_DIR)
+    save_profile(with_score_reference(features, fit.holdout_scores, spec.drift), folder / PROFILE_DIR)
 
 
 def write_similar_reference(frame: pd.DataFrame, fit: modeling.SegmentFit, spec: PipelineSpec, folder: Path) -> None:
     """Labeled rows and their contributions for similar-customer search, written into `folder`."""
-    write_parquet(reference_contributions(frame, fit.model, spec), folder / SIMILAR_FILE)
+    write_parquet(reference_contributions(frame, fit.model, spec.scoring_sections()), folder / SIMILAR_FILE)
 
 
 def stored_window(window: dict[str, Any]) -> TrainingWindow:
@@ -189,7 +189,7 @@ def segment_run(spec: PipelineSpec, segment: str, fit: modeling.SegmentFit, data
                       tags=tags | {"segment": segment, "data_hash": window["fingerprint"], LEAKAGE_CHECK: suspects},
                       params=run_params(fit, spec, window), metrics=run_metrics(fit, comparison), documents=documents,
                       booster=model.booster[: model.best_iteration + 1],
-                      example=model_matrix(fit.holdout.head(EXAMPLE_ROWS), spec, model.vocabulary))
+                      example=model_matrix(fit.holdout.head(EXAMPLE_ROWS), spec.features, model.vocabulary))
 
 
 def training_data(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
@@ -243,10 +243,10 @@ def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, trackin
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=2) as background:
         folder = Path(tmp)
         data = background.submit(training_data, frame, spec)
-        features = background.submit(feature_reference, frame, spec)
+        features = background.submit(feature_reference, frame, spec.features, spec.drift)
         # distributed training: at training.distributed_min_rows rows or more, the booster trains on the Dask cluster
         with dask.trainer(spec, segment, len(frame), log) as trainer:
-            fit = modeling.fit_segment(frame, spec, segment, trainer)
+            fit = modeling.fit_segment(frame, spec.training_sections(), segment, trainer)
         references = [background.submit(write_drift_references, frame, fit, spec, features.result(), folder)]
         if spec.scoring.similar_customers.top_n:
             references.append(background.submit(write_similar_reference, frame, fit, spec, folder))
@@ -377,7 +377,7 @@ def evaluate_version(spec: PipelineSpec, record: ModelRecord, frame: pd.DataFram
     model = registry.load(record.model_name, record.version)
     _, holdout = modeling.split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
     target = holdout[spec.dataset.target].to_numpy(dtype="float64")
-    matrix = model_matrix(holdout, spec, model.meta.vocabulary)
+    matrix = model_matrix(holdout, spec.features, model.meta.vocabulary)
     scores = model_scores(model.booster, matrix, model.meta)
     threshold = spec.training.decision_threshold
     at_threshold = evaluation.threshold_metrics(target, scores, threshold)

@@ -78,7 +78,7 @@ def test_version_run_holds_its_references_and_the_similar_reference_names_its_me
         model = registry.load(record["model_name"], record["version"])
         similar = registry.similar_reference(model)
         assert similar.attrs[CONTRIBUTIONS_ATTR] == "approx"
-        assert build_index(similar, spec).method == "approx"
+        assert build_index(similar, spec.dataset, spec.scoring.similar_customers).method == "approx"
         assert registry.reference_profile(model).numeric["score"].rows == record["metrics"]["rows"]
 
 

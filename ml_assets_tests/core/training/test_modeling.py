@@ -265,13 +265,13 @@ def test_train_booster_is_deterministic_for_a_seed():
 def demo_features(tmp_path_factory) -> pd.DataFrame:
     spec = make_spec(tmp_path_factory.mktemp("modeling"))
     invoices = generate_invoices(1500, date(2024, 1, 1), date(2024, 5, 31), seed=11)
-    return build_features(invoices, spec)
+    return build_features(invoices, spec.dataset, spec.features)
 
 
 def test_fit_segment_domestic_on_demo_data(tmp_path, demo_features):
     spec = make_spec(tmp_path)
     frame = demo_features[demo_features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
-    fit = fit_segment(frame, spec, "domestic")
+    fit = fit_segment(frame, spec.training_sections(), "domestic")
     holdout_days = pd.to_datetime(fit.holdout["invoice_date"]).dt.normalize().unique()
     assert len(holdout_days) == spec.training.holdout_days
     assert fit.train_rows + len(fit.holdout) == len(frame)
@@ -294,13 +294,13 @@ def test_fit_segment_single_class_holdout_raises(tmp_path, demo_features):
     last_days = pd.to_datetime(frame["invoice_date"]) >= pd.to_datetime(frame["invoice_date"]).max() - pd.Timedelta(days=20)
     frame.loc[last_days, "defaulted"] = 0
     with pytest.raises(ValueError, match=r"segment 'domestic' holdout \(14 latest days\)"):
-        fit_segment(frame, spec, "domestic")
+        fit_segment(frame, spec.training_sections(), "domestic")
 
 
 def test_fit_segment_reports_baseline_calibration_and_imbalance(tmp_path, demo_features):
     spec = make_spec(tmp_path)
     frame = demo_features[demo_features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
-    fit = fit_segment(frame, spec, "domestic")
+    fit = fit_segment(frame, spec.training_sections(), "domestic")
     calibration = fit.model.calibration
     assert calibration.requested == "auto" and set(calibration.selection_log_loss) == {"none", "sigmoid", "isotonic"}
     assert calibration.reason.startswith(f"auto chose {calibration.method}")
@@ -315,9 +315,10 @@ def test_fit_segment_reports_baseline_calibration_and_imbalance(tmp_path, demo_f
 def test_fit_segment_without_calibration_serves_the_raw_scores(tmp_path, demo_features):
     spec = make_spec(tmp_path, model={"calibration": "none", "baseline": False})
     frame = demo_features[demo_features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
-    fit = fit_segment(frame, spec, "domestic")
+    fit = fit_segment(frame, spec.training_sections(), "domestic")
     assert fit.model.calibration.method == "none" and fit.baseline_metrics == {}
-    raw = predict(fit.model.booster, model_matrix(fit.holdout, spec, fit.model.vocabulary), fit.model.best_iteration)
+    matrix = model_matrix(fit.holdout, spec.features, fit.model.vocabulary)
+    raw = predict(fit.model.booster, matrix, fit.model.best_iteration)
     np.testing.assert_array_equal(fit.holdout_scores, raw)
     assert fit.raw_metrics == fit.metrics == classification_metrics(fit.holdout["defaulted"].to_numpy(), raw)
 
@@ -327,7 +328,7 @@ def test_fit_segment_with_tuning_and_cross_validation(tmp_path, demo_features):
     spec = make_spec(tmp_path, model={"tuning": {"enabled": True, "n_trials": 4, "search_space": search}},
                      training={"cv_folds": 3})
     frame = demo_features[demo_features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
-    fit = fit_segment(frame, spec, "domestic")
+    fit = fit_segment(frame, spec.training_sections(), "domestic")
     assert len(fit.tuning.trials) == 4
     best = max(fit.tuning.trials, key=lambda trial: trial["validation_auc"])
     assert fit.tuning.best_validation_auc == pytest.approx(best["validation_auc"])
