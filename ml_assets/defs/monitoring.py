@@ -143,7 +143,7 @@ def write_segment_reports(table: pd.DataFrame, features: pd.DataFrame, predictio
     HTML report beside it (bounded samples of the reference and of the day's trailing window); returns the
     HTML paths by day. `run_last`: the run's last day when `table` covers a chunk of the run."""
     date_column, segment = spec.dataset.date, str(table["segment"].iat[0])
-    html_days = evidently_days(day_verdicts(table, date_column), spec, run_last)
+    html_days = evidently_days(day_verdicts(table, date_column), spec.drift.evidently, run_last)
     if not html_days:
         return {}
     reference = registry.reference(champion)
