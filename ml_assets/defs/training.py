@@ -24,7 +24,7 @@ from ml_assets.core.monitoring.drift import ReferenceProfile
 from ml_assets.core.monitoring.segment_monitoring import feature_reference, with_score_reference
 from ml_assets.core.monitoring.profile import save_profile
 from ml_assets.core.data.fingerprint import data_fingerprint, partition_dates
-from ml_assets.core.training.leakage import audit_table
+from ml_assets.core.training.leakage import LeakageAudit, audit_table
 from ml_assets.core.training.record import ModelRecord, TrainingWindow, scoring_meta
 from ml_assets.core.scoring.scores import model_scores
 from ml_assets.core.scoring.similar import reference_contributions
@@ -124,7 +124,7 @@ def run_params(fit: modeling.SegmentFit, spec: PipelineSpec, window: dict[str, A
     model = fit.model
     return {**model.params, "best_iteration": model.best_iteration, "train_rows": fit.train_rows,
             "window_first": window["first"], "window_last": window["last"], "data_hash": window["fingerprint"],
-            "imbalance": fit.imbalance["method"], "train_positive_rate": round(fit.imbalance["positive_rate"], 4),
+            "imbalance": fit.imbalance.method, "train_positive_rate": round(fit.imbalance.positive_rate, 4),
             "calibration_requested": spec.model.calibration, "calibration": model.calibration.method,
             "calibration_folds": spec.training.calibration_folds, "cv_folds": spec.training.cv_folds,
             "tuning": spec.model.tuning.enabled}
@@ -138,7 +138,7 @@ def run_metrics(fit: modeling.SegmentFit, comparison: AucComparison | None) -> d
                 for method, loss in fit.model.calibration.selection_log_loss.items()}
     metrics |= {f"baseline_holdout_{name}": value for name, value in fit.baseline_metrics.items()}
     if fit.cv:
-        metrics |= {f"cv_{name}": value for name, value in fit.cv.items() if name.endswith(("_mean", "_std"))}
+        metrics |= {f"cv_{name}": value for name, value in fit.cv.summary().items()}
     if fit.tuning:
         metrics |= {"tuning_best_validation_auc": fit.tuning.best_validation_auc,
                     "tuning_trials": len(fit.tuning.trials)}
@@ -178,12 +178,12 @@ def segment_run(spec: PipelineSpec, segment: str, fit: modeling.SegmentFit, data
     tuning and cross-validation, and the booster trimmed to the trees scoring uses."""
     window, model = data["window"], fit.model
     meta = scoring_meta(fit, segment, stored_window(window), window["fingerprint"])
-    documents = {META_FILE: meta.to_document(), FINGERPRINT_FILE: {**window["data"], "partitions": data["partitions"]},
+    documents = {META_FILE: meta.to_document(), FINGERPRINT_FILE: {**window["data"].as_dict(), "partitions": data["partitions"]},
                  LEAKAGE_FILE: fit.leakage.as_dict()}
     if fit.tuning:
         documents["tuning.json"] = {"best_params": fit.tuning.best_params, "trials": fit.tuning.trials}
     if fit.cv:
-        documents["cross_validation.json"] = fit.cv
+        documents["cross_validation.json"] = fit.cv.as_dict()
     suspects = json.dumps([feature.feature for feature in fit.leakage.suspects])
     return SegmentRun(name=f"{spec.name}-{segment}",
                       tags=tags | {"segment": segment, "data_hash": window["fingerprint"], LEAKAGE_CHECK: suspects},
@@ -196,7 +196,7 @@ def training_data(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
     """The training set's window and fingerprint, and the partitions it holds (logged with the run)."""
     ds = spec.dataset
     fingerprint = data_fingerprint(frame, ds.date, ds.target)
-    window = {"first": fingerprint["first"], "last": fingerprint["last"], "fingerprint": fingerprint["hash"],
+    window = {"first": fingerprint.first, "last": fingerprint.last, "fingerprint": fingerprint.hash,
               "data": fingerprint}
     return {"window": window, "partitions": partition_dates(frame, ds.date)}
 
@@ -212,7 +212,7 @@ def version_tags(record: ModelRecord, tags: dict[str, str]) -> dict[str, Any]:
             "calibration": record.calibration.method, "calibration_reason": record.calibration.reason,
             **({"baseline_roc_auc": round(baseline["roc_auc"], 4)} if baseline else {}),
             "gate_promoted": record.promoted, **gate, "gate_reason": record.reason,
-            LEAKAGE_CHECK: json.dumps(record.leakage["suspects"])}
+            LEAKAGE_CHECK: json.dumps([feature.feature for feature in record.leakage.suspects])}
 
 
 def fit_record(segment: str, name: str, fit: modeling.SegmentFit, window: dict[str, Any],
@@ -221,13 +221,12 @@ def fit_record(segment: str, name: str, fit: modeling.SegmentFit, window: dict[s
     """A segment's model record before registration: its fit, its data, the gate's verdict and the champion it
     was compared with."""
     promote, reason = verdict
-    tuning = ({"best_params": fit.tuning.best_params, "best_validation_auc": fit.tuning.best_validation_auc,
-               "trials": len(fit.tuning.trials)} if fit.tuning else None)
     return ModelRecord(segment=segment, model_name=name, promoted=promote, reason=reason, metrics=fit.metrics,
                        raw_metrics=fit.raw_metrics, baseline_metrics=fit.baseline_metrics, imbalance=fit.imbalance,
                        calibration=fit.model.calibration, params=fit.model.params, window=stored_window(window),
-                       data_hash=window["fingerprint"], fingerprint=window["data"], tuning=tuning, cv=fit.cv,
-                       gate=comparison, leakage=fit.leakage.as_dict(),
+                       data_hash=window["fingerprint"], fingerprint=window["data"],
+                       tuning=fit.tuning.summary() if fit.tuning else None, cv=fit.cv, gate=comparison,
+                       leakage=fit.leakage,
                        previous_champion=champion.version if champion else None, trained_with=trained_with)
 
 
@@ -298,7 +297,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         figures = PartitionFigures(schema=column_schema(frame))
         for seg, part in sets.items():
             figures.add(seg, {ROW_COUNT: len(part)} | ({
-                "fingerprint": dg.MetadataValue.json(data_fingerprint(part, ds.date, ds.target)),
+                "fingerprint": dg.MetadataValue.json(data_fingerprint(part, ds.date, ds.target).as_dict()),
                 "split": dg.MetadataValue.json(split_statement(part, spec))} if len(part) else {}))
         figures.stamp(context)
         return dg.Output(sets, metadata={"as_of": as_of.isoformat(), "window_first": days[0], "window_last": days[-1],
@@ -408,11 +407,11 @@ def evaluation_plots(target: np.ndarray, scores: np.ndarray, metrics: dict[str, 
 def training_figures(record: ModelRecord) -> dict[str, Any]:
     """A segment's own training record for its partition: the gate's verdict, imbalance, calibration, tuning and
     cross-validation, and its holdout log loss, Brier and ECE, raw and calibrated, as floats the UI can plot."""
-    cv = {k: v for k, v in record.cv.items() if k != "per_fold"} if record.cv else None
+    cv = {"folds": record.cv.folds, **record.cv.summary()} if record.cv else None
     return {"reason": record.reason, "gate": dg.MetadataValue.json(record.gate.as_dict() if record.gate else {}),
-            "imbalance": dg.MetadataValue.json(record.imbalance),
+            "imbalance": dg.MetadataValue.json(record.imbalance.as_dict()),
             "calibration": dg.MetadataValue.json(record.calibration.as_dict()),
-            "tuning": dg.MetadataValue.json(record.tuning or {}), "cv": dg.MetadataValue.json(cv or {}),
+            "tuning": dg.MetadataValue.json(record.tuning.as_dict() if record.tuning else {}), "cv": dg.MetadataValue.json(cv or {}),
             **{f"holdout_{name}{suffix}": dg.MetadataValue.float(float(metrics[name]))
                for name in RAW_METRICS for suffix, metrics in (("", record.metrics), ("_raw", record.raw_metrics))}}
 
@@ -427,12 +426,11 @@ def evaluation_notes(result: dict[str, Any], threshold: float) -> dict[str, Any]
 
 def leakage_check(records: dict[str, ModelRecord]) -> dg.AssetCheckResult:
     """WARN check naming, per segment, every leakage suspect with its figures (the audit removes nothing)."""
-    def named(audit: dict[str, Any]) -> str:
-        suspects = [f for f in audit["features"] if f["reasons"]]
-        return "; ".join(f"{f['feature']}: {', '.join(f['reasons'])}" for f in suspects) or "none"
+    def named(audit: LeakageAudit) -> str:
+        return "; ".join(f"{f.feature}: {', '.join(f.reasons)}" for f in audit.suspects) or "none"
 
     return dg.AssetCheckResult(
-        check_name=LEAKAGE_CHECK, passed=not any(r.leakage["suspects"] for r in records.values()),
+        check_name=LEAKAGE_CHECK, passed=not any(r.leakage.suspects for r in records.values()),
         severity=dg.AssetCheckSeverity.WARN,
         metadata={seg: named(r.leakage) for seg, r in records.items()} | {
-            "suspects": {seg: r.leakage["suspects"] for seg, r in records.items()}})
+            "suspects": {seg: [f.feature for f in r.leakage.suspects] for seg, r in records.items()}})

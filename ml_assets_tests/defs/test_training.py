@@ -58,7 +58,7 @@ def test_data_fingerprint_is_logged(trained) -> None:
     spec, _ = trained
     client = MlflowClient(tracking_uri=spec.tracking_uri)
     frame = lake.read_partition(lake.partition_dir(spec.lake_dir, "training_set", "segment", "domestic"))
-    expected = data_fingerprint(frame, spec.dataset.date, spec.dataset.target)
+    expected = data_fingerprint(frame, spec.dataset.date, spec.dataset.target).as_dict()
     run_id = record_of(spec, "segment_model", "domestic")["run_id"]
     logged = mlflow.artifacts.load_dict(f"{client.get_run(run_id).info.artifact_uri}/{FINGERPRINT_FILE}")
     assert {k: logged[k] for k in expected} == expected

@@ -20,6 +20,7 @@ from ml_assets.core.training.comparison import AucComparison
 from ml_assets.core.training.cross_validation import cross_validate
 from ml_assets.core.data.features import category_vocabulary, model_matrix
 from ml_assets.core.training.leakage import LeakageAudit, Refit, audit_leakage
+from ml_assets.core.training.record import CrossValidation, ImbalanceStatement
 from ml_assets.core.training.tuning import TuningResult, tune_params
 from ml_assets.core.sections import TrainingSections
 
@@ -253,9 +254,9 @@ class SegmentFit:
     train_rows: int
     raw_metrics: dict[str, float]
     baseline_metrics: dict[str, float]
-    imbalance: dict[str, Any]
+    imbalance: ImbalanceStatement
     tuning: TuningResult | None
-    cv: dict[str, Any] | None
+    cv: CrossValidation | None
     leakage: LeakageAudit
 
 
@@ -346,11 +347,10 @@ def out_of_fold_scores(matrix: pd.DataFrame, target: pd.Series, folds: np.ndarra
     return scores
 
 
-def imbalance_statement(rows: TrainingRows, params: dict[str, Any], imbalance: str) -> dict[str, Any]:
+def imbalance_statement(rows: TrainingRows, params: dict[str, Any], imbalance: str) -> ImbalanceStatement:
     """How class imbalance was handled, for the record and the run's params."""
-    return {"method": imbalance, "positive_rate": float(rows.target[rows.fit].mean()),
-            "scale_pos_weight": params.get("scale_pos_weight"),
-            "baseline_class_weight": "balanced" if imbalance != "none" else None}
+    return ImbalanceStatement(imbalance, float(rows.target[rows.fit].mean()), params.get("scale_pos_weight"),
+                              "balanced" if imbalance != "none" else None)
 
 
 def baseline_holdout_metrics(rows: TrainingRows, holdout: pd.DataFrame, spec: TrainingSections) -> dict[str, float]:

@@ -206,7 +206,7 @@ def test_auto_repairs_a_reweighted_booster_on_its_holdout(tmp_path):
     features = build_features(invoices, spec.dataset, spec.features)
     frame = features[features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
     fit = fit_segment(frame, spec.training_sections(), "domestic")
-    assert fit.imbalance["method"] == "scale_pos_weight" and fit.model.params["scale_pos_weight"] > 3
+    assert fit.imbalance.method == "scale_pos_weight" and fit.model.params["scale_pos_weight"] > 3
     assert fit.raw_metrics["ece"] > 0.15, "the reweighted booster is miscalibrated"
     assert fit.model.calibration.method in {"sigmoid", "isotonic"}
     assert fit.metrics["ece"] < fit.raw_metrics["ece"] / 3

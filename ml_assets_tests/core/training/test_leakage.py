@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import xgboost as xgb
 from sklearn.metrics import roc_auc_score
 
 from ml_assets.core.data.features import SEGMENT_COLUMN, build_features, model_matrix
-from ml_assets.core.training.leakage import oriented_auc, target_rate_encoding
+from ml_assets.core.training.leakage import LeakageAudit, oriented_auc, target_rate_encoding
 from ml_assets.core.training.modeling import SegmentFit, booster_params, fit_segment, rows_where, split_by_time, training_rows
 from ml_assets.core.data.synthetic import generate_invoices
 from ml_assets.spec import PipelineSpec, parse_spec
@@ -107,6 +108,10 @@ def test_clean_run_has_no_leak_signal(audits):
                for f in fit.leakage.suspects for reason in f.reasons)
     stored = fit.leakage.as_dict()
     assert stored["suspects"] == [f.feature for f in fit.leakage.suspects]
+    read = LeakageAudit.from_dict(json.loads(json.dumps(stored)))
+    assert read.suspects == fit.leakage.suspects and read.thresholds == fit.leakage.thresholds
+    with pytest.raises(ValueError, match="schema_version 2"):
+        LeakageAudit.from_dict({**stored, "schema_version": 2})
     assert sum(f["gain_share"] for f in stored["features"]) == pytest.approx(1.0)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import numpy as np
@@ -13,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 from ml_assets.core.training.comparison import AucComparison
 from ml_assets.core.training.cross_validation import cross_validate
 from ml_assets.core.data.features import SEGMENT_COLUMN, build_features, model_matrix
+from ml_assets.core.training.record import CrossValidation, ImbalanceStatement
 from ml_assets.core.training.modeling import (
     beats_champion,
     classification_metrics,
@@ -307,8 +309,7 @@ def test_fit_segment_reports_baseline_calibration_and_imbalance(tmp_path, demo_f
     assert set(fit.baseline_metrics) == set(fit.metrics)
     assert fit.baseline_metrics["rows"] == fit.metrics["rows"], "baseline scored on the same holdout"
     assert 0.6 < fit.baseline_metrics["roc_auc"] < 1
-    assert fit.imbalance == {"method": "none", "positive_rate": pytest.approx(frame["defaulted"].mean(), abs=0.05),
-                             "scale_pos_weight": None, "baseline_class_weight": None}
+    assert fit.imbalance == ImbalanceStatement("none", pytest.approx(frame["defaulted"].mean(), abs=0.05), None, None)
     assert fit.tuning is None and fit.cv is None
 
 
@@ -335,9 +336,10 @@ def test_fit_segment_with_tuning_and_cross_validation(tmp_path, demo_features):
     assert fit.model.params["max_depth"] == best["max_depth"] and fit.model.params["eta"] == best["eta"]
     assert 2 <= fit.model.params["max_depth"] <= 5
     assert fit.model.params["subsample"] == spec.model.params["subsample"], "params outside the search keep their value"
-    assert fit.cv["folds"] == 3 and len(fit.cv["per_fold"]) == 3
-    assert 0.6 < fit.cv["roc_auc_mean"] < 1 and fit.cv["roc_auc_std"] < 0.1
-    assert fit.cv["roc_auc_mean"] == pytest.approx(np.mean([f["roc_auc"] for f in fit.cv["per_fold"]]))
+    assert fit.cv.folds == 3 and len(fit.cv.per_fold) == 3
+    assert 0.6 < fit.cv.roc_auc_mean < 1 and fit.cv.roc_auc_std < 0.1
+    assert fit.cv.roc_auc_mean == pytest.approx(np.mean([f.roc_auc for f in fit.cv.per_fold]))
+    assert CrossValidation.from_dict(json.loads(json.dumps(fit.cv.as_dict()))) == fit.cv, "the stored form reads back"
 
 
 def test_cross_validation_needs_enough_rows_of_each_class():
