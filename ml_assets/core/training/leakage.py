@@ -53,7 +53,7 @@ class LeakageAudit:
         """JSON form kept in the segment's record and logged to MLflow."""
         return {"schema_version": SCHEMA_VERSION, "holdout_auc": self.holdout_auc,
                 "refit_auc": self.refit_auc,
-                "thresholds": self.thresholds.model_dump(), "features": [asdict(f) for f in self.features],
+                "thresholds": self.thresholds.model_dump(), "features": [asdict(f) | {"reasons": list(f.reasons)} for f in self.features],
                 "suspects": [f.feature for f in self.suspects]}
 
     @classmethod
