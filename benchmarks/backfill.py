@@ -185,9 +185,10 @@ class RunModels:
 
     @classmethod
     def load(cls, spec: PipelineSpec, registry: ModelRegistry) -> RunModels:
-        models = champions(spec, registry)
+        models, neighbours = champions(spec, registry), spec.scoring.similar_customers
         return cls(models,
-                   {seg: similar.build_index(registry.similar_reference(model), spec) for seg, model in models.items()},
+                   {seg: similar.build_index(registry.similar_reference(model), spec.dataset, neighbours)
+                    for seg, model in models.items()},
                    {seg: registry.reference_profile(model) for seg, model in models.items()},
                    {(spec.registered_model_name(seg), str(model.version)): model.meta.cutpoints
                     for seg, model in models.items()})
@@ -196,15 +197,16 @@ class RunModels:
 def bare_raw_data(spec: PipelineSpec, first: date, last: date, soft: schemas.SoftRuleTally) -> pd.DataFrame:
     """raw_data's work on a chunk: read the landing files, enforce the contract, count the soft rules."""
     raw = DataSource.from_spec(spec).read(first, last)
-    result = schemas.enforce(schemas.raw_schema(spec, first, last), raw)
+    result = schemas.enforce(schemas.raw_schema(spec.dataset, first, last), raw)
     assert result.passed
-    soft.add(list(raw.columns), result.frame, spec)
+    soft.add(list(raw.columns), result.frame, spec.dataset)
     return result.frame
 
 
 def bare_features(spec: PipelineSpec, raw: pd.DataFrame) -> pd.DataFrame:
     """features' work on a chunk: engineer the features and enforce their contract."""
-    result = schemas.enforce(schemas.features_schema(spec), build_features(raw, spec))
+    features = build_features(raw, spec.dataset, spec.features)
+    result = schemas.enforce(schemas.features_schema(spec.dataset, spec.features), features)
     assert result.passed
     return result.frame
 
@@ -213,7 +215,8 @@ def bare_predictions(spec: PipelineSpec, features: pd.DataFrame, models: RunMode
     """predictions' work on a chunk: each segment's rows scored by its champion, with reasons and similar
     customers."""
     scored = [score_segment(rows, models.champions[seg].booster, models.champions[seg].meta,
-                            spec.registered_model_name(seg), models.champions[seg].version, spec, models.indexes[seg])
+                            spec.registered_model_name(seg), models.champions[seg].version, spec.scoring_sections(),
+                            models.indexes[seg])
               for seg, rows in features.groupby(SEGMENT_COLUMN, sort=False)]
     return pd.concat(scored, ignore_index=True)
 
@@ -222,7 +225,7 @@ def bare_risk_report(spec: PipelineSpec, clusters: pd.DataFrame, as_of: pd.Times
     """risk_report's work on a chunk: report files per date and segment, and the daily summary."""
     ds = spec.dataset
     matured = reporting.labels_matured(clusters[ds.date], ds.label_delay_days, as_of)
-    reporting.write_report_files(clusters, spec.reports_dir / "risk_report", spec)
+    reporting.write_report_files(clusters, spec.reports_dir / "risk_report", spec.dataset.date, spec.scoring)
     return reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
 
 
@@ -254,7 +257,8 @@ def run_bare(spec: PipelineSpec, first: date, last: date) -> tuple[float, float,
             "raw_data": lambda: bare_raw_data(spec, chunk_first, chunk_last, soft),
             "features": lambda: bare_features(spec, frames["raw_data"]),
             "predictions": lambda: bare_predictions(spec, frames["features"], models),
-            "risk_clusters": lambda: clustering.cluster_table(frames["predictions"], models.cutpoints, spec),
+            "risk_clusters": lambda: clustering.cluster_table(frames["predictions"], models.cutpoints,
+                                                              spec.scoring_sections()),
             "risk_report": lambda: bare_risk_report(spec, frames["risk_clusters"], as_of),
             "drift_report": lambda: bare_drift_report(spec, frames["features"], frames["predictions"], models,
                                                       chunk_first, chunk_last),
@@ -266,7 +270,7 @@ def run_bare(spec: PipelineSpec, first: date, last: date) -> tuple[float, float,
             seconds[asset] += time.perf_counter() - step_started
         summaries.append(frames["risk_report"])
     step_started = time.perf_counter()
-    soft.findings(spec)
+    soft.findings(spec.dataset)
     seconds["raw_data"] += time.perf_counter() - step_started
     step_started = time.perf_counter()
     run_summary = reporting.summary_over_days(pd.concat(summaries, ignore_index=True))

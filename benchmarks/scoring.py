@@ -73,23 +73,25 @@ def pipeline_spec(home: Path) -> PipelineSpec:
 def train_models(spec: PipelineSpec, trees: int | None) -> tuple[dict[str, SegmentModel], float]:
     """One model per segment on the demo data's matured training window (with `trees`, exactly that many trees
     and no calibration instead of early stopping); also the seconds spent building the similar-customer indexes."""
-    features = build_features(generate_invoices(TRAIN_CUSTOMERS, TRAIN_START, TRAIN_END, seed=0), spec)
+    invoices = generate_invoices(TRAIN_CUSTOMERS, TRAIN_START, TRAIN_END, seed=0)
+    features = build_features(invoices, spec.dataset, spec.features)
     first, last = modeling.training_window(TRAIN_END, spec.dataset.label_delay_days, spec.training.window_days)
     days = features[spec.dataset.date].dt.date
     window = features[(days >= first) & (days <= last)]
     models, index_seconds = {}, 0.0
     for segment in spec.segment_names:
         frame = window[window[SEGMENT_COLUMN] == segment].reset_index(drop=True)
-        fit = modeling.fit_segment(frame, fixed_size(spec, trees), segment)
+        fit = modeling.fit_segment(frame, fixed_size(spec, trees).training_sections(), segment)
         model = replace(fit.model, best_iteration=trees - 1, calibration=NO_CALIBRATION) if trees else fit.model
         booster = model.booster[: model.best_iteration + 1]  # what segment_model logs
         cutpoints = fit.cutpoints if not trees else modeling.score_cutpoints(
-            modeling.predict(booster, model_matrix(fit.holdout, spec, model.vocabulary)), spec.clustering.quantiles)
+            modeling.predict(booster, model_matrix(fit.holdout, spec.features, model.vocabulary)),
+            spec.clustering.quantiles)
         meta = replace(scoring_meta(fit, segment, TrainingWindow(first, last), "benchmark"),
                        best_iteration=model.best_iteration, calibration=model.calibration, cutpoints=cutpoints)
-        reference = reference_contributions(frame, model, spec)
+        reference = reference_contributions(frame, model, spec.scoring_sections())
         started = time.perf_counter()
-        index = build_index(reference, spec)
+        index = build_index(reference, spec.dataset, spec.scoring.similar_customers)
         index_seconds += time.perf_counter() - started
         models[segment] = SegmentModel(spec.registered_model_name(segment), "1", booster, meta, index)
     return models, index_seconds
@@ -105,7 +107,8 @@ def fixed_size(spec: PipelineSpec, trees: int | None) -> PipelineSpec:
 
 def scoring_rows(spec: PipelineSpec, rows: int) -> pd.DataFrame:
     """`rows` feature rows: a month of demo invoices resampled, each with its own id."""
-    features = build_features(generate_invoices(SCORE_CUSTOMERS, SCORE_START, TRAIN_END, seed=1), spec)
+    invoices = generate_invoices(SCORE_CUSTOMERS, SCORE_START, TRAIN_END, seed=1)
+    features = build_features(invoices, spec.dataset, spec.features)
     sample = features.sample(n=rows, replace=True, random_state=0)
     sample = sample.sort_values(spec.dataset.date, kind="stable").reset_index(drop=True)  # as the lake reads days
     sample[spec.dataset.id] = np.arange(rows)
@@ -118,11 +121,11 @@ def ours(features: pd.DataFrame, models: dict[str, SegmentModel], spec: Pipeline
     scored = []
     for segment, rows in features.groupby(SEGMENT_COLUMN, sort=False):
         m = models[str(segment)]
-        scored.append(score_segment(rows, m.booster, m.meta, m.name, m.version, spec, m.index))
+        scored.append(score_segment(rows, m.booster, m.meta, m.name, m.version, spec.scoring_sections(), m.index))
     stored = {(m.name, m.version): m.meta.cutpoints for m in models.values()}
-    clusters = clustering.cluster_table(pd.concat(scored, ignore_index=True), stored, spec)
+    clusters = clustering.cluster_table(pd.concat(scored, ignore_index=True), stored, spec.scoring_sections())
     matured = reporting.labels_matured(clusters[ds.date], ds.label_delay_days, pd.Timestamp(TRAIN_END))
-    reporting.write_report_files(clusters, folder, spec)
+    reporting.write_report_files(clusters, folder, spec.dataset.date, spec.scoring)
     summary = reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
     reporting.summary_over_days(summary)
     return clusters
@@ -150,7 +153,7 @@ def contribution_methods(features: pd.DataFrame, model: SegmentModel, spec: Pipe
     """Rows per second of exact TreeSHAP and of approx_contribs on the highest-scoring rows, and how often
     they agree on the top reason and on the set of reasons (the features among the top `count` that push up)."""
     rows = features[features[SEGMENT_COLUMN] == "domestic"].head(200_000)
-    matrix = model_matrix(rows, spec, model.meta.vocabulary)
+    matrix = model_matrix(rows, spec.features, model.meta.vocabulary)
     scores = model.booster.predict(xgb.DMatrix(matrix, enable_categorical=True))
     top = matrix.iloc[np.argsort(-scores)[:COMPARISON_ROWS]]
     found = {}
@@ -179,7 +182,7 @@ def main() -> None:
         spec = pipeline_spec(Path(tmp))
         models, index_seconds = train_models(spec, args.trees)
         features = scoring_rows(spec, args.rows)
-        matrices = {str(s): model_matrix(rows, spec, models[str(s)].meta.vocabulary)
+        matrices = {str(s): model_matrix(rows, spec.features, models[str(s)].meta.vocabulary)
                     for s, rows in features.groupby(SEGMENT_COLUMN, sort=False)}
         warm = features.head(WARMUP_ROWS)
         ours(warm, models, spec, Path(tmp) / "warmup")

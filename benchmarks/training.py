@@ -130,7 +130,8 @@ def run_asset(spec: PipelineSpec, instance: dg.DagsterInstance) -> AssetRun:
 def bare_inputs(frame: pd.DataFrame, spec: PipelineSpec) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
     """The model matrix, target and dates of the training part: the rows the asset's booster sees (not timed)."""
     train, _ = modeling.split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
-    rows = modeling.training_rows(train, spec, category_vocabulary(train, spec.features.categorical), SEGMENT)
+    vocabulary = category_vocabulary(train, spec.features.categorical)
+    rows = modeling.training_rows(train, spec.training_sections(), vocabulary, SEGMENT)
     return rows.matrix, rows.target, rows.dates
 
 

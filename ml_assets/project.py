@@ -233,10 +233,10 @@ class Project:
         from ml_assets.resources.registry import CHAMPION
 
         dates = pd.to_datetime(frame[self.spec.dataset.date], errors="coerce")
-        checked = schemas.enforce(schemas.raw_schema(self.spec, dates.min().date(), dates.max().date()), frame)
+        checked = schemas.enforce(schemas.raw_schema(self.spec.dataset, dates.min().date(), dates.max().date()), frame)
         if not checked.passed:
             raise ValueError(f"records break the dataset contract: {schemas.describe_failures(checked.failures)}")
-        features = build_features(checked.frame, self.spec)
+        features = build_features(checked.frame, self.spec.dataset, self.spec.features)
         registry, scored, cutpoints = self.registry(), [], {}
         for segment, rows in features.groupby(SEGMENT_COLUMN, sort=False):
             name = self.spec.registered_model_name(str(segment))
@@ -244,13 +244,15 @@ class Project:
             if model is None:
                 raise ValueError(f"segment {segment!r} has no champion model; train it first (Project.run)")
             reference = registry.similar_reference(model) if self.spec.scoring.similar_customers.top_n else None
-            index = build_index(reference, self.spec) if reference is not None else None
-            scored.append(score_segment(rows, model.booster, model.meta, name, model.version, self.spec, index))
+            neighbours = self.spec.scoring.similar_customers
+            index = build_index(reference, self.spec.dataset, neighbours) if reference is not None else None
+            scored.append(score_segment(rows, model.booster, model.meta, name, model.version,
+                                        self.spec.scoring_sections(), index))
             cutpoints[(name, str(model.version))] = model.meta.cutpoints
         if not scored:
             raise ValueError(f"no row has a segment of {self.spec.name}: "
                              f"{self.spec.dataset.segment} must hold one of {self.spec.segment_names}")
-        return clustering.cluster_table(pd.concat(scored, ignore_index=True), cutpoints, self.spec)
+        return clustering.cluster_table(pd.concat(scored, ignore_index=True), cutpoints, self.spec.scoring_sections())
 
     def registry(self) -> ModelRegistry:
         """The project's own MLflow registry."""
@@ -297,7 +299,7 @@ class Project:
         from ml_assets.core.data.features import model_matrix
         from ml_assets.core.scoring.scores import model_scores
 
-        return model_scores(model.booster, model_matrix(frame, self.spec, model.meta.vocabulary), model.meta)
+        return model_scores(model.booster, model_matrix(frame, self.spec.features, model.meta.vocabulary), model.meta)
 
 
 def version_order(column: pd.Series) -> pd.Series:

@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 
 from ml_assets.core.config.cron import cron_problem
 from ml_assets.core.config.xgboost_params import param_problems
+from ml_assets.core.sections import ScoringSections, TrainingSections
 
 if TYPE_CHECKING:
     from upath import UPath
@@ -247,6 +248,10 @@ class FeaturesSpec(StrictModel):
     def model_numeric(self) -> list[str]:
         """Numeric model inputs, raw first then engineered."""
         return self.numeric + self.engineered.output_names()
+
+    def model_columns(self) -> list[str]:
+        """Every model input column: numeric (raw and engineered) then categorical."""
+        return self.model_numeric() + self.categorical
 
 
 class SearchRange(StrictModel):
@@ -537,6 +542,13 @@ class DriftSpec(StrictModel):
     fail_on_drift: bool = Field(default=False, description="high drift fails a blocking check on drift_report")
     evidently: EvidentlySpec = Field(default_factory=EvidentlySpec)
 
+    def monitored_features(self, features: FeaturesSpec) -> list[str]:
+        """Model features whose drift is judged: `monitored`, or every feature but unmonitored calendar parts."""
+        if self.monitored is not None:
+            return list(self.monitored)
+        skipped = set(features.calendar_features()) if features.calendar.handling == "unmonitored" else set()
+        return [column for column in features.model_columns() if column not in skipped]
+
 
 class PerformanceSpec(StrictModel):
     """Realized performance once labels mature: the predictions dated `label_delay_days` before each day."""
@@ -760,10 +772,7 @@ class PipelineSpec(StrictModel):
 
     def monitored_features(self) -> list[str]:
         """Model features whose drift is judged: drift.monitored, or every feature but unmonitored calendar parts."""
-        if self.drift.monitored is not None:
-            return list(self.drift.monitored)
-        skipped = set(self.features.calendar_features()) if self.features.calendar.handling == "unmonitored" else set()
-        return [column for column in self.feature_columns() if column not in skipped]
+        return self.drift.monitored_features(self.features)
 
     @model_validator(mode="after")
     def _writes_stay_home(self) -> PipelineSpec:
@@ -819,7 +828,15 @@ class PipelineSpec(StrictModel):
 
     def feature_columns(self) -> list[str]:
         """Every model input column: numeric (raw and engineered) then categorical."""
-        return self.features.model_numeric() + self.features.categorical
+        return self.features.model_columns()
+
+    def training_sections(self) -> TrainingSections:
+        """The sections a segment's training reads (core.training takes these, not the whole config)."""
+        return TrainingSections(self.dataset, self.features, self.model, self.training, self.clustering.quantiles)
+
+    def scoring_sections(self) -> ScoringSections:
+        """The sections daily scoring reads (core.scoring takes these, not the whole config)."""
+        return ScoringSections(self.dataset, self.features, self.clustering, self.scoring)
 
     def resolve(self, path: str) -> Path:
         """A config path made absolute against the config file's folder."""

@@ -252,7 +252,7 @@ def check_dask_segment(spec: PipelineSpec) -> None:
                                f"(training.distributed_min_rows {spec.training.distributed_min_rows})")
     segment = on_dask[0]
     frame = lake.read_partition(lake.partition_dir(spec.lake_dir, "training_set", "segment", segment))
-    local = modeling.fit_segment(frame, spec, segment)
+    local = modeling.fit_segment(frame, spec.training_sections(), segment)
     dask_auc, local_auc = records[segment]["metrics"]["roc_auc"], local.metrics["roc_auc"]
     require(abs(dask_auc - local_auc) <= AUC_TOLERANCE,
             f"segment {segment}: holdout AUC on Dask {dask_auc:.4f} vs one process {local_auc:.4f}, "

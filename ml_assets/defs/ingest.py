@@ -111,14 +111,14 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         with DailyRun(context, spec) as run:
             for chunk in run.chunks():
                 raw = read_raw(source, chunk.first, chunk.last, spec)
-                valid = contract.enforce(schemas.raw_schema(spec, chunk.first, chunk.last), raw)
+                valid = contract.enforce(schemas.raw_schema(spec.dataset, chunk.first, chunk.last), raw)
                 if valid is not None:
-                    soft.add(list(raw.columns), valid, spec)
+                    soft.add(list(raw.columns), valid, spec.dataset)
                     chunk.add_rows(valid, preview)
                     chunk.stage(valid)
             yield contract_check("raw_data", contract.failures)
             contract.stop_if_broken(f"raw_data {run.first}..{run.last} breaks its contract")
-            findings = soft.findings(spec)
+            findings = soft.findings(spec.dataset)
             yield soft_rules_check(findings)
             for row in findings.itertuples():
                 context.log.warning(f"raw_data {row.column}: {row.rule}: {row.detail}")
@@ -137,8 +137,9 @@ def build_ingest_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         contract = RangeContract(schemas.FailureTally(FAILURE_SAMPLE_ROWS))
         with DailyRun(context, spec) as run:
             for chunk in run.chunks():
-                raw = chunk.read(raw_data, feature_core.input_columns(spec))
-                valid = contract.enforce(schemas.features_schema(spec), feature_core.build_features(raw, spec))
+                raw = chunk.read(raw_data, feature_core.input_columns(spec.dataset, spec.features))
+                valid = contract.enforce(schemas.features_schema(spec.dataset, spec.features),
+                                          feature_core.build_features(raw, spec.dataset, spec.features))
                 if valid is not None:
                     chunk.add_rows(valid, feature_figures)
                     chunk.stage(valid)

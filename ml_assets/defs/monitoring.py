@@ -121,7 +121,7 @@ def segment_drift_by_day(profile: drift.ReferenceProfile, features: pd.DataFrame
     features = features[[date_column, *spec.feature_columns()]]  # each day filters them: only what is compared
     predictions = predictions[[date_column, SCORE_COLUMN]]
     scores = dict(trailing_windows(predictions, date_column, days, spec.drift.window_days))
-    scope = drift_scope(spec)
+    scope = drift_scope(spec.features, spec.drift)
     tables = [segment_drift(profile, rows, scores[day][SCORE_COLUMN], scope, spec.drift).assign(
         **{date_column: pd.Timestamp(day)}) for day, rows in trailing_windows(features, date_column, days,
                                                                                spec.drift.window_days)]
@@ -140,7 +140,7 @@ def write_segment_reports(table: pd.DataFrame, features: pd.DataFrame, predictio
     HTML report beside it (bounded samples of the reference and of the day's trailing window); returns the
     HTML paths by day. `run_last`: the run's last day when `table` covers a chunk of the run."""
     date_column, segment = spec.dataset.date, str(table["segment"].iat[0])
-    html_days = evidently_days(day_verdicts(table, date_column), spec, run_last)
+    html_days = evidently_days(day_verdicts(table, date_column), spec.drift.evidently, run_last)
     if not html_days:
         return {}
     reference = registry.reference(champion)
@@ -310,8 +310,10 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         tables = []
         with DailyRun(context, spec) as run:
             for chunk in run.chunks():
-                cohorts = stored_rows("predictions", maturity_cohort(chunk.first, spec)[0],
-                                      maturity_cohort(chunk.last, spec)[1], spec, performance_inputs(spec))
+                performance = spec.monitoring.performance
+                cohorts = stored_rows("predictions", maturity_cohort(chunk.first, spec.dataset, performance)[0],
+                                      maturity_cohort(chunk.last, spec.dataset, performance)[1], spec,
+                                      performance_inputs(spec))
                 table = performance_by_day(cohorts, chunk.days, model_registry, spec)
                 tables.append(table)
                 chunk.stage(table)
@@ -320,7 +322,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 chunk.name_days("performance_day")
             table = concat_tables(tables)
             alerted = send_performance_alerts(latest_day(table, ds.date), alerts, spec, run.last)
-            yield run.output({"floor": auc_floor(spec)})
+            yield run.output({"floor": auc_floor(spec.monitoring.performance, spec.training)})
         yield floor_check(table, alerted, spec)
 
     @dg.asset(
@@ -356,7 +358,8 @@ def floor_check(table: pd.DataFrame, alerted: list[str], spec: PipelineSpec) -> 
     judged = table[table["judged"].astype(bool)] if len(table) else table
     return dg.AssetCheckResult(
         check_name=AUC_ABOVE_FLOOR, passed=below.empty, severity=dg.AssetCheckSeverity.WARN, metadata={
-            "floor": auc_floor(spec), "alerted_segments": dg.MetadataValue.json(alerted),
+            "floor": auc_floor(spec.monitoring.performance, spec.training),
+            "alerted_segments": dg.MetadataValue.json(alerted),
             "judged_cohorts": int((~judged["in_sample"].astype(bool)).sum()) if len(judged) else 0,
             "in_sample_cohorts_not_judged": int(judged["in_sample"].astype(bool).sum()) if len(judged) else 0,
             "below_floor": dg.MetadataValue.md(below[shown].round(4).to_markdown(index=False) if len(below)
@@ -425,7 +428,8 @@ def send_performance_alerts(latest: pd.DataFrame, alerts: AlertWebhook, spec: Pi
     """One alert per segment and model version of the latest day whose realized AUC is below the floor."""
     below = latest[latest["below_floor"].astype(bool)] if len(latest) else latest
     for _, row in below.iterrows():
-        alerts.send(performance_alert_text(spec.name, day.isoformat(), row, auc_floor(spec)))
+        alerts.send(performance_alert_text(spec.name, day.isoformat(), row,
+                                           auc_floor(spec.monitoring.performance, spec.training)))
     return sorted({str(segment) for segment in below["segment"]}) if len(below) else []
 
 
@@ -443,11 +447,12 @@ def performance_by_day(predictions: pd.DataFrame, days: list[date], registry: Mo
     dates = pd.to_datetime(predictions[ds.date]).dt.date
     tables = []
     for day in days:
-        first, last = maturity_cohort(day, spec)
+        first, last = maturity_cohort(day, spec.dataset, spec.monitoring.performance)
         cohort = predictions[(dates >= first) & (dates <= last)]
         if len(cohort):
             tables.append(cohort_performance(cohort, SEGMENT_COLUMN, ds.date, ds.target, training, windows,
-                                             auc_floor(spec), performance.min_rows, spec.monitoring.estimation).assign(
+                                             auc_floor(performance, spec.training), performance.min_rows,
+                                             spec.monitoring.estimation).assign(
                 **{ds.date: pd.Timestamp(day), "cohort_first": first.isoformat(), "cohort_last": last.isoformat()}))
     return pd.concat(tables, ignore_index=True) if tables else empty
 

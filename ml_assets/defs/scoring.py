@@ -42,7 +42,7 @@ def similar_index(registry: ModelRegistry, model: LoadedModel, spec: PipelineSpe
         log.warning(f"{model.name} v{model.version} was trained with scoring.similar_customers.top_n 0: "
                     "no similar customers for its rows; retrain the segment to add them")
         return None
-    return similar.build_index(reference, spec)
+    return similar.build_index(reference, spec.dataset, spec.scoring.similar_customers)
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,8 @@ def score_chunk(features: pd.DataFrame, scorers: dict[str, Scorer | Unscorable],
             unscored[segment] = len(rows)
             continue
         scored.append(score_segment(rows, scorer.model.booster, scorer.model.meta, scorer.name,
-                                    scorer.model.version, spec, scorer.index))
-    return (pd.concat(scored, ignore_index=True) if scored else empty_scores(spec)), unscored
+                                    scorer.model.version, spec.scoring_sections(), scorer.index))
+    return (pd.concat(scored, ignore_index=True) if scored else empty_scores(spec.scoring_sections())), unscored
 
 
 @dataclass
@@ -276,7 +276,8 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         with DailyRun(context, spec) as run:
             for chunk in run.chunks():
                 scored = chunk.read(predictions)
-                table = clustering.cluster_table(scored, stored_cutpoints(scored, model_registry, cutpoints), spec)
+                table = clustering.cluster_table(scored, stored_cutpoints(scored, model_registry, cutpoints),
+                                                 spec.scoring_sections())
                 chunk.add_rows(table, cluster_counts)
                 chunk.stage(table)
             yield run.output({"cutpoints": spec.clustering.cutpoints})
@@ -298,7 +299,7 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
             for chunk in run.chunks():
                 clusters = chunk.read(risk_clusters, report_inputs(spec))
                 summary = daily_summary(clusters, as_of, spec)
-                files = reporting.write_report_files(clusters, folder, spec)
+                files = reporting.write_report_files(clusters, folder, spec.dataset.date, spec.scoring)
                 summaries.append(summary)
                 add_report_figures(chunk, summary, clusters, files, spec)
                 chunk.stage(summary)

@@ -92,7 +92,7 @@ def champion_comparison(registry: ModelRegistry, spec: PipelineSpec, segment: st
         return None, None
     if champion is None:
         return None, None
-    champion_scores = model_scores(champion.booster, model_matrix(fit.holdout, spec, champion.meta.vocabulary),
+    champion_scores = model_scores(champion.booster, model_matrix(fit.holdout, spec.features, champion.meta.vocabulary),
                                    champion.meta)
     training = spec.training
     comparison = compare_auc(fit.holdout[spec.dataset.target].to_numpy(), fit.holdout_scores, champion_scores,
@@ -123,7 +123,7 @@ def run_params(fit: modeling.SegmentFit, spec: PipelineSpec, window: dict[str, A
     model = fit.model
     return {**model.params, "best_iteration": model.best_iteration, "train_rows": fit.train_rows,
             "window_first": window["first"], "window_last": window["last"], "data_hash": window["fingerprint"],
-            "imbalance": fit.imbalance["method"], "train_positive_rate": round(fit.imbalance["positive_rate"], 4),
+            "imbalance": fit.imbalance.method, "train_positive_rate": round(fit.imbalance.positive_rate, 4),
             "calibration_requested": spec.model.calibration, "calibration": model.calibration.method,
             "calibration_folds": spec.training.calibration_folds, "cv_folds": spec.training.cv_folds,
             "tuning": spec.model.tuning.enabled}
@@ -137,7 +137,7 @@ def run_metrics(fit: modeling.SegmentFit, comparison: AucComparison | None) -> d
                 for method, loss in fit.model.calibration.selection_log_loss.items()}
     metrics |= {f"baseline_holdout_{name}": value for name, value in fit.baseline_metrics.items()}
     if fit.cv:
-        metrics |= {f"cv_{name}": value for name, value in fit.cv.items() if name.endswith(("_mean", "_std"))}
+        metrics |= {f"cv_{name}": value for name, value in fit.cv.summary().items()}
     if fit.tuning:
         metrics |= {"tuning_best_validation_auc": fit.tuning.best_validation_auc,
                     "tuning_trials": len(fit.tuning.trials)}
@@ -158,12 +158,12 @@ def write_drift_references(frame: pd.DataFrame, fit: modeling.SegmentFit, spec: 
     """The drift reference sample and the reference profile (`features` plus the holdout scores), written into
     `folder` as the run logs them."""
     write_parquet(reference_sample(frame, fit, spec), folder / REFERENCE_FILE)
-    save_profile(with_score_reference(features, fit.holdout_scores, spec), folder / PROFILE_DIR)
+    save_profile(with_score_reference(features, fit.holdout_scores, spec.drift), folder / PROFILE_DIR)
 
 
 def write_similar_reference(frame: pd.DataFrame, fit: modeling.SegmentFit, spec: PipelineSpec, folder: Path) -> None:
     """Labeled rows and their contributions for similar-customer search, written into `folder`."""
-    write_parquet(reference_contributions(frame, fit.model, spec), folder / SIMILAR_FILE)
+    write_parquet(reference_contributions(frame, fit.model, spec.scoring_sections()), folder / SIMILAR_FILE)
 
 
 def stored_window(window: dict[str, Any]) -> TrainingWindow:
@@ -177,23 +177,24 @@ def segment_run(spec: PipelineSpec, segment: str, fit: modeling.SegmentFit, data
     cross-validation, and the booster trimmed to the trees scoring uses (the leakage_suspects check adds its audit)."""
     window, model = data["window"], fit.model
     meta = scoring_meta(fit, segment, stored_window(window), window["fingerprint"])
-    documents = {META_FILE: meta.to_document(), FINGERPRINT_FILE: {**window["data"], "partitions": data["partitions"]}}
+    documents = {META_FILE: meta.to_document(), FINGERPRINT_FILE: {**window["data"].as_dict(),
+                                                                "partitions": data["partitions"]}}
     if fit.tuning:
         documents["tuning.json"] = {"best_params": fit.tuning.best_params, "trials": fit.tuning.trials}
     if fit.cv:
-        documents["cross_validation.json"] = fit.cv
+        documents["cross_validation.json"] = fit.cv.as_dict()
     return SegmentRun(name=f"{spec.name}-{segment}",
                       tags=tags | {"segment": segment, "data_hash": window["fingerprint"]},
                       params=run_params(fit, spec, window), metrics=run_metrics(fit, comparison), documents=documents,
                       booster=model.booster[: model.best_iteration + 1],
-                      example=model_matrix(fit.holdout.head(EXAMPLE_ROWS), spec, model.vocabulary))
+                      example=model_matrix(fit.holdout.head(EXAMPLE_ROWS), spec.features, model.vocabulary))
 
 
 def training_data(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
     """The training set's window and fingerprint, and the partitions it holds (logged with the run)."""
     ds = spec.dataset
     fingerprint = data_fingerprint(frame, ds.date, ds.target)
-    window = {"first": fingerprint["first"], "last": fingerprint["last"], "fingerprint": fingerprint["hash"],
+    window = {"first": fingerprint.first, "last": fingerprint.last, "fingerprint": fingerprint.hash,
               "data": fingerprint}
     return {"window": window, "partitions": partition_dates(frame, ds.date)}
 
@@ -217,13 +218,11 @@ def fit_record(segment: str, name: str, fit: modeling.SegmentFit, window: dict[s
     """A segment's model record before registration: its fit, its data, the gate's verdict and the champion it
     was compared with."""
     promote, reason = verdict
-    tuning = ({"best_params": fit.tuning.best_params, "best_validation_auc": fit.tuning.best_validation_auc,
-               "trials": len(fit.tuning.trials)} if fit.tuning else None)
     return ModelRecord(segment=segment, model_name=name, promoted=promote, reason=reason, metrics=fit.metrics,
                        raw_metrics=fit.raw_metrics, baseline_metrics=fit.baseline_metrics, imbalance=fit.imbalance,
                        calibration=fit.model.calibration, params=fit.model.params, window=stored_window(window),
-                       data_hash=window["fingerprint"], fingerprint=window["data"], tuning=tuning, cv=fit.cv,
-                       gate=comparison,
+                       data_hash=window["fingerprint"], fingerprint=window["data"],
+                       tuning=fit.tuning.summary() if fit.tuning else None, cv=fit.cv, gate=comparison,
                        previous_champion=champion.version if champion else None, trained_with=trained_with)
 
 
@@ -239,10 +238,10 @@ def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, trackin
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=2) as background:
         folder = Path(tmp)
         data = background.submit(training_data, frame, spec)
-        features = background.submit(feature_reference, frame, spec)
+        features = background.submit(feature_reference, frame, spec.features, spec.drift)
         # distributed training: at training.distributed_min_rows rows or more, the booster trains on the Dask cluster
         with dask.trainer(spec, segment, len(frame), log) as trainer:
-            fit = modeling.fit_segment(frame, spec, segment, trainer)
+            fit = modeling.fit_segment(frame, spec.training_sections(), segment, trainer)
         references = [background.submit(write_drift_references, frame, fit, spec, features.result(), folder)]
         if spec.scoring.similar_customers.top_n:
             references.append(background.submit(write_similar_reference, frame, fit, spec, folder))
@@ -294,7 +293,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         figures = PartitionFigures(schema=column_schema(frame))
         for seg, part in sets.items():
             figures.add(seg, {ROW_COUNT: len(part)} | ({
-                "fingerprint": dg.MetadataValue.json(data_fingerprint(part, ds.date, ds.target)),
+                "fingerprint": dg.MetadataValue.json(data_fingerprint(part, ds.date, ds.target).as_dict()),
                 "split": dg.MetadataValue.json(split_statement(part, spec))} if len(part) else {}))
         figures.stamp(context)
         return dg.Output(sets, metadata={"as_of": as_of.isoformat(), "window_first": days[0], "window_last": days[-1],
@@ -369,7 +368,7 @@ def evaluate_version(spec: PipelineSpec, record: ModelRecord, frame: pd.DataFram
     model = registry.load(record.model_name, record.version)
     _, holdout = modeling.split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
     target = holdout[spec.dataset.target].to_numpy(dtype="float64")
-    matrix = model_matrix(holdout, spec, model.meta.vocabulary)
+    matrix = model_matrix(holdout, spec.features, model.meta.vocabulary)
     scores = model_scores(model.booster, matrix, model.meta)
     threshold = spec.training.decision_threshold
     at_threshold = evaluation.threshold_metrics(target, scores, threshold)
@@ -401,11 +400,11 @@ def evaluation_plots(target: np.ndarray, scores: np.ndarray, metrics: dict[str, 
 def training_figures(record: ModelRecord) -> dict[str, Any]:
     """A segment's own training record for its partition: the gate's verdict, imbalance, calibration, tuning and
     cross-validation, and its holdout log loss, Brier and ECE, raw and calibrated, as floats the UI can plot."""
-    cv = {k: v for k, v in record.cv.items() if k != "per_fold"} if record.cv else None
+    cv = {"folds": record.cv.folds, **record.cv.summary()} if record.cv else None
     return {"reason": record.reason, "gate": dg.MetadataValue.json(record.gate.as_dict() if record.gate else {}),
-            "imbalance": dg.MetadataValue.json(record.imbalance),
+            "imbalance": dg.MetadataValue.json(record.imbalance.as_dict()),
             "calibration": dg.MetadataValue.json(record.calibration.as_dict()),
-            "tuning": dg.MetadataValue.json(record.tuning or {}), "cv": dg.MetadataValue.json(cv or {}),
+            "tuning": dg.MetadataValue.json(record.tuning.as_dict() if record.tuning else {}), "cv": dg.MetadataValue.json(cv or {}),
             **{f"holdout_{name}{suffix}": dg.MetadataValue.float(float(metrics[name]))
                for name in RAW_METRICS for suffix, metrics in (("", record.metrics), ("_raw", record.raw_metrics))}}
 
@@ -435,7 +434,8 @@ def audit_version(spec: PipelineSpec, record: ModelRecord, frame: pd.DataFrame, 
     """Audit a registered version on its training set, log the audit into its run and name its suspects in the
     run's and the version's `leakage_suspects` tag; drop costs only for versions trained in this process."""
     model = trained_model(registry.load(record.model_name, record.version), record)
-    audit = modeling.segment_leakage(frame, spec, record.segment, model, refits=record.trained_with == "xgboost")
+    audit = modeling.segment_leakage(frame, spec.training_sections(), record.segment, model,
+                                     refits=record.trained_with == "xgboost")
     suspects = {LEAKAGE_CHECK: json.dumps([feature.feature for feature in audit.suspects])}
     tracking.log_leakage_audit(record.run_id, audit.as_dict(), suspects)
     registry.tag_version(record.model_name, record.version, suspects)

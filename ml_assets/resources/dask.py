@@ -67,4 +67,4 @@ class DaskCluster(dg.ConfigurableResource):
         with self.client() as client:
             log.info(f"segment {segment!r}: {rows:,} training rows >= training.distributed_min_rows "
                      f"{self.min_rows:,}: training with xgboost.dask on {client.scheduler.address}")
-            yield dask_trainer(client, spec, segment)
+            yield dask_trainer(client, spec.lake_dir, spec.training_sections(), segment)

@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import dagster as dg
 import mlflow
 import pandas as pd
+from pydantic import PrivateAttr
 
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
@@ -105,11 +106,15 @@ class ModelRegistry(dg.ConfigurableResource):
     """Reads registered models by alias from the project's own MLflow registry (never from user files)."""
 
     tracking_uri: str
+    _client_uri: str | None = PrivateAttr(default=None)
 
     @property
     def uri(self) -> str:
-        """The tracking URI as MLflow gets it: credentials moved to MLflow's variables (client_uri)."""
-        return client_uri(self.tracking_uri)
+        """The tracking URI as MLflow gets it: credentials moved to MLflow's variables (client_uri) once per
+        resource, on first use, not on every call."""
+        if self._client_uri is None:
+            self._client_uri = client_uri(self.tracking_uri)
+        return self._client_uri
 
     @property
     def client(self) -> MlflowClient:

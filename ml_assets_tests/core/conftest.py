@@ -18,9 +18,10 @@ from ml_assets_tests.conftest import make_spec
 def domestic_fit(tmp_path_factory: pytest.TempPathFactory) -> tuple[PipelineSpec, pd.DataFrame, SegmentFit]:
     """The demo config, three months of domestic features (1,500 customers) and a model fitted on them."""
     spec = make_spec(tmp_path_factory.mktemp("explain"), training={"window_days": 60, "holdout_days": 14})
-    features = build_features(generate_invoices(1500, date(2024, 1, 1), date(2024, 3, 31), seed=5), spec)
+    features = build_features(generate_invoices(1500, date(2024, 1, 1), date(2024, 3, 31), seed=5), spec.dataset,
+                              spec.features)
     frame = features[features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
-    return spec, frame, fit_segment(frame, spec, "domestic")
+    return spec, frame, fit_segment(frame, spec.training_sections(), "domestic")
 
 
 def scoring_meta(fit: SegmentFit) -> ScoringMeta:

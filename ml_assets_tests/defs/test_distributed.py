@@ -46,9 +46,9 @@ def test_dask_model_matches_the_single_machine_one(dask_spec: PipelineSpec) -> N
     record = train_on_dask(dask_spec, "domestic")
     assert record["trained_with"] == "xgboost.dask"
     frame = lake.read_partition(lake.partition_dir(dask_spec.lake_dir, "training_set", "segment", "domestic"))
-    local = modeling.fit_segment(frame, dask_spec, "domestic")
+    local = modeling.fit_segment(frame, dask_spec.training_sections(), "domestic")
     model = ModelRegistry(tracking_uri=dask_spec.tracking_uri).load(record["model_name"], record["version"])
-    dask_scores = model_scores(model.booster, model_matrix(local.holdout, dask_spec, model.meta.vocabulary),
+    dask_scores = model_scores(model.booster, model_matrix(local.holdout, dask_spec.features, model.meta.vocabulary),
                                model.meta)
     correlation = np.corrcoef(dask_scores, local.holdout_scores)[0, 1]
     print(f"\nholdout AUC dask {record['metrics']['roc_auc']:.4f} vs one process {local.metrics['roc_auc']:.4f}; "
@@ -59,4 +59,4 @@ def test_dask_model_matches_the_single_machine_one(dask_spec: PipelineSpec) -> N
 
 def test_missing_feature_days_are_named(dask_spec: PipelineSpec) -> None:
     with pytest.raises(FileNotFoundError, match=r"1 day\(s\) are not stored, e.g. .*date=2030-01-01"):
-        feature_files(dask_spec, ["2024-01-02", "2030-01-01"])
+        feature_files(dask_spec.lake_dir, ["2024-01-02", "2030-01-01"])

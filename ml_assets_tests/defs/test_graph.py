@@ -4,7 +4,6 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import pytest
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 

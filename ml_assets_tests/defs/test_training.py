@@ -59,7 +59,7 @@ def test_data_fingerprint_is_logged(trained) -> None:
     spec, _ = trained
     client = MlflowClient(tracking_uri=spec.tracking_uri)
     frame = lake.read_partition(lake.partition_dir(spec.lake_dir, "training_set", "segment", "domestic"))
-    expected = data_fingerprint(frame, spec.dataset.date, spec.dataset.target)
+    expected = data_fingerprint(frame, spec.dataset.date, spec.dataset.target).as_dict()
     run_id = record_of(spec, "segment_model", "domestic")["run_id"]
     logged = mlflow.artifacts.load_dict(f"{client.get_run(run_id).info.artifact_uri}/{FINGERPRINT_FILE}")
     assert {k: logged[k] for k in expected} == expected
@@ -79,7 +79,7 @@ def test_version_run_holds_its_references_and_the_similar_reference_names_its_me
         model = registry.load(record["model_name"], record["version"])
         similar = registry.similar_reference(model)
         assert similar.attrs[CONTRIBUTIONS_ATTR] == "approx"
-        assert build_index(similar, spec).method == "approx"
+        assert build_index(similar, spec.dataset, spec.scoring.similar_customers).method == "approx"
         assert registry.reference_profile(model).numeric["score"].rows == record["metrics"]["rows"]
 
 

@@ -156,7 +156,7 @@ def ingest_file(path: Path, spec: PipelineSpec) -> schemas.ContractResult | None
     except Exception as error:  # noqa: BLE001
         assert_clear(error, str(path))
         return None
-    result = schemas.enforce(schemas.raw_schema(spec, DAY, DAY), frame)
+    result = schemas.enforce(schemas.raw_schema(spec.dataset, DAY, DAY), frame)
     assert result.passed or len(result.failures) > 0, "a failed contract names its failures"
     if not result.passed:
         assert schemas.describe_failures(result.failures).strip()

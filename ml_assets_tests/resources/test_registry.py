@@ -47,6 +47,17 @@ def test_client_uri_moves_the_credentials_of_a_server_url_to_mlflows_variables(m
     assert client_uri(database) == database, "a database store URI keeps its credentials (SQLAlchemy reads them)"
 
 
+def test_registry_moves_its_credentials_once_not_on_every_uri_call(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "from-env")  # restored after the test
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "from-env")
+    registry = ModelRegistry(tracking_uri="https://ops:s3cret@mlflow.example/team")
+    assert registry.uri == "https://mlflow.example/team"
+    assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "s3cret"
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "changed-since")
+    assert registry.uri == "https://mlflow.example/team"
+    assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "changed-since", "a second uri call leaves the variables"
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One SQLite registry for the module (creating its tables takes seconds)."""

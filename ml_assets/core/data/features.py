@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_assets.spec import DatasetSpec, PipelineSpec
+from ml_assets.spec import DatasetSpec, FeaturesSpec
 
 SEGMENT_COLUMN = "model_segment"
 DAYS_PER_MONTH = 30.4375
@@ -55,23 +55,23 @@ def assign_segments(values: pd.Series, dataset: DatasetSpec) -> pd.Series:
     return segments.where(segments.notna() & values.notna(), None)
 
 
-def input_columns(spec: PipelineSpec) -> list[str]:
+def input_columns(ds: DatasetSpec, features: FeaturesSpec) -> list[str]:
     """The raw columns `build_features` reads (a stored range can be read back with only these)."""
-    ds, eng = spec.dataset, spec.features.engineered
-    columns = [ds.id, ds.date, ds.target, ds.segment, *spec.features.numeric, *spec.features.categorical,
+    eng = features.engineered
+    columns = [ds.id, ds.date, ds.target, ds.segment, *features.numeric, *features.categorical,
                *(column for average in eng.history_averages for column in average.columns),
                *(since.column for since in eng.days_since)]
     return list(dict.fromkeys(columns))
 
 
-def build_features(raw: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
-    """Model-ready table: keys, segment, target and every feature the spec asks for."""
-    ds, eng = spec.dataset, spec.features.engineered
+def build_features(raw: pd.DataFrame, ds: DatasetSpec, features: FeaturesSpec) -> pd.DataFrame:
+    """Model-ready table: keys, segment, target and every feature the features section asks for."""
+    eng = features.engineered
     out = raw[[ds.id, ds.date, ds.target]].copy()
     out[SEGMENT_COLUMN] = assign_segments(raw[ds.segment], ds)
-    for column in spec.features.numeric:
+    for column in features.numeric:
         out[column] = pd.to_numeric(raw[column], errors="coerce").astype("float64")
-    for column in spec.features.categorical:
+    for column in features.categorical:
         values = raw[column].astype(object).where(raw[column].notna(), None)
         out[column] = normalize_strings(values) if column in eng.normalize_strings else values.map(
             lambda v: None if v is None else str(v))
@@ -87,16 +87,16 @@ def build_features(raw: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def model_matrix(features: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[str, list[str]]) -> pd.DataFrame:
+def model_matrix(frame: pd.DataFrame, features: FeaturesSpec, vocabulary: dict[str, list[str]]) -> pd.DataFrame:
     """Feature columns in model order; categoricals use the training vocabulary (unseen values become NaN).
 
-    float64 columns are shared with `features`, not copied (a million-row copy is costly on fresh memory): read
+    float64 columns are shared with `frame`, not copied (a million-row copy is costly on fresh memory): read
     the matrix, do not write into it."""
-    columns: dict[str, Any] = {column: features[column].astype("float64", copy=False)
-                               for column in spec.features.model_numeric()}
-    columns |= {column: pd.Categorical(features[column], categories=vocabulary[column])
-                for column in spec.features.categorical}
-    return pd.DataFrame(columns, index=features.index, copy=False)
+    columns: dict[str, Any] = {column: frame[column].astype("float64", copy=False)
+                               for column in features.model_numeric()}
+    columns |= {column: pd.Categorical(frame[column], categories=vocabulary[column])
+                for column in features.categorical}
+    return pd.DataFrame(columns, index=frame.index, copy=False)
 
 
 def category_vocabulary(features: pd.DataFrame, categorical: list[str]) -> dict[str, list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
@@ -18,8 +19,30 @@ def partition_dates(frame: pd.DataFrame, date_column: str) -> list[str]:
     return sorted(f"{day:%Y-%m-%d}" for day in pd.to_datetime(frame[date_column]).dt.normalize().dropna().unique())
 
 
-def data_fingerprint(frame: pd.DataFrame, date_column: str, target: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DataFingerprint:
+    """Partitions used (count, first and last day), rows, positives and the hash of a training set."""
+
+    partitions_used: int
+    first: str | None
+    last: str | None
+    rows: int
+    positives: int
+    hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form kept in the model record and logged as data_fingerprint.json."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> DataFingerprint:
+        """Read the stored form (`as_dict()`)."""
+        return cls(int(document["partitions_used"]), document["first"], document["last"], int(document["rows"]),
+                   int(document["positives"]), str(document["hash"]))
+
+
+def data_fingerprint(frame: pd.DataFrame, date_column: str, target: str) -> DataFingerprint:
     """Partitions used (count, first, last), rows, positives and the hash of a training set."""
     dates = partition_dates(frame, date_column)
-    return {"partitions_used": len(dates), "first": dates[0] if dates else None, "last": dates[-1] if dates else None,
-            "rows": len(frame), "positives": int(frame[target].sum()), "hash": frame_hash(frame)}
+    return DataFingerprint(len(dates), dates[0] if dates else None, dates[-1] if dates else None, len(frame),
+                           int(frame[target].sum()), frame_hash(frame))

@@ -11,7 +11,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from ml_assets.core.data.features import SEGMENT_COLUMN
-from ml_assets.spec import ColumnRule, PipelineSpec
+from ml_assets.spec import ColumnRule, DatasetSpec, FeaturesSpec
 
 PANDAS_DTYPES = {"int": "Int64", "float": "float64", "str": "object", "date": "datetime64[ns]", "bool": "boolean"}
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # XGBoost reads features as float32: larger values become inf
@@ -48,9 +48,8 @@ FINITE_CHECKS = [pa.Check(_finite, error="finite (no inf)"),
                  pa.Check(_float32_range, error=f"within float32 range (|x| <= {FLOAT32_MAX:.3g}, what XGBoost reads)")]
 
 
-def _raw_column(name: str, kind: str, spec: PipelineSpec, start: date, end: date) -> pa.Column:
+def _raw_column(name: str, kind: str, ds: DatasetSpec, start: date, end: date) -> pa.Column:
     """Column contract: dtype with coercion, nullability and the role's value rules."""
-    ds = spec.dataset
     optional = name in ds.optional
     checks: list[pa.Check] = []
     if kind in ("int", "float"):
@@ -88,22 +87,21 @@ class SoftRuleTally:
     original_columns: set[str] = field(default_factory=set)
     unseen: dict[str, set[str]] = field(default_factory=dict)
 
-    def add(self, original_columns: list[str], frame: pd.DataFrame, spec: PipelineSpec) -> None:
+    def add(self, original_columns: list[str], frame: pd.DataFrame, ds: DatasetSpec) -> None:
         """Count one chunk: `original_columns` as the source gave them, `frame` as the contract coerced it."""
         self.original_columns |= set(original_columns)
         if len(frame):
             self.rows += len(frame)
-            for name in spec.dataset.columns:
+            for name in ds.columns:
                 if name in frame.columns:
                     self.nulls[name] = self.nulls.get(name, 0) + int(frame[name].isna().sum())
-        for name, rule in spec.dataset.rules.items():
+        for name, rule in ds.rules.items():
             if rule.expected is not None and name in frame.columns:
                 seen = set(frame[name].dropna().astype(str)) - {str(v) for v in rule.expected}
                 self.unseen[name] = self.unseen.get(name, set()) | seen
 
-    def findings(self, spec: PipelineSpec) -> pd.DataFrame:
+    def findings(self, ds: DatasetSpec) -> pd.DataFrame:
         """One row (column, rule, detail) per soft rule broken over everything counted."""
-        ds = spec.dataset
         findings = [(name, "missing optional column", "filled with nulls")
                     for name in ds.optional if name not in self.original_columns]
         for name in ds.columns:
@@ -121,25 +119,23 @@ class SoftRuleTally:
         return pd.DataFrame(findings, columns=["column", "rule", "detail"])
 
 
-def raw_schema(spec: PipelineSpec, start: date, end: date) -> pa.DataFrameSchema:
+def raw_schema(ds: DatasetSpec, start: date, end: date) -> pa.DataFrameSchema:
     """Contract of raw_data for the partitions start..end."""
-    ds = spec.dataset
-    columns = {name: _raw_column(name, kind, spec, start, end) for name, kind in ds.columns.items()}
+    columns = {name: _raw_column(name, kind, ds, start, end) for name, kind in ds.columns.items()}
     return pa.DataFrameSchema(columns, unique=[ds.date, ds.id], add_missing_columns=True, strict=False,
                               name="raw_data")
 
 
-def features_schema(spec: PipelineSpec) -> pa.DataFrameSchema:
+def features_schema(ds: DatasetSpec, features: FeaturesSpec) -> pa.DataFrameSchema:
     """Contract of features: keys present, numeric features finite floats, categoricals text."""
-    ds = spec.dataset
     columns = {
         ds.id: pa.Column(nullable=False),
         ds.date: pa.Column("datetime64[ns]", nullable=False),
         ds.target: pa.Column("Int64", pa.Check.isin([0, 1]), nullable=False, coerce=True),
         SEGMENT_COLUMN: pa.Column(object, nullable=True),
     }
-    columns |= {name: pa.Column("float64", FINITE_CHECKS, nullable=True) for name in spec.features.model_numeric()}
-    columns |= {name: pa.Column(object, nullable=True) for name in spec.features.categorical}
+    columns |= {name: pa.Column("float64", FINITE_CHECKS, nullable=True) for name in features.model_numeric()}
+    columns |= {name: pa.Column(object, nullable=True) for name in features.categorical}
     return pa.DataFrameSchema(columns, strict=True, name="features")
 
 

@@ -17,7 +17,8 @@ from ml_assets.core.monitoring.estimation import ESTIMATE_COLUMNS, estimate_perf
 from ml_assets.core.training.record import TrainingWindow
 from ml_assets.core.training.modeling import expected_calibration_error
 from ml_assets.core.scoring.scores import SCORE_COLUMN
-from ml_assets.spec import DriftSpec, EstimationSpec, PipelineSpec
+from ml_assets.spec import (
+    DatasetSpec, DriftSpec, EstimationSpec, EvidentlySpec, FeaturesSpec, PerformanceSpec, TrainingSpec)
 
 PERFORMANCE_COLUMNS = ["segment", "model_name", "model_version", "cohort_first", "cohort_last", "in_sample", "rows",
                        "unlabeled_rows", "positives", "roc_auc", "ece", "default_rate", "mean_score",
@@ -25,19 +26,19 @@ PERFORMANCE_COLUMNS = ["segment", "model_name", "model_version", "cohort_first",
                        "training_roc_auc", "training_ece", "training_default_rate", "judged", "below_floor"]
 
 
-def feature_reference(features: pd.DataFrame, spec: PipelineSpec) -> drift.ReferenceProfile:
+def feature_reference(frame: pd.DataFrame, features: FeaturesSpec, settings: DriftSpec) -> drift.ReferenceProfile:
     """The drift reference of a version's training rows without the score: every model feature (training
     computes it while the booster trains; `with_score_reference` adds the score)."""
-    return drift.build_profile(features, spec.features.model_numeric(), spec.features.categorical, spec.drift.bins,
-                               spec.drift.reference_sample_rows)
+    return drift.build_profile(frame, features.model_numeric(), features.categorical, settings.bins,
+                               settings.reference_sample_rows)
 
 
 def with_score_reference(profile: drift.ReferenceProfile, scores: np.ndarray,
-                         spec: PipelineSpec) -> drift.ReferenceProfile:
+                         settings: DriftSpec) -> drift.ReferenceProfile:
     """`profile` plus the holdout scores as the `score` column (bins and counts from all rows, sorted values
     capped at drift.reference_sample_rows)."""
-    score = drift.numeric_reference(np.asarray(scores, dtype="float64"), spec.drift.bins,
-                                    spec.drift.reference_sample_rows)
+    score = drift.numeric_reference(np.asarray(scores, dtype="float64"), settings.bins,
+                                    settings.reference_sample_rows)
     return drift.ReferenceProfile({**profile.numeric, SCORE_COLUMN: score}, profile.categorical)
 
 
@@ -61,13 +62,13 @@ class DriftScope:
     same_period: frozenset[str]
 
 
-def drift_scope(spec: PipelineSpec) -> DriftScope:
+def drift_scope(features: FeaturesSpec, settings: DriftSpec) -> DriftScope:
     """The drift scope of a config: drift.monitored (default every feature but calendar parts) and, with
     features.calendar.handling same_period, the calendar parts judged against the same calendar period."""
-    monitored = frozenset(spec.monitored_features())
-    same_period = monitored & set(spec.features.calendar_features()) \
-        if spec.features.calendar.handling == "same_period" else frozenset()
-    return DriftScope(tuple(spec.feature_columns()), monitored, frozenset(same_period))
+    monitored = frozenset(settings.monitored_features(features))
+    same_period = monitored & set(features.calendar_features()) \
+        if features.calendar.handling == "same_period" else frozenset()
+    return DriftScope(tuple(features.model_columns()), monitored, frozenset(same_period))
 
 
 def segment_drift(profile: drift.ReferenceProfile, current: pd.DataFrame, scores: pd.Series, scope: DriftScope,
@@ -92,12 +93,11 @@ def at_least(severity: str, level: str) -> bool:
     return drift.SEVERITIES.index(severity) >= drift.SEVERITIES.index(level)
 
 
-def evidently_days(verdicts: pd.Series, spec: PipelineSpec, run_last: date | None = None) -> list[date]:
+def evidently_days(verdicts: pd.Series, option: EvidentlySpec, run_last: date | None = None) -> list[date]:
     """Days (from a day-indexed series of worst severities) that get an Evidently HTML report:
     none, the last day of the run, the last plus every day at or above evidently.min_severity, or all.
     `run_last` is the run's last day when `verdicts` cover only part of the run (a chunk of a range);
     by default the last day of `verdicts`."""
-    option = spec.drift.evidently
     days = sorted(verdicts.index)
     if option.days == "none" or not days:
         return []
@@ -108,16 +108,15 @@ def evidently_days(verdicts: pd.Series, spec: PipelineSpec, run_last: date | Non
     return sorted({*([last] if last in verdicts.index else []), *drifted})
 
 
-def auc_floor(spec: PipelineSpec) -> float:
+def auc_floor(performance: PerformanceSpec, training: TrainingSpec) -> float:
     """AUC below which realized performance is flagged: monitoring.performance.min_auc or training.min_auc."""
-    floor = spec.monitoring.performance.min_auc
-    return spec.training.min_auc if floor is None else floor
+    return training.min_auc if performance.min_auc is None else performance.min_auc
 
 
-def maturity_cohort(day: date, spec: PipelineSpec) -> tuple[date, date]:
+def maturity_cohort(day: date, ds: DatasetSpec, performance: PerformanceSpec) -> tuple[date, date]:
     """First and last prediction date judged on `day`: the trailing window ending label_delay_days earlier."""
-    last = day - timedelta(days=spec.dataset.label_delay_days)
-    return last - timedelta(days=spec.monitoring.performance.window_days - 1), last
+    last = day - timedelta(days=ds.label_delay_days)
+    return last - timedelta(days=performance.window_days - 1), last
 
 
 def realized_performance(target: np.ndarray, scores: np.ndarray) -> dict[str, float]:

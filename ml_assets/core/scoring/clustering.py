@@ -7,7 +7,8 @@ import pandas as pd
 
 from ml_assets.core.training.modeling import score_cutpoints
 from ml_assets.core.scoring.scores import SCORE_COLUMN
-from ml_assets.spec import ArrearsRule, ClusteringSpec, PipelineSpec
+from ml_assets.core.sections import ScoringSections
+from ml_assets.spec import ArrearsRule, ClusteringSpec
 
 CLUSTER_COLUMNS = ["risk_category", "group", "in_arrears", "risk_cluster"]
 MODEL_KEYS = ["model_name", "model_version"]
@@ -80,7 +81,7 @@ def assign_clusters(scores: np.ndarray, cutpoints: list[float], group_values: pd
 
 
 def cluster_table(predictions: pd.DataFrame, stored_cutpoints: dict[tuple[str, str], list[float]],
-                  spec: PipelineSpec) -> pd.DataFrame:
+                  spec: ScoringSections) -> pd.DataFrame:
     """Predictions with the cluster columns, cut per model version (and per day with `cutpoints: batch`);
     `stored_cutpoints` maps (model name, version) to the cut-points stored with that version."""
     clustering, flag = spec.clustering, spec.features.engineered.new_customer

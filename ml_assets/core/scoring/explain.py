@@ -14,7 +14,8 @@ import xgboost as xgb
 from ml_assets.core.scoring.clustering import category_index, cutpoints_for
 from ml_assets.core.data.features import model_matrix
 from ml_assets.core.training.record import ScoringMeta
-from ml_assets.spec import PipelineSpec
+from ml_assets.core.sections import ScoringSections
+from ml_assets.spec import ClusteringSpec, ScoringSpec
 
 MISSING_TEXT = "missing"
 
@@ -62,29 +63,30 @@ def reason_codes(contribs: np.ndarray, values: pd.DataFrame, columns: list[str])
     return codes | {column: pa.nulls(len(contribs), pa.string()) for column in columns[count:]}
 
 
-def rows_to_explain(scores: np.ndarray, days: pd.Series, stored_cutpoints: list[float], spec: PipelineSpec,
-                    model: str) -> np.ndarray:
+def rows_to_explain(scores: np.ndarray, days: pd.Series, stored_cutpoints: list[float], scoring: ScoringSpec,
+                    clustering: ClusteringSpec, model: str) -> np.ndarray:
     """True for rows whose score falls in a category of scoring.reason_codes.categories (all rows when unset);
     cut like risk_clusters cuts them (per day with `cutpoints: batch`)."""
-    categories = spec.scoring.reason_codes.categories
+    categories = scoring.reason_codes.categories
     if categories is None:
         return np.ones(len(scores), dtype=bool)
-    wanted = np.isin(np.asarray(spec.clustering.labels, dtype=object), categories)
+    wanted = np.isin(np.asarray(clustering.labels, dtype=object), categories)
     chosen = np.zeros(len(scores), dtype=bool)
-    batches = days.groupby(days.to_numpy()).indices.values() if spec.clustering.cutpoints == "batch" else [slice(None)]
+    batches = days.groupby(days.to_numpy()).indices.values() if clustering.cutpoints == "batch" else [slice(None)]
     for rows in batches:
-        cutpoints = cutpoints_for(scores[rows], stored_cutpoints, spec.clustering, model)
+        cutpoints = cutpoints_for(scores[rows], stored_cutpoints, clustering, model)
         chosen[rows] = wanted[category_index(scores[rows], cutpoints)]
     return chosen
 
 
 def reason_frame(rows: pd.DataFrame, scores: np.ndarray, booster: xgb.Booster, meta: ScoringMeta,
-                 spec: PipelineSpec, model: str, matrix: pd.DataFrame | None = None) -> pd.DataFrame:
+                 spec: ScoringSections, model: str, matrix: pd.DataFrame | None = None) -> pd.DataFrame:
     """reason_1 .. reason_<count> of one segment's rows (same order): codes for the rows the spec asks to
     explain, null for the others. `matrix`: the rows' model matrix when already built."""
-    chosen = np.flatnonzero(rows_to_explain(scores, rows[spec.dataset.date], meta.cutpoints, spec, model))
+    chosen = np.flatnonzero(rows_to_explain(scores, rows[spec.dataset.date], meta.cutpoints, spec.scoring,
+                                            spec.clustering, model))
     subset = rows.iloc[chosen]
-    matrix = model_matrix(subset, spec, meta.vocabulary) if matrix is None else matrix.iloc[chosen]
+    matrix = model_matrix(subset, spec.features, meta.vocabulary) if matrix is None else matrix.iloc[chosen]
     approximate = spec.scoring.reason_codes.method == "approx"
     codes = reason_codes(contributions(booster, matrix, meta.best_iteration, approximate), subset[matrix.columns],
                          spec.scoring.reason_columns())

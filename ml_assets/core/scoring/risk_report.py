@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from ml_assets.core.data import lake
 from ml_assets.core.data.features import SEGMENT_COLUMN
-from ml_assets.spec import PipelineSpec
+from ml_assets.spec import ScoringSpec
 
 SUMMARY_KEYS = ["segment", "risk_cluster"]
 REPORT_FOLDER = "risk_report"  # <reports>/risk_report/date=YYYY-MM-DD/segment=<segment>/part.parquet
@@ -66,9 +66,9 @@ def labels_matured(dates: pd.Series, label_delay_days: int, as_of: pd.Timestamp)
     return pd.to_datetime(dates) + timedelta(days=label_delay_days) <= as_of
 
 
-def report_rows(table: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
+def report_rows(table: pd.DataFrame, scoring: ScoringSpec) -> pd.DataFrame:
     """The columns of scoring.report_columns, in that order (every column when unset)."""
-    columns = spec.scoring.report_columns
+    columns = scoring.report_columns
     if columns is None:
         return table
     missing = [c for c in columns if c not in table.columns]
@@ -78,17 +78,17 @@ def report_rows(table: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
     return table[columns]
 
 
-def write_report_files(table: pd.DataFrame, folder: Path, spec: PipelineSpec) -> list[Path]:
+def write_report_files(table: pd.DataFrame, folder: Path, date_column: str, scoring: ScoringSpec) -> list[Path]:
     """Row-level report: <folder>/date=YYYY-MM-DD/segment=<segment>/part.parquet with the report columns.
 
     The table goes to Arrow once, ordered by segment and day (scored tables usually are already), and each
     file is a slice of it."""
-    days = pd.to_datetime(table[spec.dataset.date]).to_numpy(dtype="datetime64[D]").astype("int64")
+    days = pd.to_datetime(table[date_column]).to_numpy(dtype="datetime64[D]").astype("int64")
     segment_codes, segments = pd.factorize(table[SEGMENT_COLUMN])
     offset = days - days.min() if len(days) else days
     keys = segment_codes * (offset.max(initial=0) + 1) + offset  # one key per segment and day, ordered so
     order = np.argsort(keys, kind="stable")
-    rows = pa.Table.from_pandas(report_rows(table, spec), preserve_index=False)
+    rows = pa.Table.from_pandas(report_rows(table, scoring), preserve_index=False)
     if np.any(order != np.arange(len(order))):
         rows = rows.take(order)
     starts = np.flatnonzero(np.r_[True, keys[order][1:] != keys[order][:-1]]) if len(order) else order

@@ -12,23 +12,23 @@ from ml_assets.core.training.calibration import apply_calibration
 from ml_assets.core.data.features import SEGMENT_COLUMN
 from ml_assets.core.training.modeling import predict
 from ml_assets.core.training.record import ScoringMeta
-from ml_assets.spec import PipelineSpec
+from ml_assets.core.sections import ScoringSections
 
 SCORE_COLUMN = "score"
 
 
-def passthrough_columns(spec: PipelineSpec) -> list[str]:
+def passthrough_columns(spec: ScoringSections) -> list[str]:
     """Feature columns kept beside the score because clustering and reports need them."""
     wanted = [spec.clustering.group_column]
     if spec.features.engineered.new_customer:
         wanted.append(spec.features.engineered.new_customer.name)
     if spec.clustering.arrears:
         wanted.append(spec.clustering.arrears.column)
-    wanted += [c for c in spec.scoring.report_columns or [] if c in spec.feature_columns()]
+    wanted += [c for c in spec.scoring.report_columns or [] if c in spec.features.model_columns()]
     return list(dict.fromkeys(column for column in wanted if column))
 
 
-def prediction_columns(spec: PipelineSpec) -> list[str]:
+def prediction_columns(spec: ScoringSections) -> list[str]:
     """Columns of the predictions table, in order."""
     ds = spec.dataset
     return [ds.id, ds.date, SEGMENT_COLUMN, ds.target, SCORE_COLUMN, "model_name", "model_version",
@@ -41,7 +41,7 @@ def model_scores(booster: xgb.Booster, matrix: pd.DataFrame, meta: ScoringMeta) 
 
 
 def scored_columns(rows: pd.DataFrame, matrix: pd.DataFrame, booster: xgb.Booster, meta: ScoringMeta,
-                   model_name: str, model_version: str, spec: PipelineSpec) -> dict[str, Any]:
+                   model_name: str, model_version: str, spec: ScoringSections) -> dict[str, Any]:
     """The predictions table's columns for one segment's rows (its model matrix given), in order, as arrays:
     the rows' own columns are not copied into an intermediate frame."""
     values = {column: rows[column].array for column in prediction_columns(spec) if column in rows.columns}
@@ -50,7 +50,7 @@ def scored_columns(rows: pd.DataFrame, matrix: pd.DataFrame, booster: xgb.Booste
     return {column: values[column] for column in prediction_columns(spec)}
 
 
-def empty_predictions(spec: PipelineSpec) -> pd.DataFrame:
+def empty_predictions(spec: ScoringSections) -> pd.DataFrame:
     """A predictions table with no rows but the right columns (typed where the type is known)."""
     known = {spec.dataset.date: "datetime64[ns]", SCORE_COLUMN: "float64"}
     return pd.DataFrame({column: pd.Series(dtype=known.get(column, object)) for column in prediction_columns(spec)})

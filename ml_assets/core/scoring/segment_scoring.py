@@ -13,20 +13,22 @@ import xgboost as xgb
 from ml_assets.core.scoring.explain import reason_frame
 from ml_assets.core.data.features import SEGMENT_COLUMN, model_matrix
 from ml_assets.core.scoring.scores import SCORE_COLUMN, empty_predictions, scored_columns
+from ml_assets.core.sections import ScoringSections
 from ml_assets.core.scoring.similar import SIMILAR_COLUMNS, SimilarIndex, similar_frame
 from ml_assets.core.training.record import ScoringMeta
-from ml_assets.spec import PipelineSpec
+from ml_assets.spec import ScoringSpec
 
-def explanation_columns(spec: PipelineSpec) -> list[str]:
+
+def explanation_columns(scoring: ScoringSpec) -> list[str]:
     """Columns `score_segment` adds beside the scores: reason codes, then similar past customers."""
-    return spec.scoring.reason_columns() + SIMILAR_COLUMNS
+    return scoring.reason_columns() + SIMILAR_COLUMNS
 
 
 def score_segment(rows: pd.DataFrame, booster: xgb.Booster, meta: ScoringMeta, model_name: str,
-                  model_version: str, spec: PipelineSpec, index: SimilarIndex | None) -> pd.DataFrame:
+                  model_version: str, spec: ScoringSections, index: SimilarIndex | None) -> pd.DataFrame:
     """One segment's rows scored by its model, with reason codes and (for the top rows of each day, when an
     index is given) similar past customers; built as one frame from its columns."""
-    matrix = model_matrix(rows, spec, meta.vocabulary)
+    matrix = model_matrix(rows, spec.features, meta.vocabulary)
     columns = scored_columns(rows, matrix, booster, meta, model_name, model_version, spec)
     segment = str(rows[SEGMENT_COLUMN].iat[0]) if len(rows) else ""
     constants = {SEGMENT_COLUMN: segment, "model_name": model_name, "model_version": str(model_version)}
@@ -43,6 +45,6 @@ def constant_text(value: str, length: int) -> pd.arrays.ArrowExtensionArray:
     return pd.arrays.ArrowExtensionArray(pa.repeat(pa.scalar(value, pa.string()), length))
 
 
-def empty_scores(spec: PipelineSpec) -> pd.DataFrame:
+def empty_scores(spec: ScoringSections) -> pd.DataFrame:
     """A scored table with no rows but every column `score_segment` returns."""
-    return empty_predictions(spec).assign(**{column: None for column in explanation_columns(spec)})
+    return empty_predictions(spec).assign(**{column: None for column in explanation_columns(spec.scoring)})

@@ -20,7 +20,8 @@ from ml_assets.core.scoring.explain import contributions
 from ml_assets.core.data.features import model_matrix
 from ml_assets.core.training.modeling import TrainedModel
 from ml_assets.core.training.record import ScoringMeta
-from ml_assets.spec import PipelineSpec
+from ml_assets.core.sections import ScoringSections
+from ml_assets.spec import DatasetSpec, SimilarCustomersSpec
 
 CONTRIBUTION_PREFIX = "contribution__"
 SIMILAR_COLUMNS = ["similar_customers", "similar_default_rate"]
@@ -31,13 +32,14 @@ REFERENCE_METHOD = "approx"
 METHODS = ("approx", "exact")
 
 
-def reference_contributions(frame: pd.DataFrame, model: TrainedModel, spec: PipelineSpec, seed: int = 0) -> pd.DataFrame:
+def reference_contributions(frame: pd.DataFrame, model: TrainedModel, spec: ScoringSections,
+                            seed: int = 0) -> pd.DataFrame:
     """Up to scoring.similar_customers.index_rows labeled rows of a training window: id, date, target and the
     model's contributions (one `contribution__<feature>` column per feature) by REFERENCE_METHOD, which the
     frame's attrs name (to_parquet keeps them)."""
     ds = spec.dataset
     sample = frame.sample(n=min(len(frame), spec.scoring.similar_customers.index_rows), random_state=seed)
-    matrix = model_matrix(sample, spec, model.vocabulary)
+    matrix = model_matrix(sample, spec.features, model.vocabulary)
     values = contributions(model.booster, matrix, model.best_iteration,
                            approximate=REFERENCE_METHOD == "approx").astype("float32")
     keys = sample[[ds.id, ds.date, ds.target]].reset_index(drop=True)
@@ -67,12 +69,11 @@ class SimilarIndex:
     method: str
 
 
-def build_index(reference: pd.DataFrame, spec: PipelineSpec) -> SimilarIndex:
+def build_index(reference: pd.DataFrame, ds: DatasetSpec, similar: SimilarCustomersSpec) -> SimilarIndex:
     """A NearestNeighbors index (Euclidean, k = scoring.similar_customers.k) over the reference contributions."""
     columns = [c for c in reference.columns if c.startswith(CONTRIBUTION_PREFIX)]
-    k = min(spec.scoring.similar_customers.k, len(reference))
+    k = min(similar.k, len(reference))
     search = NearestNeighbors(n_neighbors=k).fit(reference[columns].to_numpy(dtype="float32"))
-    ds = spec.dataset
     return SimilarIndex(search, reference[[ds.id, ds.date, ds.target]],
                         [c.removeprefix(CONTRIBUTION_PREFIX) for c in columns], reference_method(reference))
 
@@ -95,9 +96,8 @@ def _top_rows(rows: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([above, rows[scores == threshold][: n - len(above)]])
 
 
-def describe_neighbours(keys: pd.DataFrame, neighbours: np.ndarray, spec: PipelineSpec) -> tuple[list[str], np.ndarray]:
+def describe_neighbours(keys: pd.DataFrame, neighbours: np.ndarray, ds: DatasetSpec) -> tuple[list[str], np.ndarray]:
     """Per queried row, its neighbours as 'id (date): target=value; ...' and their mean target."""
-    ds = spec.dataset
     used = np.unique(neighbours)
     picked = keys.iloc[used]
     dates = pd.to_datetime(picked[ds.date]).dt.strftime("%Y-%m-%d")
@@ -108,18 +108,18 @@ def describe_neighbours(keys: pd.DataFrame, neighbours: np.ndarray, spec: Pipeli
 
 
 def similar_frame(rows: pd.DataFrame, scores: np.ndarray, booster: xgb.Booster, meta: ScoringMeta,
-                  spec: PipelineSpec, index: SimilarIndex | None) -> pd.DataFrame:
+                  spec: ScoringSections, index: SimilarIndex | None) -> pd.DataFrame:
     """similar_customers and similar_default_rate of one segment's rows (same order): the k nearest labeled
     training rows of the scoring.similar_customers.top_n highest scores per day, null for the other rows."""
     top_n = spec.scoring.similar_customers.top_n if index is not None else 0
     chosen = top_rows_per_day(scores, rows[spec.dataset.date], top_n) if top_n else np.zeros(0, dtype="int64")
     texts, rates = np.full(len(rows), None, dtype=object), np.full(len(rows), np.nan)
     if len(chosen):
-        matrix = model_matrix(rows.iloc[chosen], spec, meta.vocabulary)
+        matrix = model_matrix(rows.iloc[chosen], spec.features, meta.vocabulary)
         if list(matrix.columns) != index.features:
             raise ValueError(f"the similar-customer index was logged for features {index.features} but the model "
                              f"scores {list(matrix.columns)}; retrain the segment")
         query = contributions(booster, matrix, meta.best_iteration, approximate=index.method == "approx")
         texts[chosen], rates[chosen] = describe_neighbours(
-            index.keys, index.search.kneighbors(query, return_distance=False), spec)
+            index.keys, index.search.kneighbors(query, return_distance=False), spec.dataset)
     return pd.DataFrame({"similar_customers": texts, "similar_default_rate": rates})

@@ -14,17 +14,16 @@ import xgboost as xgb
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-CV_METRICS = ("roc_auc", "log_loss")
+from ml_assets.core.training.record import CV_METRICS, CrossValidation, FoldMetrics
 
-
-def fold_metrics(booster: xgb.Booster, matrix: pd.DataFrame, target: np.ndarray) -> dict[str, float]:
+def fold_metrics(booster: xgb.Booster, matrix: pd.DataFrame, target: np.ndarray) -> FoldMetrics:
     """ROC AUC and log loss of one fold's held-out rows."""
     score = np.clip(booster.predict(xgb.DMatrix(matrix, enable_categorical=True)), 1e-7, 1 - 1e-7)
-    return {"roc_auc": float(roc_auc_score(target, score)), "log_loss": float(log_loss(target, score, labels=[0, 1]))}
+    return FoldMetrics(float(roc_auc_score(target, score)), float(log_loss(target, score, labels=[0, 1])))
 
 
 def cross_validate(matrix: pd.DataFrame, target: pd.Series, params: dict[str, Any], num_boost_round: int,
-                   folds: int, seed: int) -> dict[str, Any]:
+                   folds: int, seed: int) -> CrossValidation:
     """Fit `folds` boosters of `num_boost_round` trees (the main fit's best count) and score each left-out fold."""
     y = target.to_numpy(dtype="float64")
     minority = int(min(y.sum(), len(y) - y.sum()))
@@ -37,6 +36,6 @@ def cross_validate(matrix: pd.DataFrame, target: pd.Series, params: dict[str, An
         booster = xgb.train(params, xgb.DMatrix(matrix.iloc[fit_rows], y[fit_rows], enable_categorical=True),
                             num_boost_round=num_boost_round)
         per_fold.append(fold_metrics(booster, matrix.iloc[test_rows], y[test_rows]))
-    summary = {f"{name}_{stat}": float(getattr(np, stat)([fold[name] for fold in per_fold]))
-               for name in CV_METRICS for stat in ("mean", "std")}
-    return {"folds": folds, **summary, "per_fold": per_fold}
+    figures = [float(getattr(np, stat)([getattr(fold, name) for fold in per_fold]))
+               for name in CV_METRICS for stat in ("mean", "std")]
+    return CrossValidation(folds, *figures, tuple(per_fold))

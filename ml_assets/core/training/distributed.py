@@ -8,7 +8,7 @@ of `modeling.fit_segment` (calibration, holdout metrics, baseline) is unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask.dataframe as dd
 import pandas as pd
@@ -19,47 +19,51 @@ from xgboost import dask as xgb_dask
 from ml_assets.core.data import lake
 from ml_assets.core.data.features import SEGMENT_COLUMN, model_matrix
 from ml_assets.core.data.fingerprint import partition_dates
+from ml_assets.core.sections import TrainingSections
 from ml_assets.core.training.modeling import BoosterTrainer, TrainingRows, booster_params
-from ml_assets.spec import PipelineSpec
+from ml_assets.spec import DatasetSpec, FeaturesSpec
+
+if TYPE_CHECKING:
+    from upath import UPath
 
 FEATURES_ASSET = "features"
 TARGET = "__target__"
 
 
-def feature_files(spec: PipelineSpec, days: list[str]) -> tuple[list[str], dict[str, Any]]:
+def feature_files(lake_dir: UPath, days: list[str]) -> tuple[list[str], dict[str, Any]]:
     """Parquet files of the features partitions of `days` (paths or fsspec URLs) and their storage options."""
-    folders = lake.day_dirs(spec.lake_dir, FEATURES_ASSET, days)
+    folders = lake.day_dirs(lake_dir, FEATURES_ASSET, days)
     files = {str(folder): lake.stored_file(folder) for folder in folders}
     missing = [folder for folder, file in files.items() if file is None or file.suffix != ".parquet"]
     if missing:
         raise FileNotFoundError(f"distributed training reads features from the lake, but {len(missing)} day(s) are "
                                 f"not stored, e.g. {missing[0]}: materialize features for those days first")
-    return [str(file) for file in files.values()], dict(spec.lake_dir.storage_options)
+    return [str(file) for file in files.values()], dict(lake_dir.storage_options)
 
 
-def read_segment_rows(files: list[str], storage_options: dict[str, Any], spec: PipelineSpec,
+def read_segment_rows(files: list[str], storage_options: dict[str, Any], ds: DatasetSpec, features: FeaturesSpec,
                       segment: str) -> dd.DataFrame:
     """The segment's rows of the given feature files, one Dask partition per file, only the columns training uses."""
-    ds = spec.dataset
-    columns = [ds.date, ds.target, SEGMENT_COLUMN, *spec.feature_columns()]
+    columns = [ds.date, ds.target, SEGMENT_COLUMN, *features.model_columns()]
     frame = dd.read_parquet(files, columns=columns, storage_options=storage_options)
     return frame[frame[SEGMENT_COLUMN] == segment]
 
 
-def matrix_and_target(rows: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[str, list[str]]) -> pd.DataFrame:
-    """One partition's model matrix (categoricals on the training vocabulary) with the target beside it."""
-    return model_matrix(rows, spec, vocabulary).assign(**{TARGET: rows[spec.dataset.target].astype("float64")})
+def matrix_and_target(rows: pd.DataFrame, features: FeaturesSpec, target: str,
+                      vocabulary: dict[str, list[str]]) -> pd.DataFrame:
+    """One partition's model matrix (categoricals on the training vocabulary) with the `target` column beside it."""
+    return model_matrix(rows, features, vocabulary).assign(**{TARGET: rows[target].astype("float64")})
 
 
-def dask_matrix(client: Client, rows: dd.DataFrame, spec: PipelineSpec,
+def dask_matrix(client: Client, rows: dd.DataFrame, spec: TrainingSections,
                 vocabulary: dict[str, list[str]]) -> xgb_dask.DaskDMatrix:
     """The model matrix and target of `rows` on the workers, from one pass over each partition, so both have the
     same partitions (selected separately from the files, Dask would fuse the target column's files into fewer)."""
-    data = rows.map_partitions(matrix_and_target, spec, vocabulary)
+    data = rows.map_partitions(matrix_and_target, spec.features, spec.dataset.target, vocabulary)
     return xgb_dask.DaskDMatrix(client, data.drop(columns=TARGET), data[TARGET], enable_categorical=True)
 
 
-def fit_booster(client: Client, fit_rows: dd.DataFrame, validation_rows: dd.DataFrame, spec: PipelineSpec,
+def fit_booster(client: Client, fit_rows: dd.DataFrame, validation_rows: dd.DataFrame, spec: TrainingSections,
                 params: dict[str, Any], vocabulary: dict[str, list[str]]) -> tuple[xgb.Booster, int]:
     """xgboost.dask training on `fit_rows` with early stopping on `validation_rows`."""
     output = xgb_dask.train(
@@ -70,12 +74,12 @@ def fit_booster(client: Client, fit_rows: dd.DataFrame, validation_rows: dd.Data
     return booster, int(booster.best_iteration)
 
 
-def dask_trainer(client: Client, spec: PipelineSpec, segment: str) -> BoosterTrainer:
+def dask_trainer(client: Client, lake_dir: UPath, spec: TrainingSections, segment: str) -> BoosterTrainer:
     """A trainer for `modeling.fit_segment` that fits the segment's booster on the cluster of `client`, from the
-    lake's feature partitions of the same days, rows and early-stopping slice as the local trainer."""
+    feature partitions in `lake_dir` of the same days, rows and early-stopping slice as the local trainer."""
 
     def segment_rows(days: list[str]) -> dd.DataFrame:
-        return read_segment_rows(*feature_files(spec, days), spec, segment)
+        return read_segment_rows(*feature_files(lake_dir, days), spec.dataset, spec.features, segment)
 
     def train(rows: TrainingRows, params: dict[str, Any]) -> tuple[xgb.Booster, int]:
         fit_days = partition_dates(rows.frame[rows.fit], spec.dataset.date)

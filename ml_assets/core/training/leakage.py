@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
-
 from ml_assets.spec import LeakageSpec
 
 SCHEMA_VERSION = 1
@@ -50,16 +49,29 @@ class LeakageAudit:
     def suspects(self) -> tuple[FeatureAudit, ...]:
         return tuple(feature for feature in self.features if feature.reasons)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """JSON form kept in the segment's record and logged to MLflow."""
         return {"schema_version": SCHEMA_VERSION, "holdout_auc": self.holdout_auc,
                 "refit_auc": self.refit_auc,
-                "thresholds": self.thresholds.model_dump(), "features": [asdict(f) for f in self.features],
+                "thresholds": self.thresholds.model_dump(), "features": [asdict(f) | {"reasons": list(f.reasons)} for f in self.features],
                 "suspects": [f.feature for f in self.suspects]}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> LeakageAudit:
+        """Read the stored form (`as_dict()`); ValueError for an audit of another schema version."""
+        if document.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"leakage audit has schema_version {document.get('schema_version')!r}, this ml_assets "
+                             f"reads schema_version {SCHEMA_VERSION}")
+        features = tuple(FeatureAudit(f["feature"], f["univariate_auc"], f["gain_share"], f["drop_cost"],
+                                      tuple(f["reasons"])) for f in document["features"])
+        return cls(document["holdout_auc"], document["refit_auc"], features,
+                   LeakageSpec.model_validate(document["thresholds"]))
 
 
 def oriented_auc(target: np.ndarray, score: np.ndarray) -> float:
     """max(AUC, 1 - AUC) of a score on the rows where it is present; NaN unless both classes remain."""
+    from sklearn.metrics import roc_auc_score  # the model record reads audits where no audit runs (`ml-assets models`)
+
     target, score = np.asarray(target, dtype="float64"), np.asarray(score, dtype="float64")
     present = ~np.isnan(score)
     if len(np.unique(target[present])) < 2:
@@ -110,6 +122,8 @@ def audit_leakage(train: pd.DataFrame, train_target: np.ndarray, holdout: pd.Dat
     """Audit every feature of `train`/`holdout` (model matrices) against the model's raw holdout scores and gains;
     drop costs for the `spec.refit_top` features with most gain, by `refit` against its refit of every column (None:
     no drop costs)."""
+    from sklearn.metrics import roc_auc_score
+
     columns = list(train.columns)
     shares = gain_shares(gains.reindex(columns, fill_value=0.0)).sort_values(ascending=False, kind="stable")
     holdout_auc = float(roc_auc_score(holdout_target, holdout_scores))

@@ -20,8 +20,9 @@ from ml_assets.core.training.comparison import AucComparison
 from ml_assets.core.training.cross_validation import cross_validate
 from ml_assets.core.data.features import category_vocabulary, model_matrix
 from ml_assets.core.training.leakage import LeakageAudit, Refit, audit_leakage
+from ml_assets.core.training.record import CrossValidation, ImbalanceStatement
 from ml_assets.core.training.tuning import TuningResult, tune_params
-from ml_assets.spec import PipelineSpec
+from ml_assets.core.sections import TrainingSections
 
 # Early stopping on log loss: the product is a probability, and AUC stops ranking-only models after a few trees.
 BASE_PARAMS: dict[str, Any] = {"objective": "binary:logistic", "eval_metric": "logloss", "tree_method": "hist"}
@@ -253,12 +254,12 @@ class SegmentFit:
     train_rows: int
     raw_metrics: dict[str, float]
     baseline_metrics: dict[str, float]
-    imbalance: dict[str, Any]
+    imbalance: ImbalanceStatement
     tuning: TuningResult | None
-    cv: dict[str, Any] | None
+    cv: CrossValidation | None
 
 
-def training_rows(train: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[str, list[str]],
+def training_rows(train: pd.DataFrame, spec: TrainingSections, vocabulary: dict[str, list[str]],
                   segment: str) -> TrainingRows:
     """Model matrix, target and dates of the training part, with its time slices marked."""
     ds, training = spec.dataset, spec.training
@@ -266,7 +267,7 @@ def training_rows(train: pd.DataFrame, spec: PipelineSpec, vocabulary: dict[str,
     slices = time_slices(train[ds.date], training.validation_fraction, calibration_folds)
     require_two_classes(train.loc[slices.validation, ds.target],
                         f"segment {segment!r} validation slice ({training.validation_fraction:.0%} of training dates)")
-    return TrainingRows(train, model_matrix(train, spec, vocabulary), train[ds.target], train[ds.date], slices)
+    return TrainingRows(train, model_matrix(train, spec.features, vocabulary), train[ds.target], train[ds.date], slices)
 
 
 def enough_to_calibrate(target: np.ndarray) -> bool:
@@ -276,20 +277,21 @@ def enough_to_calibrate(target: np.ndarray) -> bool:
     return min(positives, len(target) - positives) >= MIN_CLASS_ROWS
 
 
-def booster_of_rows(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any]) -> tuple[xgb.Booster, int]:
+def booster_of_rows(rows: TrainingRows, spec: TrainingSections, params: dict[str, Any]) -> tuple[xgb.Booster, int]:
     """XGBoost with `params` on a segment's training rows, early-stopped on their validation slice."""
     return fit_booster(rows.matrix, rows.target, rows.fit, rows.validation, params, spec.model.num_boost_round,
                        spec.model.early_stopping_rounds, spec.training.seed)
 
 
-def validation_auc(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any]) -> float:
+def validation_auc(rows: TrainingRows, spec: TrainingSections, params: dict[str, Any]) -> float:
     """AUC on the validation slice of a booster fitted with `params` (the tuning objective)."""
     booster, best_iteration = booster_of_rows(rows, spec, params)
     scores = predict(booster, rows_where(rows.matrix, rows.validation), best_iteration)
     return float(roc_auc_score(rows.target[rows.validation], scores))
 
 
-def segment_params(rows: TrainingRows, spec: PipelineSpec, segment: str) -> tuple[dict[str, Any], TuningResult | None]:
+def segment_params(rows: TrainingRows, spec: TrainingSections,
+                   segment: str) -> tuple[dict[str, Any], TuningResult | None]:
     """Spec params with the imbalance setting, then the best Optuna trial's params when tuning is on."""
     params = {**spec.model.params_for(segment), **imbalance_params(rows.target[rows.fit], spec.model.imbalance)}
     if not spec.model.tuning.enabled:
@@ -304,14 +306,14 @@ BoosterTrainer = Callable[[TrainingRows, dict[str, Any]], tuple[xgb.Booster, int
 in this process (core.training.distributed.dask_trainer: on a Dask cluster); returns it and its best iteration."""
 
 
-def fit_model(rows: TrainingRows, spec: PipelineSpec, params: dict[str, Any],
+def fit_model(rows: TrainingRows, spec: TrainingSections, params: dict[str, Any],
               vocabulary: dict[str, list[str]], trainer: BoosterTrainer | None = None) -> TrainedModel:
     """XGBoost with early stopping on the validation slice (here, or by `trainer`), then its cross-fitted
     calibration."""
     booster, best_iteration = trainer(rows, params) if trainer else booster_of_rows(rows, spec, params)
     calibration = cross_fitted_calibration(rows, params, best_iteration + 1, spec.model.calibration,
                                            spec.training.seed)
-    return TrainedModel(booster, spec.feature_columns(), vocabulary, params, best_iteration, calibration)
+    return TrainedModel(booster, spec.features.model_columns(), vocabulary, params, best_iteration, calibration)
 
 
 def cross_fitted_calibration(rows: TrainingRows, params: dict[str, Any], trees: int, requested: str,
@@ -344,18 +346,18 @@ def out_of_fold_scores(matrix: pd.DataFrame, target: pd.Series, folds: np.ndarra
     return scores
 
 
-def imbalance_statement(rows: TrainingRows, params: dict[str, Any], imbalance: str) -> dict[str, Any]:
+def imbalance_statement(rows: TrainingRows, params: dict[str, Any], imbalance: str) -> ImbalanceStatement:
     """How class imbalance was handled, for the record and the run's params."""
-    return {"method": imbalance, "positive_rate": float(rows.target[rows.fit].mean()),
-            "scale_pos_weight": params.get("scale_pos_weight"),
-            "baseline_class_weight": "balanced" if imbalance != "none" else None}
+    return ImbalanceStatement(imbalance, float(rows.target[rows.fit].mean()), params.get("scale_pos_weight"),
+                              "balanced" if imbalance != "none" else None)
 
 
-def baseline_holdout_metrics(rows: TrainingRows, holdout: pd.DataFrame, spec: PipelineSpec) -> dict[str, float]:
+def baseline_holdout_metrics(rows: TrainingRows, holdout: pd.DataFrame, spec: TrainingSections) -> dict[str, float]:
     """Logistic-regression baseline fitted on the booster's own training rows, scored on the same holdout."""
-    model = fit_baseline(rows.frame[rows.fit], rows.target[rows.fit], spec, spec.model.imbalance != "none",
+    model = fit_baseline(rows.frame[rows.fit], rows.target[rows.fit], spec.features, spec.model.imbalance != "none",
                          spec.training.seed)
-    return classification_metrics(holdout[spec.dataset.target].to_numpy(), baseline_scores(model, holdout, spec))
+    return classification_metrics(holdout[spec.dataset.target].to_numpy(),
+                                  baseline_scores(model, holdout, spec.features))
 
 
 def refit_sample(target: np.ndarray, fit: np.ndarray, rows: int, seed: int) -> np.ndarray:
@@ -386,14 +388,14 @@ def refit_without(rows: TrainingRows, model: TrainedModel, holdout_matrix: pd.Da
     return refit
 
 
-def segment_leakage(frame: pd.DataFrame, spec: PipelineSpec, segment: str, model: TrainedModel,
+def segment_leakage(frame: pd.DataFrame, spec: TrainingSections, segment: str, model: TrainedModel,
                     refits: bool) -> LeakageAudit:
     """The leakage audit of a trained segment on the same time split, booster rows and holdout as its training (a
     step after registration, so the version does not wait for it); drop costs only when `refits` (local training)."""
     ds, leakage = spec.dataset, spec.training.leakage
     train, holdout = split_by_time(frame, ds.date, spec.training.holdout_days)
     rows = training_rows(train, spec, model.vocabulary, segment)
-    holdout_matrix = model_matrix(holdout, spec, model.vocabulary)
+    holdout_matrix = model_matrix(holdout, spec.features, model.vocabulary)
     target = holdout[ds.target].to_numpy()
     raw_scores = predict(model.booster, holdout_matrix, model.best_iteration)
     refit = refit_without(rows, model, holdout_matrix, leakage.refit_rows, spec.training.seed) if refits else None
@@ -402,7 +404,7 @@ def segment_leakage(frame: pd.DataFrame, spec: PipelineSpec, segment: str, model
                          leakage, refit)
 
 
-def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,
+def fit_segment(frame: pd.DataFrame, spec: TrainingSections, segment: str,
                 trainer: BoosterTrainer | None = None) -> SegmentFit:
     """Time-split a segment's training set, fit (and optionally tune) XGBoost, calibrate it, score the held-out
     days, and report the logistic baseline and the optional k-fold CV beside it (the leakage audit is
@@ -417,7 +419,7 @@ def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,
     params, tuning = segment_params(rows, spec, segment)
     model = fit_model(rows, spec, params, vocabulary, trainer)
     target = holdout[ds.target].to_numpy()
-    holdout_matrix = model_matrix(holdout, spec, vocabulary)
+    holdout_matrix = model_matrix(holdout, spec.features, vocabulary)
     raw = predict(model.booster, holdout_matrix, model.best_iteration)
     scores = apply_calibration(raw, model.calibration)
     metrics = classification_metrics(target, scores)
@@ -425,7 +427,7 @@ def fit_segment(frame: pd.DataFrame, spec: PipelineSpec, segment: str,
                          training.cv_folds, training.seed) if training.cv_folds else None)
     return SegmentFit(
         model=model, holdout=holdout, holdout_scores=scores, metrics=metrics,
-        cutpoints=score_cutpoints(scores, spec.clustering.quantiles), train_rows=len(train),
+        cutpoints=score_cutpoints(scores, spec.quantiles), train_rows=len(train),
         raw_metrics=metrics if model.calibration.method == "none" else classification_metrics(target, raw),
         baseline_metrics=baseline_holdout_metrics(rows, holdout, spec) if spec.model.baseline else {},
         imbalance=imbalance_statement(rows, params, spec.model.imbalance), tuning=tuning, cv=cv)

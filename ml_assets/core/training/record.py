@@ -8,18 +8,23 @@ it is read, not halfway through a run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ml_assets.core.training.calibration import Calibration, load_calibration
+from ml_assets.core.data.fingerprint import DataFingerprint
 from ml_assets.core.training.comparison import AucComparison
+from ml_assets.core.training.tuning import TuningSummary
 
 if TYPE_CHECKING:  # the record is read where no booster is trained (the registry, `ml-assets models`)
     from ml_assets.core.training.modeling import SegmentFit
 
 SCHEMA_VERSION = 1
 """Version of scoring_meta.json this code writes and reads; bump it when a field changes meaning or name."""
+
+
+CV_METRICS = ("roc_auc", "log_loss")
 
 
 class UnknownSchemaVersion(ValueError):
@@ -93,6 +98,62 @@ def scoring_meta(fit: SegmentFit, segment: str, window: TrainingWindow, data_has
 
 
 @dataclass(frozen=True)
+class FoldMetrics:
+    """ROC AUC and log loss of one fold's held-out rows."""
+
+    roc_auc: float
+    log_loss: float
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """Mean and standard deviation of each CV_METRICS over the folds, and every fold's figures."""
+
+    folds: int
+    roc_auc_mean: float
+    roc_auc_std: float
+    log_loss_mean: float
+    log_loss_std: float
+    per_fold: tuple[FoldMetrics, ...]
+
+    def summary(self) -> dict[str, float]:
+        """`<metric>_mean` and `<metric>_std` of every CV metric (what the run logs as cv_ metrics)."""
+        return {f"{name}_{stat}": getattr(self, f"{name}_{stat}") for name in CV_METRICS for stat in ("mean", "std")}
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form kept in the model record and logged as cross_validation.json."""
+        return {"folds": self.folds, **self.summary(), "per_fold": [asdict(fold) for fold in self.per_fold]}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> CrossValidation:
+        """Read the stored form (`as_dict()`)."""
+        return cls(int(document["folds"]), *(float(document[f"{name}_{stat}"]) for name in CV_METRICS
+                                             for stat in ("mean", "std")),
+                   tuple(FoldMetrics(float(f["roc_auc"]), float(f["log_loss"])) for f in document["per_fold"]))
+
+
+@dataclass(frozen=True)
+class ImbalanceStatement:
+    """How class imbalance was handled: the method, the booster rows' positive rate, the scale_pos_weight given
+    to XGBoost and the baseline's class weight (None when not used)."""
+
+    method: str
+    positive_rate: float
+    scale_pos_weight: float | None
+    baseline_class_weight: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form kept in the model record."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> ImbalanceStatement:
+        """Read the stored form (`as_dict()`)."""
+        return cls(str(document["method"]), float(document["positive_rate"]), document["scale_pos_weight"],
+                   document["baseline_class_weight"])
+
+
+@dataclass(frozen=True)
 class ModelRecord:
     """What segment_model stores of one trained segment (its lake record.json): the gate's verdict, the fit's
     holdout figures, calibration, data window and the champion it was compared with, then the registered version
@@ -105,14 +166,14 @@ class ModelRecord:
     metrics: dict[str, float]
     raw_metrics: dict[str, float]
     baseline_metrics: dict[str, float]
-    imbalance: dict[str, Any]
+    imbalance: ImbalanceStatement
     calibration: Calibration
-    params: dict[str, Any]
+    params: dict[str, Any]  # XGBoost params by XGBoost's own names: XGBoost's contract, kept as its mapping
     window: TrainingWindow
     data_hash: str
-    fingerprint: dict[str, Any]
-    tuning: dict[str, Any] | None
-    cv: dict[str, Any] | None
+    fingerprint: DataFingerprint
+    tuning: TuningSummary | None
+    cv: CrossValidation | None
     gate: AucComparison | None
     previous_champion: str | None
     trained_with: str
@@ -124,10 +185,11 @@ class ModelRecord:
         return {"schema_version": SCHEMA_VERSION, "segment": self.segment, "model_name": self.model_name,
                 "promoted": self.promoted, "reason": self.reason, "metrics": self.metrics,
                 "raw_metrics": self.raw_metrics, "baseline_metrics": self.baseline_metrics,
-                "imbalance": self.imbalance, "calibration": self.calibration.as_dict(), "params": self.params,
+                "imbalance": self.imbalance.as_dict(), "calibration": self.calibration.as_dict(), "params": self.params,
                 "window": {"first": self.window.first.isoformat(), "last": self.window.last.isoformat(),
-                           "fingerprint": self.data_hash, "data": self.fingerprint},
-                "tuning": self.tuning, "cv": self.cv, "gate": self.gate.as_dict() if self.gate else None,
+                           "fingerprint": self.data_hash, "data": self.fingerprint.as_dict()},
+                "tuning": self.tuning.as_dict() if self.tuning else None, "cv": self.cv.as_dict() if self.cv else None,
+                "gate": self.gate.as_dict() if self.gate else None,
                 "previous_champion": self.previous_champion,
                 "previous_champion_auc": self.gate.champion_auc if self.gate else None,
                 "trained_with": self.trained_with, "version": self.version, "run_id": self.run_id}
@@ -140,10 +202,13 @@ class ModelRecord:
         window, gate = document["window"], document["gate"]
         return cls(segment=document["segment"], model_name=document["model_name"], promoted=document["promoted"],
                    reason=document["reason"], metrics=document["metrics"], raw_metrics=document["raw_metrics"],
-                   baseline_metrics=document["baseline_metrics"], imbalance=document["imbalance"],
+                   baseline_metrics=document["baseline_metrics"],
+                   imbalance=ImbalanceStatement.from_dict(document["imbalance"]),
                    calibration=load_calibration(document["calibration"]), params=document["params"],
                    window=TrainingWindow(date.fromisoformat(window["first"]), date.fromisoformat(window["last"])),
-                   data_hash=window["fingerprint"], fingerprint=window["data"], tuning=document["tuning"],
-                   cv=document["cv"], gate=AucComparison(**gate) if gate else None,
+                   data_hash=window["fingerprint"], fingerprint=DataFingerprint.from_dict(window["data"]),
+                   tuning=TuningSummary.from_dict(document["tuning"]) if document["tuning"] else None,
+                   cv=CrossValidation.from_dict(document["cv"]) if document["cv"] else None,
+                   gate=AucComparison(**gate) if gate else None,
                    previous_champion=document["previous_champion"], trained_with=document["trained_with"],
                    version=document["version"], run_id=document["run_id"])

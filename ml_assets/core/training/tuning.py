@@ -27,6 +27,29 @@ class TuningResult:
     best_validation_auc: float
     trials: list[dict[str, Any]] = field(default_factory=list)
 
+    def summary(self) -> TuningSummary:
+        """What the model record keeps of the search: the best params and AUC, and how many trials finished."""
+        return TuningSummary(self.best_params, self.best_validation_auc, len(self.trials))
+
+
+@dataclass(frozen=True)
+class TuningSummary:
+    """The tuning search as the model record stores it; `best_params` are XGBoost params (XGBoost's own names)."""
+
+    best_params: dict[str, Any]
+    best_validation_auc: float
+    trials: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form kept in the model record."""
+        return {"best_params": self.best_params, "best_validation_auc": self.best_validation_auc,
+                "trials": self.trials}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> TuningSummary:
+        """Read the stored form (`as_dict()`)."""
+        return cls(dict(document["best_params"]), float(document["best_validation_auc"]), int(document["trials"]))
+
 
 def suggest(trial: optuna.Trial, name: str, search: SearchRange) -> float | int:
     """One parameter value for a trial from its configured range."""

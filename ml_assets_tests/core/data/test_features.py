@@ -130,7 +130,7 @@ def test_assign_segments_unknown_value_is_none(spec):
 
 def test_build_features_columns_and_values(spec):
     raw = raw_frame()
-    out = build_features(raw, spec)
+    out = build_features(raw, spec.dataset, spec.features)
     ds = spec.dataset
     assert set(out.columns) == {ds.id, ds.date, ds.target, SEGMENT_COLUMN, *spec.feature_columns()}
     assert len(out) == 3
@@ -162,8 +162,10 @@ def test_build_features_columns_and_values(spec):
 
 def test_build_features_needs_only_its_input_columns(spec):
     raw = raw_frame()
-    assert "customer_id" not in input_columns(spec) and set(input_columns(spec)) < set(raw.columns)
-    pd.testing.assert_frame_equal(build_features(raw[input_columns(spec)], spec), build_features(raw, spec))
+    columns = input_columns(spec.dataset, spec.features)
+    assert "customer_id" not in columns and set(columns) < set(raw.columns)
+    pd.testing.assert_frame_equal(build_features(raw[columns], spec.dataset, spec.features),
+                                  build_features(raw, spec.dataset, spec.features))
 
 
 def test_build_features_new_customer_boundary_is_inclusive(tmp_path):
@@ -172,7 +174,7 @@ def test_build_features_new_customer_boundary_is_inclusive(tmp_path):
     # exactly 12 months (12 * 30.4375 = 365.25 days -> 365 days is just under, 366 just over)
     raw["connection_date"] = pd.to_datetime(["2023-03-02", "2023-03-01", "2023-02-28"])
     raw["invoice_date"] = pd.to_datetime(["2024-03-01", "2024-03-01", "2024-03-01"])
-    out = build_features(raw, spec)
+    out = build_features(raw, spec.dataset, spec.features)
     assert out["tenure_months"].tolist() == pytest.approx([365 / DAYS_PER_MONTH, 366 / DAYS_PER_MONTH,
                                                            367 / DAYS_PER_MONTH])
     assert out["is_new_customer"].tolist() == [1.0, 0.0, 0.0]
@@ -181,7 +183,7 @@ def test_build_features_new_customer_boundary_is_inclusive(tmp_path):
 def test_build_features_resets_index(spec):
     raw = raw_frame()
     raw.index = [7, 8, 9]
-    out = build_features(raw, spec)
+    out = build_features(raw, spec.dataset, spec.features)
     assert out.index.tolist() == [0, 1, 2]
     assert out["region"].iloc[0] == "bogota"
 
@@ -190,7 +192,7 @@ def test_build_features_keeps_non_normalized_categoricals_as_text(tmp_path):
     spec = make_spec(tmp_path, features={"engineered": {"normalize_strings": []},
                                          "categorical": ["region", "estrato"], "numeric": ["amount"]},
                      clustering={"arrears": None}, scoring={"report_columns": None})  # they name other features
-    out = build_features(raw_frame(), spec)
+    out = build_features(raw_frame(), spec.dataset, spec.features)
     assert out["region"].iloc[:2].tolist() == [" Bogotá", "MEDELLIN "]
     assert out["region"].iloc[2] is None
     assert out["estrato"].tolist() == ["1", "5", "3"]
@@ -205,12 +207,12 @@ def test_category_vocabulary_sorted_distinct_without_missing():
 
 
 def test_model_matrix_uses_training_vocabulary(spec):
-    train = build_features(raw_frame(), spec)
+    train = build_features(raw_frame(), spec.dataset, spec.features)
     vocab = category_vocabulary(train, spec.features.categorical)
     assert vocab == {"region": ["bogota", "medellin"]}
     scoring = train.copy()
     scoring["region"] = ["medellin", "cali", "bogota"]  # 'cali' was never seen in training
-    matrix = model_matrix(scoring, spec, vocab)
+    matrix = model_matrix(scoring, spec.features, vocab)
     assert list(matrix.columns) == spec.feature_columns()
     region = matrix["region"]
     assert isinstance(region.dtype, pd.CategoricalDtype)
@@ -225,8 +227,8 @@ def test_model_matrix_uses_training_vocabulary(spec):
 
 
 def test_model_matrix_shares_float_columns_with_the_features(spec):
-    features = build_features(raw_frame(), spec)
-    matrix = model_matrix(features, spec, category_vocabulary(features, spec.features.categorical))
+    features = build_features(raw_frame(), spec.dataset, spec.features)
+    matrix = model_matrix(features, spec.features, category_vocabulary(features, spec.features.categorical))
     assert matrix.index.equals(features.index)
     float_columns = [c for c in spec.features.model_numeric() if features[c].dtype == "float64"]
     assert float_columns
@@ -249,7 +251,7 @@ def date_part_spec(tmp_path, handling: str = "same_period", listed: bool = True)
 def test_date_parts_are_the_record_dates_parts(tmp_path):
     spec = date_part_spec(tmp_path)
     raw = raw_frame()
-    out = build_features(raw, spec)
+    out = build_features(raw, spec.dataset, spec.features)
     dates = pd.to_datetime(raw["invoice_date"])
     np.testing.assert_array_equal(out["invoice_month"], [d.month for d in dates])
     np.testing.assert_array_equal(out["invoice_weekday"], [d.weekday() for d in dates])

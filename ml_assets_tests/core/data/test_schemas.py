@@ -23,7 +23,7 @@ def spec(tmp_path):
 
 @pytest.fixture
 def schema(spec):
-    return raw_schema(spec, START, END)
+    return raw_schema(spec.dataset, START, END)
 
 
 def valid_raw() -> pd.DataFrame:
@@ -248,8 +248,8 @@ def test_failure_tally_counts_a_missing_column_once_and_keeps_a_bounded_sample(s
 def one_chunk_findings(columns: list[str], frame: pd.DataFrame, spec) -> pd.DataFrame:
     """The soft-rule findings of `frame` read as a single chunk."""
     tally = SoftRuleTally()
-    tally.add(columns, frame, spec)
-    return tally.findings(spec)
+    tally.add(columns, frame, spec.dataset)
+    return tally.findings(spec.dataset)
 
 
 def test_soft_rule_tally_over_chunks_judges_the_whole_range(spec, schema):
@@ -260,8 +260,8 @@ def test_soft_rule_tally_over_chunks_judges_the_whole_range(spec, schema):
     whole = pd.concat(chunks, ignore_index=True)
     tally = SoftRuleTally()
     for raw, frame in zip((first, second), chunks):
-        tally.add(list(raw.columns), frame, spec)
-    findings = tally.findings(spec)
+        tally.add(list(raw.columns), frame, spec.dataset)
+    findings = tally.findings(spec.dataset)
     pd.testing.assert_frame_equal(findings, one_chunk_findings(list(first.columns), whole, spec))
     assert "amount_prev_1" not in set(findings["column"]) and "tariff" in set(findings["column"])
     assert "amount_prev_1" in set(one_chunk_findings(list(first.columns), chunks[0], spec)["column"])
@@ -271,15 +271,15 @@ def test_soft_rule_tally_over_chunks_judges_the_whole_range(spec, schema):
 
 def test_features_schema_accepts_built_features(spec, schema):
     raw = enforce(schema, valid_raw()).frame
-    features = build_features(raw, spec)
-    result = enforce(features_schema(spec), features)
+    features = build_features(raw, spec.dataset, spec.features)
+    result = enforce(features_schema(spec.dataset, spec.features), features)
     assert result.passed, describe_failures(result.failures)
 
 
 def test_features_schema_rejects_inf(spec, schema):
-    features = build_features(enforce(schema, valid_raw()).frame, spec)
+    features = build_features(enforce(schema, valid_raw()).frame, spec.dataset, spec.features)
     features.loc[1, "amount_avg_6m"] = np.inf
-    result = enforce(features_schema(spec), features)
+    result = enforce(features_schema(spec.dataset, spec.features), features)
     assert not result.passed
     bad = failures_for(result, "amount_avg_6m")
     assert bad["check"].tolist() == ["finite (no inf)"]
@@ -287,8 +287,8 @@ def test_features_schema_rejects_inf(spec, schema):
 
 
 def test_features_schema_is_strict_about_extra_columns(spec, schema):
-    features = build_features(enforce(schema, valid_raw()).frame, spec)
+    features = build_features(enforce(schema, valid_raw()).frame, spec.dataset, spec.features)
     features["leak"] = 1.0
-    result = enforce(features_schema(spec), features)
+    result = enforce(features_schema(spec.dataset, spec.features), features)
     assert not result.passed
     assert "leak" in result.failures["failure_case"].tolist()

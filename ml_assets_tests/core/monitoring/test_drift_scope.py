@@ -67,7 +67,8 @@ def test_too_few_current_rows_are_shown_not_judged() -> None:
     ("unmonitored", False, False), ("same_period", True, True), ("drop", False, False)])
 def test_the_scope_follows_features_calendar_handling(tmp_path, handling: str, monitored: bool,
                                                       same_period: bool) -> None:
-    scope = drift_scope(load(calendar_config(tmp_path, handling), tmp_path))
+    spec = load(calendar_config(tmp_path, handling), tmp_path)
+    scope = drift_scope(spec.features, spec.drift)
     assert ("invoice_month" in scope.features) == (handling != "drop")
     assert ("invoice_month" in scope.monitored, "invoice_month" in scope.same_period) == (monitored, same_period)
     assert "amount" in scope.monitored and "amount" not in scope.same_period

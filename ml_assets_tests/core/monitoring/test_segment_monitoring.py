@@ -24,7 +24,7 @@ VERDICTS = pd.Series(["none", "moderate", "low", "high", "none"], index=DAYS)
     ("none", []), ("last", [DAYS[-1]]), ("drifted", [DAYS[1], DAYS[3], DAYS[4]]), ("all", DAYS)])
 def test_evidently_days_follow_the_option(tmp_path: Path, option: str, expected: list[date]) -> None:
     spec = make_spec(tmp_path, drift={"evidently": {"days": option, "min_severity": "moderate"}})
-    assert evidently_days(VERDICTS, spec) == expected
+    assert evidently_days(VERDICTS, spec.drift.evidently) == expected
 
 
 @pytest.mark.parametrize(("option", "expected"), [
@@ -33,8 +33,9 @@ def test_evidently_days_of_an_earlier_chunk_leave_out_its_last_day(tmp_path: Pat
                                                                     expected: list[date]) -> None:
     """A chunk of a range run: 'last' is the run's last day, which a chunk before the last one does not hold."""
     spec = make_spec(tmp_path, drift={"evidently": {"days": option, "min_severity": "moderate"}})
-    assert evidently_days(VERDICTS, spec, run_last=date(2024, 6, 30)) == expected
-    assert evidently_days(VERDICTS, spec, run_last=DAYS[-1]) == evidently_days(VERDICTS, spec)
+    assert evidently_days(VERDICTS, spec.drift.evidently, run_last=date(2024, 6, 30)) == expected
+    evidently = spec.drift.evidently
+    assert evidently_days(VERDICTS, evidently, run_last=DAYS[-1]) == evidently_days(VERDICTS, evidently)
 
 
 def test_severity_order() -> None:
@@ -44,9 +45,10 @@ def test_severity_order() -> None:
 def test_a_day_judges_the_predictions_whose_labels_just_matured(tmp_path: Path) -> None:
     spec = make_spec(tmp_path, monitoring={"performance": {"window_days": 14}})
     assert spec.dataset.label_delay_days == 75
-    assert maturity_cohort(date(2024, 6, 30), spec) == (date(2024, 4, 3), date(2024, 4, 16))
-    assert auc_floor(spec) == spec.training.min_auc
-    assert auc_floor(make_spec(tmp_path, monitoring={"performance": {"min_auc": 0.8}})) == 0.8
+    assert maturity_cohort(date(2024, 6, 30), spec.dataset, spec.monitoring.performance) == (date(2024, 4, 3), date(2024, 4, 16))
+    assert auc_floor(spec.monitoring.performance, spec.training) == spec.training.min_auc
+    floored = make_spec(tmp_path, monitoring={"performance": {"min_auc": 0.8}})
+    assert auc_floor(floored.monitoring.performance, floored.training) == 0.8
 
 
 def test_realized_performance_matches_sklearn_and_is_nan_with_one_class() -> None:

@@ -115,7 +115,8 @@ def cluster_input(spec) -> pd.DataFrame:
 
 def test_cluster_table_cuts_each_model_version_with_its_cutpoints(tmp_path):
     spec = make_spec(tmp_path)
-    table = cluster_table(cluster_input(spec), {("m", "1"): [0.2, 0.5, 0.8], ("m", "2"): [0.4, 0.5, 0.9]}, spec)
+    table = cluster_table(cluster_input(spec), {("m", "1"): [0.2, 0.5, 0.8], ("m", "2"): [0.4, 0.5, 0.9]},
+                          spec.scoring_sections())
     assert table["risk_category"].tolist() == ["medium", "low", "high", "low", "low"]
     assert table["group"].tolist() == ["1-2", "3-4", "5-6", "5-6", "1-2"]
     assert table["score"].tolist() == [0.3, 0.3, 0.6, 0.1, 0.2], "rows keep their order"
@@ -123,6 +124,6 @@ def test_cluster_table_cuts_each_model_version_with_its_cutpoints(tmp_path):
 
 def test_cluster_table_in_batch_mode_cuts_each_day(tmp_path):
     spec = make_spec(tmp_path, clustering={"cutpoints": "batch"})
-    table = cluster_table(cluster_input(spec), {("m", "1"): [], ("m", "2"): []}, spec)
+    table = cluster_table(cluster_input(spec), {("m", "1"): [], ("m", "2"): []}, spec.scoring_sections())
     # version 2, day 1: scores 0.3, 0.6 (median 0.45); day 2: 0.1, 0.2 (median 0.15)
     assert table["risk_category"].tolist()[1:] == ["low", "very_high", "low", "very_high"]

@@ -45,7 +45,7 @@ def test_reason_codes_with_fewer_features_than_codes():
 def test_contributions_add_up_to_the_margin(domestic_fit):
     spec, frame, fit = domestic_fit
     model = fit.model
-    matrix = model_matrix(frame.head(300), spec, model.vocabulary)
+    matrix = model_matrix(frame.head(300), spec.features, model.vocabulary)
     margin = model.booster.predict(xgb.DMatrix(matrix, enable_categorical=True), output_margin=True,
                                    iteration_range=(0, model.best_iteration + 1))
     for approximate in (False, True):
@@ -59,13 +59,14 @@ def test_rows_to_explain_follow_the_named_categories(domestic_fit):
     spec = with_scoring(domestic_fit[0], reason_codes={"categories": ["high", "very_high"]})
     scores = np.array([0.1, 0.5, 0.79, 0.8, 0.95, 0.3])
     days = pd.Series(pd.to_datetime(["2024-01-01"] * 3 + ["2024-01-02"] * 3))
-    chosen = rows_to_explain(scores, days, [0.2, 0.5, 0.8], spec, "m v1")
+    chosen = rows_to_explain(scores, days, [0.2, 0.5, 0.8], spec.scoring, spec.clustering, "m v1")
     assert chosen.tolist() == [False, True, True, True, True, False]
     batch = spec.model_copy(update={"clustering": spec.clustering.model_copy(update={"cutpoints": "batch"})})
     # each day cut at its own quantiles 0.5 / 0.8 / 0.95: only each day's top score is high or above
-    assert rows_to_explain(scores, days, [], batch, "m v1").tolist() == [False, False, True, False, True, False]
+    chosen_by_day = rows_to_explain(scores, days, [], batch.scoring, batch.clustering, "m v1")
+    assert chosen_by_day.tolist() == [False, False, True, False, True, False]
     everyone = with_scoring(spec, reason_codes={"categories": None})
-    assert rows_to_explain(scores, days, [0.2, 0.5, 0.8], everyone, "m v1").all()
+    assert rows_to_explain(scores, days, [0.2, 0.5, 0.8], everyone.scoring, everyone.clustering, "m v1").all()
 
 
 def test_reason_frame_names_the_strongest_exact_contribution(domestic_fit):
@@ -73,9 +74,9 @@ def test_reason_frame_names_the_strongest_exact_contribution(domestic_fit):
     spec = with_scoring(spec, reason_codes={"method": "exact", "categories": ["very_high"]})
     rows = frame.tail(400).reset_index(drop=True)
     meta = scoring_meta(fit)
-    matrix = model_matrix(rows, spec, meta.vocabulary)
+    matrix = model_matrix(rows, spec.features, meta.vocabulary)
     scores = np.asarray(fit.model.booster.predict(xgb.DMatrix(matrix, enable_categorical=True)), dtype="float64")
-    reasons = reason_frame(rows, scores, fit.model.booster, meta, spec, "m v1")
+    reasons = reason_frame(rows, scores, fit.model.booster, meta, spec.scoring_sections(), "m v1")
     assert list(reasons.columns) == COLUMNS and len(reasons) == len(rows)
     explained = reasons["reason_1"].notna().to_numpy()
     assert (explained == (scores >= fit.cutpoints[-1])).all() and explained.any()

@@ -138,7 +138,7 @@ def report_table() -> pd.DataFrame:
 
 def test_report_files_per_date_and_segment_with_the_spec_columns(tmp_path):
     spec = make_spec(tmp_path, scoring={"report_columns": ["invoice_id", "score", "reason_1", "risk_cluster"]})
-    paths = write_report_files(report_table(), tmp_path / "risk_report", spec)
+    paths = write_report_files(report_table(), tmp_path / "risk_report", spec.dataset.date, spec.scoring)
     assert sorted(str(p.relative_to(tmp_path / "risk_report")) for p in paths) == [
         "date=2024-01-01/segment=domestic/part.parquet", "date=2024-01-02/segment=domestic/part.parquet",
         "date=2024-01-02/segment=industrial/part.parquet"]
@@ -150,7 +150,7 @@ def test_report_files_per_date_and_segment_with_the_spec_columns(tmp_path):
 def test_report_rows_name_a_missing_column(tmp_path):
     spec = make_spec(tmp_path, scoring={"report_columns": ["invoice_id", "estrato"]})
     with pytest.raises(ValueError, match=r"scoring.report_columns names \['estrato'\]"):
-        report_rows(report_table(), spec)
+        report_rows(report_table(), spec.scoring)
 
 
 def test_summary_over_days_equals_the_summary_of_all_rows():

@@ -27,7 +27,7 @@ def test_describe_neighbours_lists_ids_dates_outcomes_and_their_rate(domestic_fi
     spec = domestic_fit[0]
     keys = pd.DataFrame({"invoice_id": [11, 12, 13], "invoice_date": pd.to_datetime(["2024-01-05"] * 3),
                          "defaulted": [1, 0, 1]})
-    texts, rates = describe_neighbours(keys, np.array([[0, 1], [2, 0]]), spec)
+    texts, rates = describe_neighbours(keys, np.array([[0, 1], [2, 0]]), spec.dataset)
     assert texts == ["11 (2024-01-05): defaulted=1; 12 (2024-01-05): defaulted=0",
                      "13 (2024-01-05): defaulted=1; 11 (2024-01-05): defaulted=1"]
     assert rates.tolist() == [0.5, 1.0]
@@ -36,7 +36,8 @@ def test_describe_neighbours_lists_ids_dates_outcomes_and_their_rate(domestic_fi
 @pytest.fixture(scope="module")
 def reference(domestic_fit) -> pd.DataFrame:
     spec, frame, fit = domestic_fit
-    return reference_contributions(frame, fit.model, with_scoring(spec, similar_customers={"index_rows": 500}))
+    sections = with_scoring(spec, similar_customers={"index_rows": 500}).scoring_sections()
+    return reference_contributions(frame, fit.model, sections)
 
 
 def test_reference_holds_labeled_rows_and_their_contributions(domestic_fit, reference):
@@ -52,9 +53,10 @@ def test_similar_frame_finds_the_row_itself_among_the_labeled_rows(domestic_fit,
     spec, frame, fit = domestic_fit
     spec = with_scoring(spec, similar_customers={"top_n": 2, "k": 3})
     rows = frame[frame[spec.dataset.id].isin(reference[spec.dataset.id])].head(60).reset_index(drop=True)
-    matrix = model_matrix(rows, spec, fit.model.vocabulary)
+    matrix = model_matrix(rows, spec.features, fit.model.vocabulary)
     scores = np.asarray(fit.model.booster.predict(xgb.DMatrix(matrix, enable_categorical=True)), dtype="float64")
-    similar = similar_frame(rows, scores, fit.model.booster, scoring_meta(fit), spec, build_index(reference, spec))
+    similar = similar_frame(rows, scores, fit.model.booster, scoring_meta(fit), spec.scoring_sections(),
+                            build_index(reference, spec.dataset, spec.scoring.similar_customers))
     chosen = similar["similar_customers"].notna().to_numpy()
     expected = top_rows_per_day(scores, rows[spec.dataset.date], 2)
     assert np.flatnonzero(chosen).tolist() == expected.tolist()
@@ -74,10 +76,12 @@ def test_similar_frame_without_index_or_with_other_features(domestic_fit, refere
     spec, frame, fit = domestic_fit
     rows = frame.head(20).reset_index(drop=True)
     scores = np.linspace(0, 1, len(rows))
-    assert similar_frame(rows, scores, fit.model.booster, scoring_meta(fit), spec, None).isna().all().all()
-    other = build_index(reference.rename(columns={f"{CONTRIBUTION_PREFIX}amount": f"{CONTRIBUTION_PREFIX}price"}), spec)
+    unindexed = similar_frame(rows, scores, fit.model.booster, scoring_meta(fit), spec.scoring_sections(), None)
+    assert unindexed.isna().all().all()
+    renamed = reference.rename(columns={f"{CONTRIBUTION_PREFIX}amount": f"{CONTRIBUTION_PREFIX}price"})
+    other = build_index(renamed, spec.dataset, spec.scoring.similar_customers)
     with pytest.raises(ValueError, match="retrain the segment"):
-        similar_frame(rows, scores, fit.model.booster, scoring_meta(fit), spec, other)
+        similar_frame(rows, scores, fit.model.booster, scoring_meta(fit), spec.scoring_sections(), other)
 
 
 def test_top_rows_per_day_matches_a_full_sort_on_many_ties():
@@ -94,14 +98,14 @@ def test_reference_names_its_contribution_method_and_keeps_it_in_parquet(domesti
     assert reference.attrs[CONTRIBUTIONS_ATTR] == REFERENCE_METHOD == "approx"
     path = tmp_path / "similar.parquet"
     reference.to_parquet(path, index=False)
-    assert build_index(pd.read_parquet(path), spec).method == "approx"
+    assert build_index(pd.read_parquet(path), spec.dataset, spec.scoring.similar_customers).method == "approx"
     unnamed = reference.copy()
     unnamed.attrs.clear()
     with pytest.raises(ValueError, match="names contribution method None, not one of .*retrain the segment"):
-        build_index(unnamed, spec)
+        build_index(unnamed, spec.dataset, spec.scoring.similar_customers)
     unnamed.attrs[CONTRIBUTIONS_ATTR] = "shapley"
     with pytest.raises(ValueError, match="'shapley'.*retrain the segment"):
-        build_index(unnamed, spec)
+        build_index(unnamed, spec.dataset, spec.scoring.similar_customers)
 
 
 def listed_ids(text: str) -> list[int]:
@@ -118,14 +122,15 @@ def test_similar_frame_queries_in_the_space_of_its_reference(domestic_fit, refer
     columns = [c for c in logged.columns if c.startswith(CONTRIBUTION_PREFIX)]
     if method == "exact":  # a reference of exact contributions names that method
         keyed = frame.set_index(spec.dataset.id).loc[logged[spec.dataset.id]]
-        matrix = model_matrix(keyed, spec, fit.model.vocabulary)
+        matrix = model_matrix(keyed, spec.features, fit.model.vocabulary)
         logged[columns] = contributions(fit.model.booster, matrix, fit.model.best_iteration, approximate=False)
         logged.attrs[CONTRIBUTIONS_ATTR] = "exact"
     rows = frame.tail(80).reset_index(drop=True)
     scores = np.linspace(0, 1, len(rows))
-    similar = similar_frame(rows, scores, fit.model.booster, scoring_meta(fit), spec, build_index(logged, spec))
+    similar = similar_frame(rows, scores, fit.model.booster, scoring_meta(fit), spec.scoring_sections(),
+                            build_index(logged, spec.dataset, spec.scoring.similar_customers))
     chosen = np.flatnonzero(similar["similar_customers"].notna().to_numpy())
-    query = contributions(fit.model.booster, model_matrix(rows.iloc[chosen], spec, fit.model.vocabulary),
+    query = contributions(fit.model.booster, model_matrix(rows.iloc[chosen], spec.features, fit.model.vocabulary),
                           fit.model.best_iteration, approximate=method == "approx")
     space = logged[columns].to_numpy(dtype="float64")
     ids = logged[spec.dataset.id].to_numpy()

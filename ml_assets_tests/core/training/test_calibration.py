@@ -101,9 +101,10 @@ def test_auto_without_enough_rows_of_a_class_keeps_the_raw_scores(tmp_path):
     """The demo's small industrial segment: its latest calibration fold holds a handful of defaults, too few to
     show a map beating the raw scores, so auto serves them."""
     spec = make_spec(tmp_path, training={"window_days": 91, "holdout_days": 14, "leakage": {"refit_top": 0}})
-    features = build_features(generate_invoices(2500, date(2024, 1, 1), date(2024, 3, 31), seed=3), spec)
+    features = build_features(generate_invoices(2500, date(2024, 1, 1), date(2024, 3, 31), seed=3), spec.dataset,
+                              spec.features)
     frame = features[features[SEGMENT_COLUMN] == "industrial"].reset_index(drop=True)
-    fit = fit_segment(frame, spec, "industrial")
+    fit = fit_segment(frame, spec.training_sections(), "industrial")
     assert fit.model.calibration.method == "none" and "fewer than 30 rows of a class" in fit.model.calibration.reason
     assert fit.metrics["roc_auc"] > 0.75
 
@@ -202,10 +203,10 @@ def test_auto_repairs_a_reweighted_booster_on_its_holdout(tmp_path):
     spec = make_spec(tmp_path, model={"imbalance": "scale_pos_weight", "calibration": "auto"},
                      training={"window_days": 90, "holdout_days": 14})
     invoices = generate_invoices(1500, date(2024, 1, 1), date(2024, 4, 30), seed=5)
-    features = build_features(invoices, spec)
+    features = build_features(invoices, spec.dataset, spec.features)
     frame = features[features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
-    fit = fit_segment(frame, spec, "domestic")
-    assert fit.imbalance["method"] == "scale_pos_weight" and fit.model.params["scale_pos_weight"] > 3
+    fit = fit_segment(frame, spec.training_sections(), "domestic")
+    assert fit.imbalance.method == "scale_pos_weight" and fit.model.params["scale_pos_weight"] > 3
     assert fit.raw_metrics["ece"] > 0.15, "the reweighted booster is miscalibrated"
     assert fit.model.calibration.method in {"sigmoid", "isotonic"}
     assert fit.metrics["ece"] < fit.raw_metrics["ece"] / 3

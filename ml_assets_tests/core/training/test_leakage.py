@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -40,23 +41,24 @@ def audits(tmp_path_factory: pytest.TempPathFactory
     fits = {}
     for name, leak in (("clean", False), ("leaky", True)):
         spec = spec_with_leak(tmp_path_factory.mktemp(name), leak)
-        features = build_features(invoices, spec)
+        features = build_features(invoices, spec.dataset, spec.features)
         frame = features[features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
-        fit = fit_segment(frame, spec, "domestic")
-        fits[name] = (spec, frame, fit, segment_leakage(frame, spec, "domestic", fit.model, refits=True))
+        fit = fit_segment(frame, spec.training_sections(), "domestic")
+        fits[name] = (spec, frame, fit, segment_leakage(frame, spec.training_sections(), "domestic", fit.model,
+                                                        refits=True))
     return fits
 
 
 def full_refit_auc(spec: PipelineSpec, frame: pd.DataFrame, fit: SegmentFit) -> float:
     """Holdout AUC of a bare xgboost refit without the leak on all the booster's rows, params and trees."""
     train, holdout = split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
-    rows = training_rows(train, spec, fit.model.vocabulary, "domestic")
+    rows = training_rows(train, spec.training_sections(), fit.model.vocabulary, "domestic")
     kept = [c for c in spec.feature_columns() if c != LEAK]
-    matrix = model_matrix(train, spec, fit.model.vocabulary)[kept]
+    matrix = model_matrix(train, spec.features, fit.model.vocabulary)[kept]
     booster = xgb.train(booster_params(fit.model.params, spec.training.seed),
                         xgb.DMatrix(rows_where(matrix, rows.fit), train[spec.dataset.target][rows.fit],
                                     enable_categorical=True), num_boost_round=fit.model.best_iteration + 1)
-    without = booster.predict(xgb.DMatrix(model_matrix(holdout, spec, fit.model.vocabulary)[kept],
+    without = booster.predict(xgb.DMatrix(model_matrix(holdout, spec.features, fit.model.vocabulary)[kept],
                                           enable_categorical=True))
     return float(roc_auc_score(holdout[spec.dataset.target], without))
 
@@ -85,7 +87,7 @@ def test_planted_leak_is_named_with_its_figures(audits):
     assert len(suspect.reasons) == 3 and suspect.univariate_auc > 0.9 and suspect.gain_share > 0.4
     train, holdout = split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
     target = holdout[spec.dataset.target].to_numpy()
-    rows = training_rows(train, spec, fit.model.vocabulary, "domestic")
+    rows = training_rows(train, spec.training_sections(), fit.model.vocabulary, "domestic")
     assert suspect.univariate_auc == pytest.approx(roc_auc_score(target, holdout[LEAK]))
     # drop cost against a bare refit: the booster's rows (fewer than refit_rows: all), params and trees
     assert rows.fit.sum() <= spec.training.leakage.refit_rows
@@ -109,6 +111,10 @@ def test_clean_run_has_no_leak_signal(audits):
                for f in audit.suspects for reason in f.reasons)
     stored = audit.as_dict()
     assert stored["suspects"] == [f.feature for f in audit.suspects]
+    read = LeakageAudit.from_dict(json.loads(json.dumps(stored)))
+    assert read.suspects == audit.suspects and read.thresholds == audit.thresholds
+    with pytest.raises(ValueError, match="schema_version 2"):
+        LeakageAudit.from_dict({**stored, "schema_version": 2})
     assert sum(f["gain_share"] for f in stored["features"]) == pytest.approx(1.0)
 
 
@@ -117,10 +123,10 @@ def test_sampled_drop_cost_of_the_leak_is_close_to_the_full_data_one(audits):
     spec, frame, fit, full = audits["leaky"]
     leakage = spec.training.leakage.model_copy(update={"refit_rows": 1000})
     sampled = spec.model_copy(update={"training": spec.training.model_copy(update={"leakage": leakage})})
-    rows = training_rows(split_by_time(frame, spec.dataset.date, spec.training.holdout_days)[0], spec,
-                         fit.model.vocabulary, "domestic")
+    train = split_by_time(frame, spec.dataset.date, spec.training.holdout_days)[0]
+    rows = training_rows(train, spec.training_sections(), fit.model.vocabulary, "domestic")
     assert rows.fit.sum() > 3 * 1000, "the sample is a fraction of the booster's rows"
-    audit = segment_leakage(frame, sampled, "domestic", fit.model, refits=True)
+    audit = segment_leakage(frame, sampled.training_sections(), "domestic", fit.model, refits=True)
     [leak] = [f for f in audit.features if f.feature == LEAK]
     full_cost = full.holdout_auc - full_refit_auc(spec, frame, fit)
     assert audit.refit_auc != pytest.approx(full.holdout_auc, abs=1e-6), "the refits used the sample"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import numpy as np
@@ -13,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 from ml_assets.core.training.comparison import AucComparison
 from ml_assets.core.training.cross_validation import cross_validate
 from ml_assets.core.data.features import SEGMENT_COLUMN, build_features, model_matrix
+from ml_assets.core.training.record import CrossValidation, ImbalanceStatement
 from ml_assets.core.training.modeling import (
     beats_champion,
     classification_metrics,
@@ -265,13 +267,13 @@ def test_train_booster_is_deterministic_for_a_seed():
 def demo_features(tmp_path_factory) -> pd.DataFrame:
     spec = make_spec(tmp_path_factory.mktemp("modeling"))
     invoices = generate_invoices(1500, date(2024, 1, 1), date(2024, 5, 31), seed=11)
-    return build_features(invoices, spec)
+    return build_features(invoices, spec.dataset, spec.features)
 
 
 def test_fit_segment_domestic_on_demo_data(tmp_path, demo_features):
     spec = make_spec(tmp_path)
     frame = demo_features[demo_features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
-    fit = fit_segment(frame, spec, "domestic")
+    fit = fit_segment(frame, spec.training_sections(), "domestic")
     holdout_days = pd.to_datetime(fit.holdout["invoice_date"]).dt.normalize().unique()
     assert len(holdout_days) == spec.training.holdout_days
     assert fit.train_rows + len(fit.holdout) == len(frame)
@@ -294,30 +296,30 @@ def test_fit_segment_single_class_holdout_raises(tmp_path, demo_features):
     last_days = pd.to_datetime(frame["invoice_date"]) >= pd.to_datetime(frame["invoice_date"]).max() - pd.Timedelta(days=20)
     frame.loc[last_days, "defaulted"] = 0
     with pytest.raises(ValueError, match=r"segment 'domestic' holdout \(14 latest days\)"):
-        fit_segment(frame, spec, "domestic")
+        fit_segment(frame, spec.training_sections(), "domestic")
 
 
 def test_fit_segment_reports_baseline_calibration_and_imbalance(tmp_path, demo_features):
     spec = make_spec(tmp_path)
     frame = demo_features[demo_features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
-    fit = fit_segment(frame, spec, "domestic")
+    fit = fit_segment(frame, spec.training_sections(), "domestic")
     calibration = fit.model.calibration
     assert calibration.requested == "auto" and set(calibration.selection_log_loss) == {"none", "sigmoid", "isotonic"}
     assert calibration.reason.startswith(f"auto chose {calibration.method}")
     assert set(fit.baseline_metrics) == set(fit.metrics)
     assert fit.baseline_metrics["rows"] == fit.metrics["rows"], "baseline scored on the same holdout"
     assert 0.6 < fit.baseline_metrics["roc_auc"] < 1
-    assert fit.imbalance == {"method": "none", "positive_rate": pytest.approx(frame["defaulted"].mean(), abs=0.05),
-                             "scale_pos_weight": None, "baseline_class_weight": None}
+    assert fit.imbalance == ImbalanceStatement("none", pytest.approx(frame["defaulted"].mean(), abs=0.05), None, None)
     assert fit.tuning is None and fit.cv is None
 
 
 def test_fit_segment_without_calibration_serves_the_raw_scores(tmp_path, demo_features):
     spec = make_spec(tmp_path, model={"calibration": "none", "baseline": False})
     frame = demo_features[demo_features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
-    fit = fit_segment(frame, spec, "domestic")
+    fit = fit_segment(frame, spec.training_sections(), "domestic")
     assert fit.model.calibration.method == "none" and fit.baseline_metrics == {}
-    raw = predict(fit.model.booster, model_matrix(fit.holdout, spec, fit.model.vocabulary), fit.model.best_iteration)
+    matrix = model_matrix(fit.holdout, spec.features, fit.model.vocabulary)
+    raw = predict(fit.model.booster, matrix, fit.model.best_iteration)
     np.testing.assert_array_equal(fit.holdout_scores, raw)
     assert fit.raw_metrics == fit.metrics == classification_metrics(fit.holdout["defaulted"].to_numpy(), raw)
 
@@ -327,16 +329,17 @@ def test_fit_segment_with_tuning_and_cross_validation(tmp_path, demo_features):
     spec = make_spec(tmp_path, model={"tuning": {"enabled": True, "n_trials": 4, "search_space": search}},
                      training={"cv_folds": 3})
     frame = demo_features[demo_features[SEGMENT_COLUMN] == "domestic"].reset_index(drop=True)
-    fit = fit_segment(frame, spec, "domestic")
+    fit = fit_segment(frame, spec.training_sections(), "domestic")
     assert len(fit.tuning.trials) == 4
     best = max(fit.tuning.trials, key=lambda trial: trial["validation_auc"])
     assert fit.tuning.best_validation_auc == pytest.approx(best["validation_auc"])
     assert fit.model.params["max_depth"] == best["max_depth"] and fit.model.params["eta"] == best["eta"]
     assert 2 <= fit.model.params["max_depth"] <= 5
     assert fit.model.params["subsample"] == spec.model.params["subsample"], "params outside the search keep their value"
-    assert fit.cv["folds"] == 3 and len(fit.cv["per_fold"]) == 3
-    assert 0.6 < fit.cv["roc_auc_mean"] < 1 and fit.cv["roc_auc_std"] < 0.1
-    assert fit.cv["roc_auc_mean"] == pytest.approx(np.mean([f["roc_auc"] for f in fit.cv["per_fold"]]))
+    assert fit.cv.folds == 3 and len(fit.cv.per_fold) == 3
+    assert 0.6 < fit.cv.roc_auc_mean < 1 and fit.cv.roc_auc_std < 0.1
+    assert fit.cv.roc_auc_mean == pytest.approx(np.mean([f.roc_auc for f in fit.cv.per_fold]))
+    assert CrossValidation.from_dict(json.loads(json.dumps(fit.cv.as_dict()))) == fit.cv, "the stored form reads back"
 
 
 def test_cross_validation_needs_enough_rows_of_each_class():
