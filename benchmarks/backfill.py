@@ -44,25 +44,26 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import yaml
+from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 
 from ml_assets import stack
 from ml_assets.core.data import lake, schemas
-from ml_assets.core.scoring import clustering, risk_report as reporting, similar
-from ml_assets.core.scoring.segment_scoring import score_segment
 from ml_assets.core.data.features import SEGMENT_COLUMN, build_features
-from ml_assets.core.monitoring.drift import ReferenceProfile
-from ml_assets.core.scoring.scores import SCORE_COLUMN
+from ml_assets.core.data.lake import DATE_DIMENSION
 from ml_assets.core.data.sources import date_chunks, days_between
 from ml_assets.core.data.synthetic import generate_invoices, write_landing_files
+from ml_assets.core.monitoring.drift import ReferenceProfile
+from ml_assets.core.scoring import clustering, similar
+from ml_assets.core.scoring import risk_report as reporting
+from ml_assets.core.scoring.scores import SCORE_COLUMN
+from ml_assets.core.scoring.segment_scoring import score_segment
 from ml_assets.definitions import CONFIG_ENV, DAILY_JOB, INGEST_JOB, TRAINING_JOB, build_definitions
 from ml_assets.defs.monitoring import drift_inputs, segment_drift_by_day, with_preceding_days
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.resources.registry import CHAMPION, LoadedModel, ModelRegistry
 from ml_assets.resources.source import DataSource
-from ml_assets.core.data.lake import DATE_DIMENSION
 from ml_assets.resources.storage import split_by_date
 from ml_assets.spec import PipelineSpec, load_spec, substitute_env
-from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 START = date(2024, 1, 1)

@@ -39,18 +39,18 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import yaml
+from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 
 from ml_assets.cli import main as cli_main
 from ml_assets.core.data import lake
-from ml_assets.core.monitoring.estimation import estimate_performance, sampled_metrics
 from ml_assets.core.data.features import SEGMENT_COLUMN
+from ml_assets.core.data.synthetic import DriftInjection, generate_invoices, write_landing_files
+from ml_assets.core.monitoring.estimation import estimate_performance, sampled_metrics
 from ml_assets.core.monitoring.segment_monitoring import realized_performance
 from ml_assets.core.scoring.scores import SCORE_COLUMN
-from ml_assets.core.data.synthetic import DriftInjection, generate_invoices, write_landing_files
 from ml_assets.definitions import INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.spec import PipelineSpec, load_spec
-from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # ../shared/data beside the clone (main/), or two levels up from a worktree (wt/<name>/)

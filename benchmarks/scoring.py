@@ -32,20 +32,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 
-from ml_assets.core.scoring import clustering, risk_report as reporting
-
+from ml_assets.core.data.features import SEGMENT_COLUMN, build_features, model_matrix
+from ml_assets.core.data.synthetic import generate_invoices
+from ml_assets.core.scoring import clustering
+from ml_assets.core.scoring import risk_report as reporting
+from ml_assets.core.scoring.explain import contributions
+from ml_assets.core.scoring.scores import SCORE_COLUMN
+from ml_assets.core.scoring.segment_scoring import score_segment
+from ml_assets.core.scoring.similar import SimilarIndex, build_index, reference_contributions
 from ml_assets.core.training import modeling
 from ml_assets.core.training.calibration import NO_CALIBRATION
 from ml_assets.core.training.record import ScoringMeta, TrainingWindow, scoring_meta
-from ml_assets.core.scoring.segment_scoring import score_segment
-from ml_assets.core.scoring.explain import contributions
-from ml_assets.core.data.features import SEGMENT_COLUMN, build_features, model_matrix
-from ml_assets.core.scoring.scores import SCORE_COLUMN
-from ml_assets.core.scoring.similar import SimilarIndex, build_index, reference_contributions
-from ml_assets.core.data.synthetic import generate_invoices
 from ml_assets.spec import PipelineSpec, load_spec
-from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_START, TRAIN_END, SCORE_START = date(2024, 1, 1), date(2024, 8, 31), date(2024, 8, 1)

@@ -40,17 +40,16 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import yaml
+from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 
 from ml_assets.core.data import lake
-
-from ml_assets.core.training import modeling
 from ml_assets.core.data.features import SEGMENT_COLUMN, category_vocabulary
+from ml_assets.core.data.lake import SEGMENT_DIMENSION
+from ml_assets.core.training import modeling
 from ml_assets.definitions import TRAINING_JOB, build_definitions
 from ml_assets.defs.training import LEAKAGE_CHECK
 from ml_assets.resources.registry import ModelRegistry
-from ml_assets.core.data.lake import SEGMENT_DIMENSION
 from ml_assets.spec import PipelineSpec, parse_spec
-from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SEGMENT = "main"

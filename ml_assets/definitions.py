@@ -21,12 +21,12 @@ from ml_assets.defs.training import build_training_assets, build_training_checks
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.resources.dask import DaskCluster
 from ml_assets.resources.registry import ModelRegistry
-from ml_assets.resources.tracking import MlflowTracking, mlflow_http_env
 from ml_assets.resources.secrets import secret_value
 from ml_assets.resources.source import DataSource
 from ml_assets.resources.storage import LakeIOManager
-from ml_assets.stack import SCORING_TAG  # on the runs that score: the stack limits them to max_concurrent
+from ml_assets.resources.tracking import MlflowTracking, mlflow_http_env
 from ml_assets.spec import ExecutionSpec, PipelineSpec, load_spec
+from ml_assets.stack import SCORING_TAG  # on the runs that score: the stack limits them to max_concurrent
 
 CONFIG_ENV = "ML_ASSETS_CONFIG"
 INGEST_JOB = "ingest_job"

@@ -226,9 +226,9 @@ class Project:
         """Score raw records in memory with each segment's champion: the same contract, features, reason codes,
         similar customers and risk clusters as the daily assets, without writing anything."""
         from ml_assets.core.data import schemas
+        from ml_assets.core.data.features import SEGMENT_COLUMN, build_features
         from ml_assets.core.scoring import clustering
         from ml_assets.core.scoring.segment_scoring import score_segment
-        from ml_assets.core.data.features import SEGMENT_COLUMN, build_features
         from ml_assets.core.scoring.similar import build_index
         from ml_assets.resources.registry import CHAMPION
 

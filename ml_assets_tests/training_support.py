@@ -8,7 +8,6 @@ import dagster as dg
 import pandas as pd
 
 from ml_assets.core.data import lake
-
 from ml_assets.core.training import modeling
 from ml_assets.definitions import INGEST_JOB, TRAINING_JOB, build_definitions
 from ml_assets.runner import RANGE_END_TAG, RANGE_START_TAG

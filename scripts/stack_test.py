@@ -22,9 +22,9 @@ import yaml
 
 from ml_assets import stack
 from ml_assets.core.data import lake
+from ml_assets.core.data.synthetic import generate_invoices, write_landing_files
 from ml_assets.core.training import modeling
 from ml_assets.defs.automation import DAILY_CHAIN
-from ml_assets.core.data.synthetic import generate_invoices, write_landing_files
 from ml_assets.spec import PipelineSpec, load_spec
 
 FIRST_DAY, TRAIN_UNTIL, LAST_DAY = date(2023, 12, 20), date(2024, 2, 29), date(2024, 4, 30)

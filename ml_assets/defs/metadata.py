@@ -8,9 +8,9 @@ work chunk by chunk, then call `stamp` once, before yielding their Output."""
 import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import date
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import dagster as dg
@@ -19,8 +19,8 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from ml_assets.core.data.features import SEGMENT_COLUMN
-from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.core.data.sources import days_between
+from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.core.training.record import ModelRecord
 from ml_assets.resources.storage import calendar_days
 from ml_assets.spec import MlflowSpec

@@ -14,25 +14,43 @@ import dagster as dg
 import pandas as pd
 
 from ml_assets.core.data import lake
-
-from ml_assets.core.monitoring import drift
-
-from ml_assets.core.training import plots
-from ml_assets.core.scoring.risk_report import concat_tables
-from ml_assets.core.monitoring.estimation import cohort_estimates
-from ml_assets.core.training.record import TrainingWindow
-from ml_assets.core.monitoring.evidently_report import (
-    HTML_FILE, drift_plots_folder, drift_report_folder, write_drift_html)
 from ml_assets.core.data.features import SEGMENT_COLUMN
-from ml_assets.core.monitoring.segment_monitoring import (
-    PERFORMANCE_COLUMNS, at_least, auc_floor, cohort_performance, drift_alert_text, evidently_days,
-    drift_scope, maturity_cohort, performance_alert_text, segment_drift, trailing_windows)
-from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.core.data.sources import days_between
-from ml_assets.defs.metadata import (
-    Figure, PartitionFigures, add_drift_figures, add_estimation_figures, add_performance_figures, image_markdown,
-    link_evidently_reports)
+from ml_assets.core.monitoring import drift
+from ml_assets.core.monitoring.estimation import cohort_estimates
+from ml_assets.core.monitoring.evidently_report import (
+    HTML_FILE,
+    drift_plots_folder,
+    drift_report_folder,
+    write_drift_html,
+)
+from ml_assets.core.monitoring.segment_monitoring import (
+    PERFORMANCE_COLUMNS,
+    at_least,
+    auc_floor,
+    cohort_performance,
+    drift_alert_text,
+    drift_scope,
+    evidently_days,
+    maturity_cohort,
+    performance_alert_text,
+    segment_drift,
+    trailing_windows,
+)
+from ml_assets.core.scoring.risk_report import concat_tables
+from ml_assets.core.scoring.scores import SCORE_COLUMN
+from ml_assets.core.training import plots
+from ml_assets.core.training.record import TrainingWindow
 from ml_assets.defs.daily import Chunk, DailyRun
+from ml_assets.defs.metadata import (
+    Figure,
+    PartitionFigures,
+    add_drift_figures,
+    add_estimation_figures,
+    add_performance_figures,
+    image_markdown,
+    link_evidently_reports,
+)
 from ml_assets.defs.partitions import daily_partitions
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.alerts import AlertWebhook

@@ -10,11 +10,11 @@ import dagster as dg
 import pandas as pd
 
 from ml_assets.core.data import lake
-
-from ml_assets.core.scoring import clustering, risk_report as reporting, similar
-from ml_assets.core.scoring.segment_scoring import empty_scores, score_segment
 from ml_assets.core.data.features import SEGMENT_COLUMN
+from ml_assets.core.scoring import clustering, similar
+from ml_assets.core.scoring import risk_report as reporting
 from ml_assets.core.scoring.scores import SCORE_COLUMN
+from ml_assets.core.scoring.segment_scoring import empty_scores, score_segment
 from ml_assets.defs.daily import Chunk, DailyRun
 from ml_assets.defs.metadata import add_prediction_figures, add_report_file_figures, cluster_counts, frame_table
 from ml_assets.defs.partitions import daily_partitions

@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from ml_assets.core.monitoring.segment_monitoring import (
-    RetrainSignal, drift_signals, performance_signals, plan_retraining, run_failure_text)
+    RetrainSignal,
+    drift_signals,
+    performance_signals,
+    plan_retraining,
+    run_failure_text,
+)
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.spec import PipelineSpec

@@ -14,30 +14,43 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.core.data import lake
-
-from ml_assets.core.scoring import explain
-
-from ml_assets.core.training import evaluation, modeling, plots
-from ml_assets.core.training.comparison import AucComparison, compare_auc
 from ml_assets.core.data.features import SEGMENT_COLUMN, model_matrix
-from ml_assets.core.monitoring.drift import ReferenceProfile
-from ml_assets.core.monitoring.segment_monitoring import feature_reference, with_score_reference
-from ml_assets.core.monitoring.profile import save_profile
 from ml_assets.core.data.fingerprint import data_fingerprint, partition_dates
-from ml_assets.core.training.leakage import LeakageAudit, audit_table
-from ml_assets.core.training.record import ModelRecord, TrainingWindow, scoring_meta
+from ml_assets.core.data.sources import days_between
+from ml_assets.core.monitoring.drift import ReferenceProfile
+from ml_assets.core.monitoring.profile import save_profile
+from ml_assets.core.monitoring.segment_monitoring import feature_reference, with_score_reference
+from ml_assets.core.scoring import explain
 from ml_assets.core.scoring.scores import model_scores
 from ml_assets.core.scoring.similar import reference_contributions
-from ml_assets.core.data.sources import days_between
+from ml_assets.core.training import evaluation, modeling, plots
+from ml_assets.core.training.comparison import AucComparison, compare_auc
+from ml_assets.core.training.leakage import LeakageAudit, audit_table
+from ml_assets.core.training.record import ModelRecord, TrainingWindow, scoring_meta
 from ml_assets.defs.metadata import (
-    ROW_COUNT, PartitionFigures, add_evaluation_figures, add_model_figures, column_schema, image_markdown)
+    ROW_COUNT,
+    PartitionFigures,
+    add_evaluation_figures,
+    add_model_figures,
+    column_schema,
+    image_markdown,
+)
 from ml_assets.defs.partitions import segment_partitions
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
-from ml_assets.resources.dask import DaskCluster
 from ml_assets.resources.champion_log import ChampionLog
+from ml_assets.resources.dask import DaskCluster
 from ml_assets.resources.registry import (
-    CHALLENGER, CHAMPION, CHECKSUM_TAG, META_FILE, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE, ArtifactError,
-    LoadedModel, ModelRegistry)
+    CHALLENGER,
+    CHAMPION,
+    CHECKSUM_TAG,
+    META_FILE,
+    PROFILE_DIR,
+    REFERENCE_FILE,
+    SIMILAR_FILE,
+    ArtifactError,
+    LoadedModel,
+    ModelRegistry,
+)
 from ml_assets.resources.tracking import EvaluationRun, MlflowTracking, SegmentRun
 from ml_assets.spec import PipelineSpec
 

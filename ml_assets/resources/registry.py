@@ -16,15 +16,14 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import dagster as dg
 import mlflow
 import pandas as pd
-from pydantic import PrivateAttr
-
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from pydantic import PrivateAttr
 
+from ml_assets.core.data.sources import redact_url
 from ml_assets.core.monitoring.drift import ReferenceProfile
 from ml_assets.core.monitoring.profile import PROFILE_FILE, load_profile
-from ml_assets.core.data.sources import redact_url
 from ml_assets.core.training.record import ScoringMeta, UnknownSchemaVersion
 
 if TYPE_CHECKING:  # xgboost is imported where a booster is loaded: `ml-assets models` never pays for it

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from ml_assets.core.data.features import SEGMENT_COLUMN, build_features
+from ml_assets.core.data.synthetic import generate_invoices
 from ml_assets.core.training import record
 from ml_assets.core.training.modeling import SegmentFit, fit_segment
 from ml_assets.core.training.record import ScoringMeta, TrainingWindow
-from ml_assets.core.data.synthetic import generate_invoices
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.conftest import make_spec
 

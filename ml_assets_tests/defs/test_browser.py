@@ -16,8 +16,7 @@ import pytest
 import requests
 
 from ml_assets.core.data import lake
-from ml_assets.definitions import (
-    CONFIG_ENV, GROUP_OWNERS, INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions)
+from ml_assets.definitions import CONFIG_ENV, GROUP_OWNERS, INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
 from ml_assets_tests.conftest import PROJECT_ROOT
 from ml_assets_tests.defs.conftest import UI_END, UiInstance
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from ml_assets.core.data import lake
-from ml_assets.core.monitoring.drift import overall_severity
 from ml_assets.core.data.synthetic import DriftInjection, generate_invoices, write_landing_files
+from ml_assets.core.monitoring.drift import overall_severity
 from ml_assets.definitions import INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
 from ml_assets.runner import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.spec import PipelineSpec

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 
 from ml_assets.core.data import lake
-
-from ml_assets.core.training import modeling
-from ml_assets.core.training.distributed import feature_files
 from ml_assets.core.data.features import model_matrix
 from ml_assets.core.scoring.scores import model_scores
+from ml_assets.core.training import modeling
+from ml_assets.core.training.distributed import feature_files
 from ml_assets.definitions import TRAINING_JOB, build_definitions
 from ml_assets.resources.registry import ModelRegistry
 from ml_assets.spec import PipelineSpec

@@ -23,8 +23,8 @@ from ml_assets.resources import registry as registry_module
 from ml_assets.resources.registry import CHAMPION, ModelRegistry
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.conftest import make_spec
-from ml_assets_tests.defs.test_bad_input import lake_snapshot, registry_snapshot
 from ml_assets_tests.defs import test_mlflow_server
+from ml_assets_tests.defs.test_bad_input import lake_snapshot, registry_snapshot
 from ml_assets_tests.defs.test_mlflow_server import free_port, wait_until_ready
 from ml_assets_tests.training_support import TRAINING, spec_with_lake, train
 

@@ -1,9 +1,9 @@
 """The promotion gate proven both ways through the training job on a real MLflow store: a clearly better challenger
 (trained after the generator's signal got stronger) is promoted, one of the same quality stays `challenger`."""
 
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
-import shutil
 
 import dagster as dg
 import pytest

@@ -10,8 +10,8 @@ import pytest
 from mlflow import MlflowClient
 
 from ml_assets.core.data import lake
-from ml_assets.core.monitoring.drift import SEVERITIES
 from ml_assets.core.data.features import SEGMENT_COLUMN
+from ml_assets.core.monitoring.drift import SEVERITIES
 from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.defs.partitions import daily_partitions
 from ml_assets.runner import run_pipeline

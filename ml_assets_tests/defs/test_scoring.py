@@ -10,10 +10,10 @@ from mlflow.tracking import MlflowClient
 
 from ml_assets.core.data import lake
 from ml_assets.core.data.features import SEGMENT_COLUMN
+from ml_assets.definitions import build_resources
 from ml_assets.defs.ingest import build_ingest_assets
 from ml_assets.defs.scoring import build_scoring_assets
 from ml_assets.defs.training import build_training_assets
-from ml_assets.definitions import build_resources
 from ml_assets.resources.registry import ModelRegistry
 from ml_assets.runner import RunSummary
 from ml_assets.spec import PipelineSpec, parse_spec

@@ -14,16 +14,27 @@ from mlflow.tracking import MlflowClient
 from ml_assets.core.data import lake
 from ml_assets.core.data.fingerprint import data_fingerprint
 from ml_assets.core.scoring.scores import model_scores
+from ml_assets.core.scoring.similar import CONTRIBUTIONS_ATTR, build_index
 from ml_assets.core.training.calibration import NO_CALIBRATION
 from ml_assets.core.training.record import (
-    SCHEMA_VERSION, ModelRecord, ScoringMeta, TrainingWindow, UnknownSchemaVersion)
+    SCHEMA_VERSION,
+    ModelRecord,
+    ScoringMeta,
+    TrainingWindow,
+    UnknownSchemaVersion,
+)
 from ml_assets.defs.training import FINGERPRINT_FILE
-from ml_assets.core.scoring.similar import CONTRIBUTIONS_ATTR, build_index
 from ml_assets.resources.champion_log import HISTORY_TAG
 from ml_assets.resources.registry import META_FILE, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE, ModelRegistry
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.training_support import (
-    INGEST_FIRST, INGEST_LAST, TRAINING, shuffle_training_labels, spec_with_lake, train)
+    INGEST_FIRST,
+    INGEST_LAST,
+    TRAINING,
+    shuffle_training_labels,
+    spec_with_lake,
+    train,
+)
 
 
 @pytest.fixture(scope="module")

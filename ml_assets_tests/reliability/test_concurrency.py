@@ -8,9 +8,9 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 import pandas as pd
 import pytest
+from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 
 from ml_assets.core.data import lake
 from ml_assets.definitions import INGEST_JOB, TRAINING_JOB, build_definitions

@@ -14,11 +14,18 @@ from sklearn.metrics import roc_auc_score
 
 from ml_assets.core.monitoring import drift
 from ml_assets.core.monitoring.estimation import ESTIMATE_COLUMNS, estimate_performance, in_sample
-from ml_assets.core.training.record import TrainingWindow
-from ml_assets.core.training.modeling import expected_calibration_error
 from ml_assets.core.scoring.scores import SCORE_COLUMN
+from ml_assets.core.training.modeling import expected_calibration_error
+from ml_assets.core.training.record import TrainingWindow
 from ml_assets.spec import (
-    DatasetSpec, DriftSpec, EstimationSpec, EvidentlySpec, FeaturesSpec, PerformanceSpec, TrainingSpec)
+    DatasetSpec,
+    DriftSpec,
+    EstimationSpec,
+    EvidentlySpec,
+    FeaturesSpec,
+    PerformanceSpec,
+    TrainingSpec,
+)
 
 PERFORMANCE_COLUMNS = ["segment", "model_name", "model_version", "cohort_first", "cohort_last", "in_sample", "rows",
                        "unlabeled_rows", "positives", "roc_auc", "ece", "default_rate", "mean_score",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml_assets.core.training.modeling import score_cutpoints
 from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.core.sections import ScoringSections
+from ml_assets.core.training.modeling import score_cutpoints
 from ml_assets.spec import ArrearsRule, ClusteringSpec
 
 CLUSTER_COLUMNS = ["risk_category", "group", "in_arrears", "risk_cluster"]

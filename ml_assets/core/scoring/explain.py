@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xgboost as xgb
 
-from ml_assets.core.scoring.clustering import category_index, cutpoints_for
 from ml_assets.core.data.features import model_matrix
-from ml_assets.core.training.record import ScoringMeta
+from ml_assets.core.scoring.clustering import category_index, cutpoints_for
 from ml_assets.core.sections import ScoringSections
+from ml_assets.core.training.record import ScoringMeta
 from ml_assets.spec import ClusteringSpec, ScoringSpec
 
 MISSING_TEXT = "missing"

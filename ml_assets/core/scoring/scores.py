@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from ml_assets.core.training.calibration import apply_calibration
 from ml_assets.core.data.features import SEGMENT_COLUMN
+from ml_assets.core.sections import ScoringSections
+from ml_assets.core.training.calibration import apply_calibration
 from ml_assets.core.training.modeling import predict
 from ml_assets.core.training.record import ScoringMeta
-from ml_assets.core.sections import ScoringSections
 
 SCORE_COLUMN = "score"
 

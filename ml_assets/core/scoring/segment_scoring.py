@@ -10,11 +10,11 @@ import pandas as pd
 import pyarrow as pa
 import xgboost as xgb
 
-from ml_assets.core.scoring.explain import reason_frame
 from ml_assets.core.data.features import SEGMENT_COLUMN, model_matrix
+from ml_assets.core.scoring.explain import reason_frame
 from ml_assets.core.scoring.scores import SCORE_COLUMN, empty_predictions, scored_columns
-from ml_assets.core.sections import ScoringSections
 from ml_assets.core.scoring.similar import SIMILAR_COLUMNS, SimilarIndex, similar_frame
+from ml_assets.core.sections import ScoringSections
 from ml_assets.core.training.record import ScoringMeta
 from ml_assets.spec import ScoringSpec
 

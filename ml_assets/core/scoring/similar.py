@@ -16,11 +16,11 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.neighbors import NearestNeighbors
 
-from ml_assets.core.scoring.explain import contributions
 from ml_assets.core.data.features import model_matrix
+from ml_assets.core.scoring.explain import contributions
+from ml_assets.core.sections import ScoringSections
 from ml_assets.core.training.modeling import TrainedModel
 from ml_assets.core.training.record import ScoringMeta
-from ml_assets.core.sections import ScoringSections
 from ml_assets.spec import DatasetSpec, SimilarCustomersSpec
 
 CONTRIBUTION_PREFIX = "contribution__"

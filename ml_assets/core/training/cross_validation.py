@@ -16,6 +16,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from ml_assets.core.training.record import CV_METRICS, CrossValidation, FoldMetrics
 
+
 def fold_metrics(booster: xgb.Booster, matrix: pd.DataFrame, target: np.ndarray) -> FoldMetrics:
     """ROC AUC and log loss of one fold's held-out rows."""
     score = np.clip(booster.predict(xgb.DMatrix(matrix, enable_categorical=True)), 1e-7, 1 - 1e-7)

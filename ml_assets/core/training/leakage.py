@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from ml_assets.spec import LeakageSpec
 
 SCHEMA_VERSION = 1

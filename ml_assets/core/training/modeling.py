@@ -12,17 +12,22 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
+from ml_assets.core.data.features import category_vocabulary, model_matrix
 from ml_assets.core.monitoring.drift import ks_statistic
+from ml_assets.core.sections import TrainingSections
 from ml_assets.core.training.baseline import baseline_scores, fit_baseline
 from ml_assets.core.training.calibration import (
-    MIN_CLASS_ROWS, NO_CALIBRATION, Calibration, apply_calibration, calibrate)
+    MIN_CLASS_ROWS,
+    NO_CALIBRATION,
+    Calibration,
+    apply_calibration,
+    calibrate,
+)
 from ml_assets.core.training.comparison import AucComparison
 from ml_assets.core.training.cross_validation import cross_validate
-from ml_assets.core.data.features import category_vocabulary, model_matrix
 from ml_assets.core.training.leakage import LeakageAudit, Refit, audit_leakage
 from ml_assets.core.training.record import CrossValidation, ImbalanceStatement
 from ml_assets.core.training.tuning import TuningResult, tune_params
-from ml_assets.core.sections import TrainingSections
 
 # Early stopping on log loss: the product is a probability, and AUC stops ranking-only models after a few trees.
 BASE_PARAMS: dict[str, Any] = {"objective": "binary:logistic", "eval_metric": "logloss", "tree_method": "hist"}

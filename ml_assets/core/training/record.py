@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from ml_assets.core.training.calibration import Calibration, load_calibration
 from ml_assets.core.data.fingerprint import DataFingerprint
+from ml_assets.core.training.calibration import Calibration, load_calibration
 from ml_assets.core.training.comparison import AucComparison
 from ml_assets.core.training.tuning import TuningSummary
 

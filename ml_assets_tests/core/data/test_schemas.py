@@ -10,7 +10,13 @@ import pytest
 
 from ml_assets.core.data.features import build_features
 from ml_assets.core.data.schemas import (
-    FailureTally, SoftRuleTally, describe_failures, enforce, features_schema, raw_schema)
+    FailureTally,
+    SoftRuleTally,
+    describe_failures,
+    enforce,
+    features_schema,
+    raw_schema,
+)
 from ml_assets_tests.conftest import make_spec
 
 START, END = date(2024, 1, 1), date(2024, 1, 31)

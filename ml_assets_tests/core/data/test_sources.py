@@ -11,7 +11,13 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from ml_assets.core.data.sources import (
-    date_chunks, days_between, read_daily_files, read_file_range, read_landing_file, redact_url)
+    date_chunks,
+    days_between,
+    read_daily_files,
+    read_file_range,
+    read_landing_file,
+    redact_url,
+)
 
 
 def day_location(folder: Path, suffix: str = ".csv"):

@@ -10,7 +10,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from ml_assets.core.monitoring.estimation import cohort_estimates, estimate_performance, expected_roc_auc, sampled_metrics
+from ml_assets.core.monitoring.estimation import (
+    cohort_estimates,
+    estimate_performance,
+    expected_roc_auc,
+    sampled_metrics,
+)
 from ml_assets.core.training.record import TrainingWindow
 from ml_assets.spec import EstimationSpec
 

@@ -9,10 +9,20 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from ml_assets.core.training.record import TrainingWindow
 from ml_assets.core.monitoring.segment_monitoring import (
-    RetrainSignal, at_least, auc_floor, cohort_performance, drift_signals, evidently_days, maturity_cohort,
-    performance_signals, plan_retraining, realized_performance, run_failure_text)
+    RetrainSignal,
+    at_least,
+    auc_floor,
+    cohort_performance,
+    drift_signals,
+    evidently_days,
+    maturity_cohort,
+    performance_signals,
+    plan_retraining,
+    realized_performance,
+    run_failure_text,
+)
+from ml_assets.core.training.record import TrainingWindow
 from ml_assets.spec import EstimationSpec
 from ml_assets_tests.conftest import make_spec
 

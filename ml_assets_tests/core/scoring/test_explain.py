@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from ml_assets.core.scoring.explain import contributions, readable_texts, reason_codes, reason_frame, rows_to_explain
 from ml_assets.core.data.features import model_matrix
+from ml_assets.core.scoring.explain import contributions, readable_texts, reason_codes, reason_frame, rows_to_explain
 from ml_assets_tests.core.conftest import scoring_meta, with_scoring
 
 COLUMNS = ["reason_1", "reason_2", "reason_3"]

@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from ml_assets.core.scoring.risk_report import (
-    labels_matured, report_rows, risk_summary, summary_over_days, write_report_files)
+    labels_matured,
+    report_rows,
+    risk_summary,
+    summary_over_days,
+    write_report_files,
+)
 from ml_assets_tests.conftest import make_spec
 
 

@@ -7,11 +7,18 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from ml_assets.core.scoring.explain import contributions
 from ml_assets.core.data.features import model_matrix
+from ml_assets.core.scoring.explain import contributions
 from ml_assets.core.scoring.similar import (
-    CONTRIBUTION_PREFIX, CONTRIBUTIONS_ATTR, REFERENCE_METHOD, build_index, describe_neighbours,
-    reference_contributions, similar_frame, top_rows_per_day)
+    CONTRIBUTION_PREFIX,
+    CONTRIBUTIONS_ATTR,
+    REFERENCE_METHOD,
+    build_index,
+    describe_neighbours,
+    reference_contributions,
+    similar_frame,
+    top_rows_per_day,
+)
 from ml_assets_tests.core.conftest import scoring_meta, with_scoring
 
 

@@ -14,13 +14,28 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
-from ml_assets.core.training.calibration import (
-    NO_CALIBRATION, Calibration, apply_calibration, calibrate, fit_calibration, load_calibration, select_calibration)
 from ml_assets.core.data.features import SEGMENT_COLUMN, build_features
-from ml_assets.core.training.modeling import (
-    TrainingRows, booster_params, cross_fitted_calibration, expected_calibration_error, fit_booster, fit_segment,
-    out_of_fold_scores, predict, time_slices)
 from ml_assets.core.data.synthetic import generate_invoices
+from ml_assets.core.training.calibration import (
+    NO_CALIBRATION,
+    Calibration,
+    apply_calibration,
+    calibrate,
+    fit_calibration,
+    load_calibration,
+    select_calibration,
+)
+from ml_assets.core.training.modeling import (
+    TrainingRows,
+    booster_params,
+    cross_fitted_calibration,
+    expected_calibration_error,
+    fit_booster,
+    fit_segment,
+    out_of_fold_scores,
+    predict,
+    time_slices,
+)
 from ml_assets_tests.conftest import make_spec
 
 

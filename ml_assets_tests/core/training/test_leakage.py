@@ -13,10 +13,17 @@ import xgboost as xgb
 from sklearn.metrics import roc_auc_score
 
 from ml_assets.core.data.features import SEGMENT_COLUMN, build_features, model_matrix
+from ml_assets.core.data.synthetic import generate_invoices
 from ml_assets.core.training.leakage import LeakageAudit, oriented_auc, target_rate_encoding
 from ml_assets.core.training.modeling import (
-    SegmentFit, booster_params, fit_segment, rows_where, segment_leakage, split_by_time, training_rows)
-from ml_assets.core.data.synthetic import generate_invoices
+    SegmentFit,
+    booster_params,
+    fit_segment,
+    rows_where,
+    segment_leakage,
+    split_by_time,
+    training_rows,
+)
 from ml_assets.spec import PipelineSpec, parse_spec
 from ml_assets_tests.conftest import demo_config
 

@@ -11,10 +11,10 @@ import pytest
 from scipy.stats import ks_2samp
 from sklearn.metrics import roc_auc_score
 
+from ml_assets.core.data.features import SEGMENT_COLUMN, build_features, model_matrix
+from ml_assets.core.data.synthetic import generate_invoices
 from ml_assets.core.training.comparison import AucComparison
 from ml_assets.core.training.cross_validation import cross_validate
-from ml_assets.core.data.features import SEGMENT_COLUMN, build_features, model_matrix
-from ml_assets.core.training.record import CrossValidation, ImbalanceStatement
 from ml_assets.core.training.modeling import (
     beats_champion,
     classification_metrics,
@@ -30,9 +30,8 @@ from ml_assets.core.training.modeling import (
     train_booster,
     training_window,
 )
-from ml_assets.core.data.synthetic import generate_invoices
+from ml_assets.core.training.record import CrossValidation, ImbalanceStatement
 from ml_assets_tests.conftest import make_spec
-
 
 # --- training_window / split_by_time -------------------------------------------------------------
 
