@@ -114,7 +114,7 @@ def test_auto_keeps_already_calibrated_scores(seed):
 
 
 def test_auto_without_enough_rows_of_a_class_keeps_the_raw_scores(tmp_path):
-    """The demo's small industrial segment: its latest calibration fold holds a handful of defaults, too few to
+    """The demo's small industrial segment: its early-stopping slice holds a handful of defaults, too few to
     show a map beating the raw scores, so auto serves them."""
     spec = make_spec(tmp_path, training={"window_days": 91, "holdout_days": 14, "leakage": {"refit_top": 0}})
     features = build_features(generate_invoices(2500, date(2024, 1, 1), date(2024, 3, 31), seed=3), spec.dataset,
