@@ -16,10 +16,8 @@ Data: demo, the invoices of core/data/synthetic.py (--customers, 2023-01-01..202
 change from 2024-08-01), config pipeline.yaml with the billing month as a feature (features.engineered.date_parts,
 drift-judged against the same month: features.calendar.handling same_period) and training.window_days 365, so the
 generator's season term (0.3 * cos(2 pi month / 12)) is learnable: with neither, P(target | features) moves out of
-time, which CBPE by design does not follow (docs/performance-estimation.md); and training.calibration_folds 10, so
-each out-of-fold booster of the calibration misses about a month of the calendar, not four (DEMO_CALIBRATION_FOLDS);
-hotel, the hotel
-bookings in ../shared/data with the config `ml-assets init` writes (leaks excluded as in the README). Both with
+time, which CBPE by design does not follow (docs/performance-estimation.md); the calibration with its default folds;
+hotel, the hotel bookings in ../shared/data with the config `ml-assets init` writes (leaks excluded as in the README). Both with
 drift.evidently.days: none (no HTML reports; the estimates do not depend on it).
 
     .venv/bin/python benchmarks/estimation.py [--days 45] [--customers 6000] [--skip-hotel]
@@ -41,6 +39,7 @@ import pandas as pd
 import yaml
 from machine_info import machine  # benchmarks/ is on sys.path when a script runs
 
+from ml_assets import Project
 from ml_assets.cli import main as cli_main
 from ml_assets.core.data import lake
 from ml_assets.core.data.features import SEGMENT_COLUMN
@@ -59,9 +58,6 @@ HOTELS = next((folder / "shared" / "data" / "hotel_bookings.csv.gz" for folder i
               PROJECT_ROOT.parent / "shared" / "data" / "hotel_bookings.csv.gz")
 NO_REPORTS = {"drift": {"evidently": {"days": "none"}}}
 DEMO_START = date(2023, 1, 1)  # a year of matured labels before the as-of date: every season in the window
-# Blocks of ~35 days: with 3 blocks of ~117 days each out-of-fold booster never saw its block's months, which the
-# served booster (a year of dates) did, and auto fitted a map to that blindness (isotonic, +18% on July's scores).
-DEMO_CALIBRATION_FOLDS = 10
 DEMO_SHIFT = date(2024, 8, 1)  # price shock (every tariff) and later payments (domestic): DriftInjection
 # A cohort's realized value is measurable when its noise floor (from its scores only, never its labels) is at most
 # half the target: AUC floor <= 0.015 (target 0.03), default-rate floor <= 10% relative (target 20%).
@@ -83,7 +79,6 @@ def demo_config(home: Path, customers: int) -> Path:
     raw["features"]["engineered"]["date_parts"] = [{"name": "invoice_month", "part": "month"}]
     raw["features"]["calendar"] = {"columns": ["invoice_month"], "handling": "same_period"}
     raw["training"]["window_days"] = 365
-    raw["training"]["calibration_folds"] = DEMO_CALIBRATION_FOLDS
     return with_overrides(yaml.safe_dump(raw, sort_keys=False), home / "pipeline.yaml")
 
 
@@ -211,8 +206,15 @@ def data_set(spec: PipelineSpec, as_of: date, days: int, shift: date | None = No
         "before_shift": figures(pooled[pooled["day"] < shift]),
         "after_shift": figures(pooled[pooled["day"] >= shift + timedelta(days=window - 1)])}
     return {"as_of": as_of.isoformat(), "days": days, "cohort_days": window, "calibration": spec.model.calibration,
-            **figures(pooled), "by_segment": {str(s): figures(t) for s, t in pooled.groupby("segment")},
+            "versions": trained_versions(spec), **figures(pooled), "by_segment": {str(s): figures(t) for s, t in pooled.groupby("segment")},
             **periods, "single_day": figures(daily)}
+
+
+def trained_versions(spec: PipelineSpec) -> dict[str, dict[str, object]]:
+    """Per segment, the trained version's applied calibration and its holdout AUC and ECE (calibrated and raw)."""
+    models = Project(spec).models()
+    return {str(row["segment"]): {key: row[key] for key in ("calibration", "holdout_auc", "holdout_ece",
+                                                             "holdout_ece_raw")} for _, row in models.iterrows()}
 
 
 def report(name: str, result: dict[str, object]) -> None:
@@ -229,6 +231,9 @@ def report(name: str, result: dict[str, object]) -> None:
         print(f"  {name}: AUC MAE {figures_of['auc_mae']:.4f} (floor {figures_of['auc_mae_floor']:.4f}), rate "
               f"relative MAE {figures_of['rate_rel_mae']:.3f} (floor {figures_of['rate_rel_mae_floor']:.3f}), "
               f"{figures_of['cohorts']} cohorts")
+    for segment, version in result["versions"].items():
+        print(f"  {segment}: calibration {version['calibration']}, holdout AUC {version['holdout_auc']:.4f}, "
+              f"ECE {version['holdout_ece']:.4f} (raw {version['holdout_ece_raw']:.4f})")
     judged = result["measurable"]
     print(f"  measurable cohorts (floor <= {MEASURABLE_AUC_FLOOR} AUC, <= {MEASURABLE_RATE_FLOOR:.0%} rate): AUC MAE "
           f"{judged['auc_mae']} over {judged['auc_cohorts']} (floor {judged['auc_mae_floor']}), rate relative MAE "

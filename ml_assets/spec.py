@@ -311,8 +311,9 @@ class ModelSpec(StrictModel):
         default="auto", description="fitted on cross-fitted out-of-fold scores of the training rows "
                                     "(training.calibration_folds), applied at scoring time; auto keeps sigmoid, "
                                     "isotonic or none (the raw scores), whichever has the lowest log loss on the "
-                                    "latest fold with maps fitted on the earlier ones; none unless a map beats the "
-                                    "raw scores by 2 standard errors")
+                                    "served booster's scores of its early-stopping slice (the latest dates) with "
+                                    "maps fitted on the earlier dates; none unless a map beats the raw scores by 2 "
+                                    "standard errors")
     baseline: bool = Field(default=True, description="fit a logistic-regression baseline on the booster's training "
                                                      "rows and report its holdout metrics beside the booster's")
     tuning: TuningSpec = Field(default_factory=TuningSpec)
@@ -371,10 +372,18 @@ class TrainingSpec(StrictModel):
                                        description="share of training dates (the latest) that early-stop the "
                                                    "booster")
     calibration_folds: int = Field(default=3, ge=2, le=10,
-                                   description="contiguous blocks of training dates for the calibration: a booster "
-                                               "of the served params and tree count fitted on the other blocks "
-                                               "scores each one (k extra boosters; the served booster still trains "
-                                               "on every date); unused when model.calibration is none")
+                                   description="cross-fitting folds of the calibration: blocks of training dates "
+                                               "(calibration_block_days) dealt to the folds in turn; a booster of "
+                                               "the served params and tree count fitted on the other folds scores "
+                                               "each one (k extra boosters; every one sees every part of the "
+                                               "calendar); unused when model.calibration is none")
+    calibration_block_days: int = Field(default=14, ge=1,
+                                        description="days of a calibration block: blocks from the first training "
+                                                    "date go to fold 0, 1, ..., k-1, 0, ...")
+    calibration_gap_days: int = Field(default=2, ge=0,
+                                      description="days on each side of a fold's blocks left out of that fold's "
+                                                  "booster, so rows of neighbouring days (the same events, group "
+                                                  "bookings, weather) do not score each other")
     min_auc: float = Field(default=0.6, ge=0.5, le=1.0,
                            description="holdout AUC floor of the quality gate: below it a version never becomes "
                                        "champion")

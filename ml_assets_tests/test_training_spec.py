@@ -12,7 +12,8 @@ def test_defaults_keep_the_demo_fast_and_calibrated(tmp_path: Path) -> None:
     spec = make_spec(tmp_path)
     assert spec.model.tuning.enabled is False and spec.training.cv_folds == 0
     assert spec.model.calibration == "auto" and spec.model.imbalance == "none"
-    assert spec.training.calibration_folds == 3
+    assert (spec.training.calibration_folds, spec.training.calibration_block_days,
+            spec.training.calibration_gap_days) == (3, 14, 2)
     assert (spec.training.leakage.univariate_auc, spec.training.leakage.drop_cost,
             spec.training.leakage.gain_share) == (0.85, 0.03, 0.4)
     assert spec.training.gate_alpha == 0.05 and spec.training.bootstrap_samples == 1000

@@ -1,13 +1,15 @@
 """Probability calibration kept as plain numbers, so it is stored as JSON beside the model (no pickle).
 
-Fitted on cross-fitted scores (core.training.modeling.cross_fitted_calibration): the training dates are cut into
-training.calibration_folds contiguous blocks, and a booster with the served params and tree count fitted on the
-other blocks scores each block, so every training row has a score from a booster that never saw it while the
-served booster still trains on every date. `auto` fits sigmoid and isotonic maps on the out-of-fold scores of
-the earlier blocks, scores them and the raw scores by log loss on the latest block (out of time, as serving is),
-and keeps the lowest among the raw scores and the maps that beat them clearly (paired, by MIN_GAIN_SE standard
-errors): `none` when no map does. The kept method is then refitted on every block. `apply_calibration` applies
-it wherever a model scores.
+Fitted on cross-fitted scores (core.training.modeling.cross_fitted_calibration): the training part's calendar days
+are cut into blocks of training.calibration_block_days dealt round-robin to training.calibration_folds folds, and a
+booster with the served params and tree count, fitted on the other folds' rows minus training.calibration_gap_days
+around the fold's blocks, scores each fold: every training row gets a score from a booster that never saw it, and
+every such booster saw every part of the calendar, as the served booster did. `auto` fits sigmoid and isotonic maps
+on the out-of-fold scores of the dates before the early-stopping slice (the latest dates), scores them and the raw
+scores by log loss on the served booster's own scores of that slice (dates it neither fitted nor saw: out of time,
+as serving is), and keeps the lowest among the raw scores and the maps that beat them clearly (paired, by
+MIN_GAIN_SE standard errors): `none` when no map does. The kept method is then refitted on every fold's out-of-fold
+scores. `apply_calibration` applies it wherever a model scores.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 EPSILON = 1e-7
 SCHEMA_VERSION = 1
 METHODS = ("none", "sigmoid", "isotonic")
-MIN_CLASS_ROWS = 30  # auto: fewer rows of a class in the latest fold or the earlier ones and the raw scores stay
+MIN_CLASS_ROWS = 30  # auto: fewer rows of a class in the selection slice or before it and the raw scores stay
 MIN_GAIN_SE = 2.0  # auto keeps a map only when it lowers the selection log loss by this many standard errors
 
 Method = Literal["none", "sigmoid", "isotonic"]
@@ -29,7 +31,7 @@ Method = Literal["none", "sigmoid", "isotonic"]
 @dataclass(frozen=True)
 class Calibration:
     """The calibration a model version serves, and why: `requested` is model.calibration, `method` what is applied,
-    `selection_log_loss` the log loss of each candidate (raw scores as `none`) on the latest fold (auto only)."""
+    `selection_log_loss` the log loss of each candidate (raw scores as `none`) on the selection slice (auto only)."""
 
     method: Method
     requested: str = "none"
@@ -132,17 +134,19 @@ def clearly_lower(candidate: np.ndarray, raw: np.ndarray) -> bool:
     return bool(gains.mean() > MIN_GAIN_SE * gains.std(ddof=1) / np.sqrt(len(gains)))
 
 
-def select_calibration(target: np.ndarray, scores: np.ndarray, selection: np.ndarray) -> Calibration:
-    """auto: fit each map on the rows outside `selection`, keep the lowest log loss on the rows inside it (raw
-    scores count as `none`), then refit the kept map on all rows."""
+def select_calibration(target: np.ndarray, scores: np.ndarray, selection: np.ndarray,
+                       selection_scores: np.ndarray) -> Calibration:
+    """auto: fit each map on the out-of-fold `scores` of the rows outside `selection`, keep the lowest log loss on
+    the rows inside it scored as served (`selection_scores`, the raw ones count as `none`), then refit the kept map
+    on every row's out-of-fold scores."""
     target, scores = np.asarray(target, dtype="float64"), np.asarray(scores, dtype="float64")
     fit_target, fit_scores = target[~selection], scores[~selection]
-    check_target, check_scores = target[selection], scores[selection]
+    check_target, check_scores = target[selection], np.asarray(selection_scores, dtype="float64")
     if len(np.unique(fit_target)) < 2 or len(np.unique(check_target)) < 2:
         return Calibration(method="none", requested="auto", fit_rows=len(fit_target),
                            selection_rows=len(check_target),
-                           reason="auto kept the raw scores: the latest calibration fold or the earlier ones hold "
-                                  "one class only (widen training.window_days)")
+                           reason="auto kept the raw scores: the selection slice or the dates before it hold one "
+                                  "class only (widen training.window_days)")
     raw_losses = row_log_losses(check_target, check_scores)
     losses, beats = {"none": float(raw_losses.mean())}, {}
     for method, fitter in FITTERS.items():
@@ -152,17 +156,10 @@ def select_calibration(target: np.ndarray, scores: np.ndarray, selection: np.nda
         beats[method] = clearly_lower(candidate_losses, raw_losses)
     chosen = min([m for m in FITTERS if beats[m]] or ["none"], key=lambda method: losses[method])
     figures = ", ".join(f"{method} {loss:.5f}" for method, loss in losses.items())
-    reason = (f"auto chose {chosen}: lowest log loss on the {len(check_target)} out-of-fold rows of the latest "
-              f"calibration fold among the raw scores and the maps fitted on the earlier folds that beat them by "
-              f"{MIN_GAIN_SE:g} standard errors ({figures})")
+    reason = (f"auto chose {chosen}: lowest log loss on the served booster's scores of the {len(check_target)} rows "
+              f"of the latest dates (the early-stopping slice) among the raw scores and the maps fitted on the "
+              f"out-of-fold scores of the earlier dates that beat them by {MIN_GAIN_SE:g} standard errors "
+              f"({figures})")
     parameters = FITTERS[chosen](target, scores) if chosen != "none" else {}
     return Calibration(method=chosen, requested="auto", parameters=parameters, fit_rows=len(target),
                        selection_rows=len(check_target), selection_log_loss=losses, reason=reason)
-
-
-def calibrate(target: np.ndarray, scores: np.ndarray, selection: np.ndarray, requested: str) -> Calibration:
-    """The calibration `requested` by model.calibration (auto, none, sigmoid or isotonic) of out-of-fold scores;
-    `selection` marks the latest fold's rows, which choose the method under auto."""
-    if requested == "auto":
-        return select_calibration(target, scores, selection)
-    return fit_calibration(target, scores, requested)

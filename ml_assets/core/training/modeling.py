@@ -21,7 +21,8 @@ from ml_assets.core.training.calibration import (
     NO_CALIBRATION,
     Calibration,
     apply_calibration,
-    calibrate,
+    fit_calibration,
+    select_calibration,
 )
 from ml_assets.core.training.comparison import AucComparison
 from ml_assets.core.training.cross_validation import cross_validate
@@ -79,18 +80,39 @@ def _validation_mask(dates: pd.Series, fraction: float) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class CalibrationFolds:
+    """Cross-fitting folds over a training part's rows: `of_row` is each row's fold (blocks of calendar days dealt to
+    the folds round-robin, so every fold spans the whole window); `trains[f]` marks the rows fold f's booster fits:
+    the other folds' rows farther than the gap from every day of fold f."""
+
+    of_row: np.ndarray
+    trains: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
 class TimeSlices:
-    """Masks over a training part's rows, by date: `validation` the latest dates (early stopping), `fit` the rest
-    (the booster's); `folds` each row's calibration fold, 0 to k-1 in date order (None when calibration is off)."""
+    """Masks over a training part's rows, by date: `validation` the latest dates (early stopping, and the slice
+    `auto` chooses the calibration on), `fit` the rest (the booster's); `folds` the calibration's cross-fitting
+    folds (None when calibration is off)."""
 
     fit: np.ndarray
     validation: np.ndarray
-    folds: np.ndarray | None
+    folds: CalibrationFolds | None
 
 
-def time_slices(dates: pd.Series, validation_fraction: float, calibration_folds: int) -> TimeSlices:
+@dataclass(frozen=True)
+class FoldScheme:
+    """training.calibration_folds blocks of calibration_block_days days dealt round-robin, purged by
+    calibration_gap_days around each held-out block (folds 0: no calibration)."""
+
+    folds: int
+    block_days: int
+    gap_days: int
+
+
+def time_slices(dates: pd.Series, validation_fraction: float, scheme: FoldScheme) -> TimeSlices:
     """Split the distinct dates: the latest `validation_fraction` for early stopping, the rest for the booster; and,
-    across every date, `calibration_folds` contiguous blocks of dates for cross-fitting the calibration (0: none)."""
+    across every date, the calibration's cross-fitting folds of `scheme`."""
     values = pd.to_datetime(dates).to_numpy()
     distinct = np.sort(np.unique(values))
     n_valid = max(1, int(round(len(distinct) * validation_fraction)))
@@ -98,19 +120,34 @@ def time_slices(dates: pd.Series, validation_fraction: float, calibration_folds:
         raise ValueError(f"the training part has {len(distinct)} dates: none is left for the booster after "
                          f"{n_valid} early-stopping dates; widen training.window_days or lower "
                          "training.validation_fraction")
-    if len(distinct) < calibration_folds:
-        raise ValueError(f"the training part has {len(distinct)} dates: too few for training.calibration_folds "
-                         f"{calibration_folds}; widen training.window_days or lower training.calibration_folds")
     validation = values >= distinct[-n_valid]
-    return TimeSlices(~validation, validation, date_folds(values, distinct, calibration_folds))
+    return TimeSlices(~validation, validation, date_folds(values, scheme))
 
 
-def date_folds(values: np.ndarray, distinct: np.ndarray, folds: int) -> np.ndarray | None:
-    """Each row's fold among `folds` contiguous blocks of the sorted distinct dates (None when `folds` is 0)."""
-    if not folds:
+def near_days(held_out: np.ndarray, gap_days: int) -> np.ndarray:
+    """True for each day (of a run of calendar days) that is held out or within `gap_days` days of one that is."""
+    return np.convolve(held_out.astype(int), np.ones(2 * gap_days + 1, dtype=int), mode="same") > 0
+
+
+def date_folds(values: np.ndarray, scheme: FoldScheme) -> CalibrationFolds | None:
+    """Each row's fold, its calendar days cut into blocks of scheme.block_days from the first date and dealt to the
+    folds in turn, and each fold's booster rows (None when scheme.folds is 0)."""
+    if not scheme.folds:
         return None
-    fold_of_date = np.repeat(np.arange(folds), [len(block) for block in np.array_split(distinct, folds)])
-    return fold_of_date[np.searchsorted(distinct, values)]
+    days = ((values.astype("datetime64[D]") - values.min().astype("datetime64[D]")) // np.timedelta64(1, "D"))
+    days = days.astype(int)
+    span = int(days.max()) + 1
+    if -(-span // scheme.block_days) < scheme.folds:
+        raise ValueError(f"the training part spans {span} days: fewer than training.calibration_folds "
+                         f"{scheme.folds} blocks of training.calibration_block_days {scheme.block_days} days; widen "
+                         "training.window_days or lower training.calibration_block_days")
+    fold_of_day = (np.arange(span) // scheme.block_days) % scheme.folds
+    trains = tuple(~near_days(fold_of_day == fold, scheme.gap_days)[days] for fold in range(scheme.folds))
+    empty = [fold for fold, train in enumerate(trains) if not train.any()]
+    if empty:
+        raise ValueError(f"training.calibration_gap_days {scheme.gap_days} leaves the booster of calibration fold "
+                         f"{empty[0]} no rows; lower it below training.calibration_block_days {scheme.block_days}")
+    return CalibrationFolds(fold_of_day[days], trains)
 
 
 def require_two_classes(target: pd.Series, what: str) -> None:
@@ -268,8 +305,9 @@ def training_rows(train: pd.DataFrame, spec: TrainingSections, vocabulary: dict[
                   segment: str) -> TrainingRows:
     """Model matrix, target and dates of the training part, with its time slices marked."""
     ds, training = spec.dataset, spec.training
-    calibration_folds = training.calibration_folds if spec.model.calibration != "none" else 0
-    slices = time_slices(train[ds.date], training.validation_fraction, calibration_folds)
+    scheme = FoldScheme(training.calibration_folds if spec.model.calibration != "none" else 0,
+                        training.calibration_block_days, training.calibration_gap_days)
+    slices = time_slices(train[ds.date], training.validation_fraction, scheme)
     require_two_classes(train.loc[slices.validation, ds.target],
                         f"segment {segment!r} validation slice ({training.validation_fraction:.0%} of training dates)")
     return TrainingRows(train, model_matrix(train, spec.features, vocabulary), train[ds.target], train[ds.date], slices)
@@ -316,38 +354,45 @@ def fit_model(rows: TrainingRows, spec: TrainingSections, params: dict[str, Any]
     """XGBoost with early stopping on the validation slice (here, or by `trainer`), then its cross-fitted
     calibration."""
     booster, best_iteration = trainer(rows, params) if trainer else booster_of_rows(rows, spec, params)
-    calibration = cross_fitted_calibration(rows, params, best_iteration + 1, spec.model.calibration,
+    calibration = cross_fitted_calibration(rows, params, booster, best_iteration, spec.model.calibration,
                                            spec.training.seed)
     return TrainedModel(booster, spec.features.model_columns(), vocabulary, params, best_iteration, calibration)
 
 
-def cross_fitted_calibration(rows: TrainingRows, params: dict[str, Any], trees: int, requested: str,
-                             seed: int) -> Calibration:
+def cross_fitted_calibration(rows: TrainingRows, params: dict[str, Any], booster: xgb.Booster, best_iteration: int,
+                             requested: str, seed: int) -> Calibration:
     """The calibration `requested` (auto, none, sigmoid, isotonic) fitted on out-of-fold scores of every training
-    row; auto chooses the method on the latest fold, later in time than the rows its candidate maps are fitted on."""
+    row; auto fits its candidate maps on the rows before the validation slice and chooses among them and the raw
+    scores on the served booster's own scores of that slice: the latest dates, which it neither fitted nor saw."""
     if requested == "none" or rows.slices.folds is None:
         return NO_CALIBRATION
-    target, folds = rows.target.to_numpy(), rows.slices.folds
-    latest = folds == folds.max()
+    target, latest = rows.target.to_numpy(), rows.validation
     if requested == "auto" and not (enough_to_calibrate(target[latest]) and enough_to_calibrate(target[~latest])):
         return Calibration(method="none", requested=requested,
-                           reason=f"auto kept the raw scores: the latest calibration fold or the earlier ones hold "
+                           reason=f"auto kept the raw scores: the early-stopping slice or the dates before it hold "
                                   f"fewer than {MIN_CLASS_ROWS} rows of a class")
-    scores = out_of_fold_scores(rows.matrix, rows.target, folds, booster_params(params, seed), trees)
-    return calibrate(target, scores, latest, requested)
+    scores = out_of_fold_scores(rows.matrix, rows.target, rows.slices.folds, booster_params(params, seed),
+                                best_iteration + 1)
+    if requested != "auto":
+        return fit_calibration(target, scores, requested)
+    served = predict(booster, rows_where(rows.matrix, latest), best_iteration)
+    return select_calibration(target, scores, latest, served)
 
 
-def out_of_fold_scores(matrix: pd.DataFrame, target: pd.Series, folds: np.ndarray, params: dict[str, Any],
+def out_of_fold_scores(matrix: pd.DataFrame, target: pd.Series, folds: CalibrationFolds, params: dict[str, Any],
                        trees: int) -> np.ndarray:
     """Each row's score by a booster of `trees` trees (the served booster's params and count, no early stopping)
-    fitted on the other folds: how the booster scores rows it has not seen."""
+    fitted on its fold's booster rows (the other folds, purged near it): how the booster scores rows it has not
+    seen."""
     y = target.to_numpy(dtype="float64")
     scores = np.empty(len(y))
-    for fold in np.unique(folds):
-        held_out = folds == fold
-        train = xgb.DMatrix(rows_where(matrix, ~held_out), y[~held_out], enable_categorical=True)
-        booster = xgb.train(params, train, num_boost_round=trees)
-        scores[held_out] = booster.predict(xgb.DMatrix(rows_where(matrix, held_out), enable_categorical=True))
+    for fold, train in enumerate(folds.trains):
+        held_out = folds.of_row == fold
+        if not held_out.any():
+            continue
+        fold_booster = xgb.train(params, xgb.DMatrix(rows_where(matrix, train), y[train], enable_categorical=True),
+                                 num_boost_round=trees)
+        scores[held_out] = fold_booster.predict(xgb.DMatrix(rows_where(matrix, held_out), enable_categorical=True))
     return scores
 
 
