@@ -58,7 +58,7 @@ from ml_assets.core.scoring import risk_report as reporting
 from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.core.scoring.segment_scoring import score_segment
 from ml_assets.definitions import CONFIG_ENV, DAILY_JOB, INGEST_JOB, TRAINING_JOB, build_definitions
-from ml_assets.defs.monitoring import drift_inputs, segment_drift_by_day, with_preceding_days
+from ml_assets.defs.monitoring import drift_inputs, segment_drift_by_day
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.resources.registry import CHAMPION, LoadedModel, ModelRegistry
 from ml_assets.resources.source import DataSource
@@ -228,6 +228,17 @@ def bare_risk_report(spec: PipelineSpec, clusters: pd.DataFrame, as_of: pd.Times
     matured = reporting.labels_matured(clusters[ds.date], ds.label_delay_days, as_of)
     reporting.write_report_files(clusters, spec.reports_dir / "risk_report", spec.dataset.date, spec.scoring)
     return reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
+
+
+def with_preceding_days(frame: pd.DataFrame, asset: str, first: date, spec: PipelineSpec,
+                        columns: list[str]) -> pd.DataFrame:
+    """`frame` plus the stored rows of the drift.window_days - 1 days before `first` (drift_report's trailing
+    windows reach back to them through its partition mapping)."""
+    stored = set(lake.stored_days(spec.lake_dir, asset))
+    before = [day.isoformat() for day in days_between(first - timedelta(days=spec.drift.window_days - 1),
+                                                      first - timedelta(days=1)) if day.isoformat() in stored]
+    rows = lake.read_days(spec.lake_dir, asset, before, columns)
+    return frame if rows.empty else pd.concat([rows, frame], ignore_index=True)
 
 
 def bare_drift_report(spec: PipelineSpec, features: pd.DataFrame, predictions: pd.DataFrame, models: RunModels,

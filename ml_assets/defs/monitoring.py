@@ -13,16 +13,14 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from ml_assets.core.data import lake
 from ml_assets.core.data.features import SEGMENT_COLUMN
-from ml_assets.core.data.sources import days_between
 from ml_assets.core.monitoring import drift
 from ml_assets.core.monitoring.estimation import cohort_estimates
 from ml_assets.core.monitoring.evidently_report import (
     HTML_FILE,
     drift_plots_folder,
-    drift_report_folder,
     write_drift_html,
+    write_drift_table,
 )
 from ml_assets.core.monitoring.segment_monitoring import (
     PERFORMANCE_COLUMNS,
@@ -51,7 +49,7 @@ from ml_assets.defs.metadata import (
     image_markdown,
     link_evidently_reports,
 )
-from ml_assets.defs.partitions import daily_partitions
+from ml_assets.defs.partitions import daily_partitions, trailing_days
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.resources.registry import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
@@ -62,30 +60,15 @@ NO_HIGH_DRIFT = "no_high_drift"
 AUC_ABOVE_FLOOR = "auc_above_floor"
 
 
-def stored_rows(asset: str, first: date, last: date, spec: PipelineSpec,
-                columns: list[str] | None = None) -> pd.DataFrame:
-    """Stored daily partitions of `asset` from first to last (days never materialized are skipped); only
-    `columns` when given."""
-    stored = set(lake.stored_days(spec.lake_dir, asset))
-    days = [day.isoformat() for day in days_between(first, last) if day.isoformat() in stored]
-    return lake.read_days(spec.lake_dir, asset, days, columns)
-
-
-def with_preceding_days(frame: pd.DataFrame, asset: str, start: date, spec: PipelineSpec,
-                        columns: list[str] | None = None) -> pd.DataFrame:
-    """`frame` plus the stored rows (only `columns` when given) of the `window_days - 1` days before `start`,
-    for trailing windows."""
-    before = stored_rows(asset, start - timedelta(days=spec.drift.window_days - 1), start - timedelta(days=1), spec,
-                         columns)
+def with_trailing_days(view: DailyFrames, first: date, last: date, window_days: int,
+                       columns: list[str]) -> pd.DataFrame:
+    """A chunk's rows of a daily input (only `columns`) with the stored days of the `window_days - 1` days before
+    it, for trailing windows (the input's partition mapping reaches back to them)."""
+    frame = view.read(first, last, columns)
+    before = view.read_stored(first - timedelta(days=window_days - 1), first - timedelta(days=1), columns)
     if before.empty or frame.empty:  # concatenating an empty frame would blur the dtypes
         return frame if before.empty else before
     return pd.concat([before, frame], ignore_index=True)
-
-
-def window_rows(view: DailyFrames, asset: str, first: date, last: date, columns: list[str],
-                spec: PipelineSpec) -> pd.DataFrame:
-    """A chunk's rows of a daily input (only `columns`) with the stored days of the trailing window before it."""
-    return with_preceding_days(view.read(first, last, columns), asset, first, spec, columns)
 
 
 def performance_inputs(spec: PipelineSpec) -> list[str]:
@@ -167,8 +150,8 @@ def write_segment_reports(table: pd.DataFrame, features: pd.DataFrame, predictio
     numeric = spec.features.model_numeric() + [SCORE_COLUMN]
     paths = {}
     for day in html_days:
-        folder = drift_report_folder(spec.reports_dir, day, segment)
-        lake.write_frame(folder, table[table[date_column].dt.date == day].reset_index(drop=True))
+        folder = write_drift_table(table[table[date_column].dt.date == day].reset_index(drop=True),
+                                   spec.reports_dir, day, segment)
         if len(windows[day]):
             paths[day] = write_drift_html(reference, windows[day], numeric, spec.features.categorical,
                                           folder / HTML_FILE, spec.drift.evidently.sample_rows)
@@ -270,13 +253,15 @@ def latest_day(table: pd.DataFrame, date_column: str) -> pd.DataFrame:
 
 def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     """drift_report and model_performance over daily partitions."""
-    ds = spec.dataset
-    delay, window = ds.label_delay_days, spec.monitoring.performance.window_days
+    ds, performance = spec.dataset, spec.monitoring.performance
+    delay, window, cohort_days = ds.label_delay_days, spec.drift.window_days, performance.window_days
 
     @dg.asset(
         retry_policy=service_retry_policy(spec.retries),
         partitions_def=daily_partitions(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
+        ins={"features": dg.AssetIn(partition_mapping=trailing_days(window)),
+             "predictions": dg.AssetIn(partition_mapping=trailing_days(window))},
         check_specs=[dg.AssetCheckSpec(NO_HIGH_DRIFT, asset="drift_report", blocking=spec.drift.fail_on_drift,
                                        description="no judged feature or score at 'high' drift on any day of the run "
                                                    "(blocking, and so stopping risk_report, with drift.fail_on_drift)")],
@@ -294,8 +279,8 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         with DailyRun(context, spec) as run:
             for chunk in run.chunks():
                 tables, reports = drift_chunk(
-                    champions, window_rows(features, "features", chunk.first, chunk.last, feature_columns, spec),
-                    window_rows(predictions, "predictions", chunk.first, chunk.last, score_columns, spec),
+                    champions, with_trailing_days(features, chunk.first, chunk.last, window, feature_columns),
+                    with_trailing_days(predictions, chunk.first, chunk.last, window, score_columns),
                     chunk.days, model_registry, spec, run.last)
                 found.add(tables, reports)
                 add_drift_chunk_figures(chunk, tables)
@@ -311,8 +296,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         retry_policy=service_retry_policy(spec.retries),
         partitions_def=daily_partitions(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=[dg.AssetDep("predictions", partition_mapping=dg.TimeWindowPartitionMapping(
-            start_offset=-(delay + window - 1), end_offset=-delay, allow_nonexistent_upstream_partitions=True))],
+        ins={"predictions": dg.AssetIn(partition_mapping=trailing_days(cohort_days, lag=delay))},
         check_specs=[dg.AssetCheckSpec(AUC_ABOVE_FLOOR, asset="model_performance",
                                        description="realized ROC AUC of every judged out-of-sample cohort at or above "
                                                    "the floor (warns, never blocks)")],
@@ -320,7 +304,8 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         kinds={"pandas", "parquet"},
     )
     @names_outage_when_spent(spec.retries, spec.tracking_uri)
-    def model_performance(context: dg.AssetExecutionContext, model_registry: ModelRegistry, alerts: AlertWebhook):
+    def model_performance(context: dg.AssetExecutionContext, predictions: DailyFrames, model_registry: ModelRegistry,
+                          alerts: AlertWebhook):
         """For each day D, per segment and model version: realized ROC AUC, calibration error and default rate
         of the predictions whose labels matured on D (dated D - label_delay_days, pooled over
         monitoring.performance.window_days), beside the CBPE estimate of the same rows and the version's holdout
@@ -328,10 +313,9 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         tables = []
         with DailyRun(context, spec) as run:
             for chunk in run.chunks():
-                performance = spec.monitoring.performance
-                cohorts = stored_rows("predictions", maturity_cohort(chunk.first, spec.dataset, performance)[0],
-                                      maturity_cohort(chunk.last, spec.dataset, performance)[1], spec,
-                                      performance_inputs(spec))
+                cohorts = predictions.read_stored(maturity_cohort(chunk.first, ds, performance)[0],
+                                                  maturity_cohort(chunk.last, ds, performance)[1],
+                                                  performance_inputs(spec))
                 table = performance_by_day(cohorts, chunk.days, model_registry, spec)
                 tables.append(table)
                 chunk.stage(table)
@@ -346,6 +330,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=daily_partitions(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
+        ins={"predictions": dg.AssetIn(partition_mapping=trailing_days(cohort_days))},
         group_name="monitoring",
         kinds={"pandas", "parquet"},
     )
@@ -357,7 +342,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         touch the version's training window."""
         with DailyRun(context, spec) as run:
             for chunk in run.chunks():
-                rows = with_cohort_days(chunk.read(predictions, estimation_inputs(spec)), chunk.first, spec)
+                rows = with_trailing_days(predictions, chunk.first, chunk.last, cohort_days, estimation_inputs(spec))
                 table = estimates_by_day(rows, chunk.days, model_registry, spec)
                 chunk.stage(table)
                 add_estimation_figures(chunk.figures, table, ds.date, spec.segment_names, chunk.first, chunk.last)
@@ -387,16 +372,6 @@ def floor_check(table: pd.DataFrame, alerted: list[str], spec: PipelineSpec) -> 
 def estimation_inputs(spec: PipelineSpec) -> list[str]:
     """The columns of predictions that estimated_performance reads."""
     return [spec.dataset.date, SEGMENT_COLUMN, "model_name", "model_version", SCORE_COLUMN]
-
-
-def with_cohort_days(frame: pd.DataFrame, start: date, spec: PipelineSpec) -> pd.DataFrame:
-    """`frame` (predictions from `start` on) plus the stored predictions of the window_days - 1 days before it,
-    so the first days of a chunk get their whole cohort."""
-    before = stored_rows("predictions", start - timedelta(days=spec.monitoring.performance.window_days - 1),
-                         start - timedelta(days=1), spec, estimation_inputs(spec))
-    if before.empty or frame.empty:  # concatenating an empty frame would blur the dtypes
-        return frame if before.empty else before
-    return pd.concat([before, frame], ignore_index=True)
 
 
 def training_windows(predictions: pd.DataFrame, registry: ModelRegistry) -> dict[tuple[str, str], TrainingWindow]:

@@ -69,8 +69,18 @@ class DailyFrames:
     def read(self, first: date, last: date, columns: list[str] | None = None) -> pd.DataFrame:
         """The rows of the days first..last (inclusive) among those of the view, in date order; only `columns`
         (those stored) when given."""
+        return lake.read_frames(self._between(first, last), columns)
+
+    def read_stored(self, first: date, last: date, columns: list[str] | None = None) -> pd.DataFrame:
+        """Like `read`, skipping the days never materialized: the trailing windows of a partition mapping reach
+        back to days that may not be stored."""
+        return lake.read_frames([folder for folder in self._between(first, last)
+                                 if lake.stored_file(folder) is not None], columns)
+
+    def _between(self, first: date, last: date) -> list[UPath]:
+        """The folders of the days first..last (inclusive) among those of the view, in date order."""
         low, high = first.isoformat(), last.isoformat()
-        return lake.read_frames([folder for key, folder in self.folders.items() if low <= key <= high], columns)
+        return [folder for key, folder in self.folders.items() if low <= key <= high]
 
 
 class StagedDays:
