@@ -52,13 +52,14 @@ from ml_assets.core.data.features import SEGMENT_COLUMN, build_features
 from ml_assets.core.data.lake import DATE_DIMENSION
 from ml_assets.core.data.sources import date_chunks, days_between
 from ml_assets.core.data.synthetic import generate_invoices, write_landing_files
+from ml_assets.core.monitoring.daily_tables import drift_by_day
 from ml_assets.core.monitoring.drift import ReferenceProfile
 from ml_assets.core.scoring import clustering, similar
 from ml_assets.core.scoring import risk_report as reporting
 from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.core.scoring.segment_scoring import score_segment
 from ml_assets.definitions import CONFIG_ENV, DAILY_JOB, INGEST_JOB, TRAINING_JOB, build_definitions
-from ml_assets.defs.monitoring import drift_inputs, segment_drift_by_day
+from ml_assets.defs.monitoring import drift_inputs
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.resources.registry import CHAMPION, LoadedModel, ModelRegistry
 from ml_assets.resources.source import DataSource
@@ -248,9 +249,10 @@ def bare_drift_report(spec: PipelineSpec, features: pd.DataFrame, predictions: p
     feature_columns, score_columns = drift_inputs(spec)
     features = with_preceding_days(features[feature_columns], "features", first, spec, feature_columns)
     predictions = with_preceding_days(predictions[score_columns], "predictions", first, spec, score_columns)
-    tables = [segment_drift_by_day(models.profiles[seg], features[features[SEGMENT_COLUMN] == seg],
-                                   predictions[predictions[SEGMENT_COLUMN] == seg], days_between(first, last),
-                                   spec).assign(segment=seg, model_version=champion.version)
+    tables = [drift_by_day(models.profiles[seg], features[features[SEGMENT_COLUMN] == seg],
+                           predictions[predictions[SEGMENT_COLUMN] == seg], days_between(first, last),
+                           spec.dataset.date, spec.features, spec.drift).assign(segment=seg,
+                                                                                model_version=champion.version)
               for seg, champion in models.champions.items()]
     return pd.concat(tables, ignore_index=True)
 

@@ -15,7 +15,15 @@ import pandas as pd
 
 from ml_assets.core.data.features import SEGMENT_COLUMN
 from ml_assets.core.monitoring import drift
-from ml_assets.core.monitoring.estimation import cohort_estimates
+from ml_assets.core.monitoring.daily_tables import (
+    VersionKey,
+    day_verdicts,
+    drift_by_day,
+    estimates_by_day,
+    latest_day,
+    performance_by_day,
+    worst_features,
+)
 from ml_assets.core.monitoring.evidently_report import (
     HTML_FILE,
     drift_plots_folder,
@@ -23,22 +31,18 @@ from ml_assets.core.monitoring.evidently_report import (
     write_drift_table,
 )
 from ml_assets.core.monitoring.segment_monitoring import (
-    PERFORMANCE_COLUMNS,
     at_least,
     auc_floor,
-    cohort_performance,
     drift_alert_text,
-    drift_scope,
     evidently_days,
     maturity_cohort,
     performance_alert_text,
-    segment_drift,
     trailing_windows,
 )
 from ml_assets.core.scoring.risk_report import concat_tables
 from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.core.training import plots
-from ml_assets.core.training.record import TrainingWindow
+from ml_assets.core.training.record import ScoringMeta
 from ml_assets.defs.daily import Chunk, DailyRun
 from ml_assets.defs.metadata import (
     Figure,
@@ -108,30 +112,11 @@ def drift_chunk(champions: dict[str, tuple[LoadedModel, drift.ReferenceProfile]]
     for segment, (champion, profile) in champions.items():
         seg_features = features[features[SEGMENT_COLUMN] == segment]
         seg_scores = predictions[predictions[SEGMENT_COLUMN] == segment]
-        tables[segment] = segment_drift_by_day(profile, seg_features, seg_scores, days, spec).assign(
-            segment=segment, model_version=champion.version)
+        tables[segment] = drift_by_day(profile, seg_features, seg_scores, days, spec.dataset.date, spec.features,
+                                       spec.drift).assign(segment=segment, model_version=champion.version)
         reports[segment] = write_segment_reports(tables[segment], seg_features, seg_scores, champion, registry, spec,
                                                  run_last)
     return tables, reports
-
-
-def segment_drift_by_day(profile: drift.ReferenceProfile, features: pd.DataFrame, predictions: pd.DataFrame,
-                         days: list[date], spec: PipelineSpec) -> pd.DataFrame:
-    """Drift table of one segment for each day, over the trailing window ending on it."""
-    date_column = spec.dataset.date
-    features = features[[date_column, *spec.feature_columns()]]  # each day filters them: only what is compared
-    predictions = predictions[[date_column, SCORE_COLUMN]]
-    scores = dict(trailing_windows(predictions, date_column, days, spec.drift.window_days))
-    scope = drift_scope(spec.features, spec.drift)
-    tables = [segment_drift(profile, rows, scores[day][SCORE_COLUMN], scope, spec.drift).assign(
-        **{date_column: pd.Timestamp(day)}) for day, rows in trailing_windows(features, date_column, days,
-                                                                               spec.drift.window_days)]
-    return pd.concat(tables, ignore_index=True)
-
-
-def day_verdicts(table: pd.DataFrame, date_column: str) -> pd.Series:
-    """Worst severity per day of one segment's drift table, indexed by date."""
-    return table.groupby(table[date_column].dt.date)["severity"].agg(drift.overall_severity)
 
 
 def write_segment_reports(table: pd.DataFrame, features: pd.DataFrame, predictions: pd.DataFrame,
@@ -246,11 +231,6 @@ def add_drift_run_figures(run: DailyRun, table: pd.DataFrame, reports: dict[str,
     run.add_range_summary(drift_range_summary(table, run.spec, (run.first, run.last)))
 
 
-def latest_day(table: pd.DataFrame, date_column: str) -> pd.DataFrame:
-    """The rows of the table's latest day (the table itself when it has none)."""
-    return table[table[date_column] == table[date_column].max()] if len(table) else table
-
-
 def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     """drift_report and model_performance over daily partitions."""
     ds, performance = spec.dataset, spec.monitoring.performance
@@ -316,7 +296,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 cohorts = predictions.read_stored(maturity_cohort(chunk.first, ds, performance)[0],
                                                   maturity_cohort(chunk.last, ds, performance)[1],
                                                   performance_inputs(spec))
-                table = performance_by_day(cohorts, chunk.days, model_registry, spec)
+                table = chunk_performance(cohorts, chunk.days, model_registry, spec)
                 tables.append(table)
                 chunk.stage(table)
                 add_performance_figures(chunk.figures, table, ds.date, spec.segment_names, chunk.first, chunk.last)
@@ -343,7 +323,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         with DailyRun(context, spec) as run:
             for chunk in run.chunks():
                 rows = with_trailing_days(predictions, chunk.first, chunk.last, cohort_days, estimation_inputs(spec))
-                table = estimates_by_day(rows, chunk.days, model_registry, spec)
+                table = chunk_estimates(rows, chunk.days, model_registry, spec)
                 chunk.stage(table)
                 add_estimation_figures(chunk.figures, table, ds.date, spec.segment_names, chunk.first, chunk.last)
                 chunk.describe_days(table, estimation_day_figures)
@@ -374,31 +354,28 @@ def estimation_inputs(spec: PipelineSpec) -> list[str]:
     return [spec.dataset.date, SEGMENT_COLUMN, "model_name", "model_version", SCORE_COLUMN]
 
 
-def training_windows(predictions: pd.DataFrame, registry: ModelRegistry) -> dict[tuple[str, str], TrainingWindow]:
-    """The training window of every model version that scored `predictions`."""
+def scoring_records(predictions: pd.DataFrame, registry: ModelRegistry) -> dict[VersionKey, ScoringMeta]:
+    """The scoring record (training window, holdout metrics) of every model version that scored `predictions`."""
     versions = predictions[["model_name", "model_version"]].drop_duplicates().itertuples(index=False)
-    return {(str(n), str(v)): registry.load(str(n), str(v)).meta.window
-            for n, v in versions}
+    return {(str(n), str(v)): registry.load(str(n), str(v)).meta for n, v in versions}
 
 
-def estimates_by_day(predictions: pd.DataFrame, days: list[date], registry: ModelRegistry,
-                     spec: PipelineSpec) -> pd.DataFrame:
-    """cohort_estimates of each day's cohort (the predictions of the window_days days ending on it), dated with it."""
-    ds, window = spec.dataset, spec.monitoring.performance.window_days
-    no_rows = pd.DataFrame({ds.date: pd.Series(dtype="datetime64[ns]")})
-    if predictions.empty:
-        return no_rows
-    windows = training_windows(predictions, registry)
-    dates = pd.to_datetime(predictions[ds.date]).dt.date
-    tables = []
-    for day in days:
-        first = day - timedelta(days=window - 1)
-        cohort = predictions[(dates >= first) & (dates <= day)]
-        if len(cohort):
-            tables.append(cohort_estimates(cohort, SEGMENT_COLUMN, ds.date, SCORE_COLUMN, windows,
-                                           spec.monitoring.estimation).assign(
-                **{ds.date: pd.Timestamp(day), "cohort_first": first.isoformat(), "cohort_last": day.isoformat()}))
-    return pd.concat(tables, ignore_index=True) if tables else no_rows
+def chunk_performance(cohorts: pd.DataFrame, days: list[date], registry: ModelRegistry,
+                      spec: PipelineSpec) -> pd.DataFrame:
+    """performance_by_day of a chunk's days, with the holdout metrics and training windows of the versions that
+    scored its cohorts."""
+    records = scoring_records(cohorts, registry) if len(cohorts) else {}
+    return performance_by_day(cohorts, days, {key: meta.holdout_metrics for key, meta in records.items()},
+                              {key: meta.window for key, meta in records.items()}, spec.dataset,
+                              spec.monitoring.performance, auc_floor(spec.monitoring.performance, spec.training),
+                              spec.monitoring.estimation)
+
+
+def chunk_estimates(rows: pd.DataFrame, days: list[date], registry: ModelRegistry, spec: PipelineSpec) -> pd.DataFrame:
+    """estimates_by_day of a chunk's days, with the training windows of the versions that scored its rows."""
+    records = scoring_records(rows, registry) if len(rows) else {}
+    return estimates_by_day(rows, days, {key: meta.window for key, meta in records.items()}, spec.dataset.date,
+                            spec.monitoring.performance.window_days, spec.monitoring.estimation)
 
 
 def estimation_day_figures(day: pd.DataFrame) -> dict[str, Figure]:
@@ -424,30 +401,6 @@ def send_performance_alerts(latest: pd.DataFrame, alerts: AlertWebhook, spec: Pi
         alerts.send(performance_alert_text(spec.name, day.isoformat(), row,
                                            auc_floor(spec.monitoring.performance, spec.training)))
     return sorted({str(segment) for segment in below["segment"]}) if len(below) else []
-
-
-def performance_by_day(predictions: pd.DataFrame, days: list[date], registry: ModelRegistry,
-                       spec: PipelineSpec) -> pd.DataFrame:
-    """cohort_performance of each day's matured cohort, dated with the day it was judged on."""
-    ds, performance = spec.dataset, spec.monitoring.performance
-    empty = pd.DataFrame({ds.date: pd.Series(dtype="datetime64[ns]"),
-                          **{column: pd.Series(dtype=object) for column in PERFORMANCE_COLUMNS}})
-    if predictions.empty:
-        return empty
-    versions = predictions[["model_name", "model_version"]].drop_duplicates().itertuples(index=False)
-    training = {(str(n), str(v)): registry.load(str(n), str(v)).meta.holdout_metrics for n, v in versions}
-    windows = training_windows(predictions, registry)
-    dates = pd.to_datetime(predictions[ds.date]).dt.date
-    tables = []
-    for day in days:
-        first, last = maturity_cohort(day, spec.dataset, spec.monitoring.performance)
-        cohort = predictions[(dates >= first) & (dates <= last)]
-        if len(cohort):
-            tables.append(cohort_performance(cohort, SEGMENT_COLUMN, ds.date, ds.target, training, windows,
-                                             auc_floor(performance, spec.training), performance.min_rows,
-                                             spec.monitoring.estimation).assign(
-                **{ds.date: pd.Timestamp(day), "cohort_first": first.isoformat(), "cohort_last": last.isoformat()}))
-    return pd.concat(tables, ignore_index=True) if tables else empty
 
 
 def drift_day_figures(day: pd.DataFrame, date_column: str) -> dict[str, Figure]:
@@ -479,13 +432,6 @@ def drift_range_summary(table: pd.DataFrame, spec: PipelineSpec, dates: tuple[da
                                                (spec.drift.psi.moderate, spec.drift.psi.high))
               for seg, rows in table[table["judged"].astype(bool)].groupby("segment")}
     return {"days_with_high_drift": dg.MetadataValue.json(high_days), "plots": image_markdown(images)}
-
-
-def worst_features(judged: pd.DataFrame, date_column: str, top: int = 15) -> pd.DataFrame:
-    """Each (segment, feature)'s judged day of largest PSI, the largest first, dates as dates."""
-    shown = ["segment", "feature", date_column, "psi", "ks_stat", "wasserstein", "chi2_pvalue", "severity"]
-    worst = judged.sort_values("psi", ascending=False).drop_duplicates(["segment", "feature"]).head(top)[shown]
-    return worst.assign(**{date_column: worst[date_column].dt.date})
 
 
 def worst_features_markdown(judged: pd.DataFrame, date_column: str) -> str:
