@@ -26,7 +26,7 @@ from ml_assets.core.monitoring.daily_tables import (
 )
 from ml_assets.core.monitoring.evidently_report import (
     HTML_FILE,
-    drift_plots_folder,
+    drift_plot_path,
     write_drift_html,
     write_drift_table,
 )
@@ -427,8 +427,8 @@ def drift_range_summary(table: pd.DataFrame, spec: PipelineSpec, dates: tuple[da
     date_column = spec.dataset.date
     high_days = {str(seg): int(rows.loc[rows["severity"] == "high", date_column].nunique())
                  for seg, rows in table.groupby("segment")}
-    folder = drift_plots_folder(spec.reports_dir, *dates)
-    images = {f"{seg} drift": plots.drift_plot(rows, folder / f"{seg}.png", f"{seg}: PSI by feature (judged days)",
+    images = {f"{seg} drift": plots.drift_plot(rows, drift_plot_path(spec.reports_dir, *dates, str(seg)),
+                                               f"{seg}: PSI by feature (judged days)",
                                                (spec.drift.psi.moderate, spec.drift.psi.high))
               for seg, rows in table[table["judged"].astype(bool)].groupby("segment")}
     return {"days_with_high_drift": dg.MetadataValue.json(high_days), "plots": image_markdown(images)}

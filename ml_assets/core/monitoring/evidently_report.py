@@ -32,9 +32,9 @@ def write_drift_table(table: pd.DataFrame, reports_dir: Path, day: date, segment
     return folder
 
 
-def drift_plots_folder(reports_dir: Path, first: date, last: date) -> Path:
-    """Where the drift-by-feature plots of a run over first..last go."""
-    return reports_dir / DRIFT_PLOTS_FOLDER / f"{first}_{last}"
+def drift_plot_path(reports_dir: Path, first: date, last: date, segment: str) -> Path:
+    """Where the drift-by-feature plot of one segment over a run's days first..last goes."""
+    return reports_dir / DRIFT_PLOTS_FOLDER / f"{first}_{last}" / f"{segment}.png"
 
 
 def bounded_sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
