@@ -67,7 +67,8 @@ AUC_ABOVE_FLOOR = "auc_above_floor"
 def with_trailing_days(view: DailyFrames, first: date, last: date, window_days: int,
                        columns: list[str]) -> pd.DataFrame:
     """A chunk's rows of a daily input (only `columns`) with the stored days of the `window_days - 1` days before
-    it, for trailing windows (the input's partition mapping reaches back to them)."""
+    it, for trailing windows. The input's partition mapping stays the identity: a window mapping would make a
+    backfill of days D1..D2 target this asset's days up to D2 + window_days - 1 as well, in a run of their own."""
     frame = view.read(first, last, columns)
     before = view.read_stored(first - timedelta(days=window_days - 1), first - timedelta(days=1), columns)
     if before.empty or frame.empty:  # concatenating an empty frame would blur the dtypes
@@ -240,8 +241,6 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         retry_policy=service_retry_policy(spec.retries),
         partitions_def=daily_partitions(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
-        ins={"features": dg.AssetIn(partition_mapping=trailing_days(window)),
-             "predictions": dg.AssetIn(partition_mapping=trailing_days(window))},
         check_specs=[dg.AssetCheckSpec(NO_HIGH_DRIFT, asset="drift_report", blocking=spec.drift.fail_on_drift,
                                        description="no judged feature or score at 'high' drift on any day of the run "
                                                    "(blocking, and so stopping risk_report, with drift.fail_on_drift)")],
@@ -310,7 +309,6 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     @dg.asset(
         partitions_def=daily_partitions(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
-        ins={"predictions": dg.AssetIn(partition_mapping=trailing_days(cohort_days))},
         group_name="monitoring",
         kinds={"pandas", "parquet"},
     )
