@@ -233,7 +233,7 @@ def add_drift_run_figures(run: DailyRun, table: pd.DataFrame, reports: dict[str,
 
 
 def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
-    """drift_report and model_performance over daily partitions."""
+    """drift_report, model_performance and estimated_performance over daily partitions."""
     ds, performance = spec.dataset, spec.monitoring.performance
     delay, window, cohort_days = ds.label_delay_days, spec.drift.window_days, performance.window_days
 
