@@ -52,13 +52,14 @@ from ml_assets.core.data.features import SEGMENT_COLUMN, build_features
 from ml_assets.core.data.lake import DATE_DIMENSION
 from ml_assets.core.data.sources import date_chunks, days_between
 from ml_assets.core.data.synthetic import generate_invoices, write_landing_files
+from ml_assets.core.monitoring.daily_tables import drift_by_day
 from ml_assets.core.monitoring.drift import ReferenceProfile
 from ml_assets.core.scoring import clustering, similar
 from ml_assets.core.scoring import risk_report as reporting
 from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.core.scoring.segment_scoring import score_segment
 from ml_assets.definitions import CONFIG_ENV, DAILY_JOB, INGEST_JOB, TRAINING_JOB, build_definitions
-from ml_assets.defs.monitoring import drift_inputs, segment_drift_by_day, with_preceding_days
+from ml_assets.defs.monitoring import drift_inputs
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.resources.registry import CHAMPION, LoadedModel, ModelRegistry
 from ml_assets.resources.source import DataSource
@@ -230,6 +231,17 @@ def bare_risk_report(spec: PipelineSpec, clusters: pd.DataFrame, as_of: pd.Times
     return reporting.risk_summary(clusters, SEGMENT_COLUMN, SCORE_COLUMN, ds.target, matured, ds.date)
 
 
+def with_preceding_days(frame: pd.DataFrame, asset: str, first: date, spec: PipelineSpec,
+                        columns: list[str]) -> pd.DataFrame:
+    """`frame` plus the stored rows of the drift.window_days - 1 days before `first` (drift_report's trailing
+    windows reach back to them through its partition mapping)."""
+    stored = set(lake.stored_days(spec.lake_dir, asset))
+    before = [day.isoformat() for day in days_between(first - timedelta(days=spec.drift.window_days - 1),
+                                                      first - timedelta(days=1)) if day.isoformat() in stored]
+    rows = lake.read_days(spec.lake_dir, asset, before, columns)
+    return frame if rows.empty else pd.concat([rows, frame], ignore_index=True)
+
+
 def bare_drift_report(spec: PipelineSpec, features: pd.DataFrame, predictions: pd.DataFrame, models: RunModels,
                       first: date, last: date) -> pd.DataFrame:
     """drift_report's work on a chunk: each segment's drift table per day against its champion's reference
@@ -237,9 +249,10 @@ def bare_drift_report(spec: PipelineSpec, features: pd.DataFrame, predictions: p
     feature_columns, score_columns = drift_inputs(spec)
     features = with_preceding_days(features[feature_columns], "features", first, spec, feature_columns)
     predictions = with_preceding_days(predictions[score_columns], "predictions", first, spec, score_columns)
-    tables = [segment_drift_by_day(models.profiles[seg], features[features[SEGMENT_COLUMN] == seg],
-                                   predictions[predictions[SEGMENT_COLUMN] == seg], days_between(first, last),
-                                   spec).assign(segment=seg, model_version=champion.version)
+    tables = [drift_by_day(models.profiles[seg], features[features[SEGMENT_COLUMN] == seg],
+                           predictions[predictions[SEGMENT_COLUMN] == seg], days_between(first, last),
+                           spec.dataset.date, spec.features, spec.drift).assign(segment=seg,
+                                                                                model_version=champion.version)
               for seg, champion in models.champions.items()]
     return pd.concat(tables, ignore_index=True)
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol
 
 import dagster as dg
 from dagster._core.code_pointer import ModuleCodePointer
@@ -28,6 +27,7 @@ from dagster._core.remote_origin import (
 )
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
+from ml_assets.core.monitoring.segment_monitoring import root_error
 from ml_assets.definitions import INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
 from ml_assets.defs.partitions import CHUNK_PROGRESS, RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.instance import point_dagster_home
@@ -136,21 +136,6 @@ def persistent_instance(spec: PipelineSpec) -> dg.DagsterInstance:
     """The embedded (SQLite) Dagster instance of this pipeline, under its storage home."""
     point_dagster_home(spec)
     return dg.DagsterInstance.get()
-
-
-class ErrorInfo(Protocol):
-    """What the runner reads of a step failure's error (Dagster's serialized error and its causes)."""
-
-    cls_name: str | None
-    message: str
-    cause: ErrorInfo | None
-
-
-def root_error(error: ErrorInfo) -> ErrorInfo:
-    """The innermost cause of a step error: the user's exception, not Dagster's wrapper."""
-    while error.cause is not None:
-        error = error.cause
-    return error
 
 
 def failures(events: Iterable[dg.DagsterEvent]) -> list[StepError]:

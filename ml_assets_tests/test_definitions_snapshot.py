@@ -33,6 +33,12 @@ def partitions_text(partitions: dg.PartitionsDefinition | None) -> str | None:
     return type(partitions).__name__
 
 
+def dep_text(parent: dg.AssetKey, mapping: dg.PartitionMapping | None) -> str:
+    """A dependency as a stable line: the upstream asset, and its partition mapping when one is declared (a
+    trailing window reads other days than the identity would)."""
+    return parent.to_user_string() if mapping is None else f"{parent.to_user_string()} via {mapping!r}"
+
+
 def graph_snapshot(defs: dg.Definitions) -> dict:
     """What the graph declares, as plain sorted data."""
     graph = defs.resolve_asset_graph()
@@ -40,7 +46,7 @@ def graph_snapshot(defs: dg.Definitions) -> dict:
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
         node = graph.get(key)
         assets[key.to_user_string()] = {
-            "deps": sorted(parent.to_user_string() for parent in node.parent_keys),
+            "deps": sorted(dep_text(parent, node.partition_mappings.get(parent)) for parent in node.parent_keys),
             "group": node.group_name,
             "partitions": partitions_text(node.partitions_def),
             "checks": sorted(f"{k.name}{' (blocking)' if graph.get(k).blocking else ''}" for k in node.check_keys),

@@ -13,34 +13,36 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from ml_assets.core.data import lake
 from ml_assets.core.data.features import SEGMENT_COLUMN
-from ml_assets.core.data.sources import days_between
 from ml_assets.core.monitoring import drift
-from ml_assets.core.monitoring.estimation import cohort_estimates
+from ml_assets.core.monitoring.daily_tables import (
+    VersionKey,
+    day_verdicts,
+    drift_by_day,
+    estimates_by_day,
+    latest_day,
+    performance_by_day,
+    worst_features,
+)
 from ml_assets.core.monitoring.evidently_report import (
     HTML_FILE,
-    drift_plots_folder,
-    drift_report_folder,
+    drift_plot_path,
     write_drift_html,
+    write_drift_table,
 )
 from ml_assets.core.monitoring.segment_monitoring import (
-    PERFORMANCE_COLUMNS,
     at_least,
     auc_floor,
-    cohort_performance,
     drift_alert_text,
-    drift_scope,
     evidently_days,
     maturity_cohort,
     performance_alert_text,
-    segment_drift,
     trailing_windows,
 )
 from ml_assets.core.scoring.risk_report import concat_tables
 from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.core.training import plots
-from ml_assets.core.training.record import TrainingWindow
+from ml_assets.core.training.record import ScoringMeta
 from ml_assets.defs.daily import Chunk, DailyRun
 from ml_assets.defs.metadata import (
     Figure,
@@ -51,7 +53,7 @@ from ml_assets.defs.metadata import (
     image_markdown,
     link_evidently_reports,
 )
-from ml_assets.defs.partitions import daily_partitions
+from ml_assets.defs.partitions import daily_partitions, trailing_days
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.resources.registry import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
@@ -62,30 +64,16 @@ NO_HIGH_DRIFT = "no_high_drift"
 AUC_ABOVE_FLOOR = "auc_above_floor"
 
 
-def stored_rows(asset: str, first: date, last: date, spec: PipelineSpec,
-                columns: list[str] | None = None) -> pd.DataFrame:
-    """Stored daily partitions of `asset` from first to last (days never materialized are skipped); only
-    `columns` when given."""
-    stored = set(lake.stored_days(spec.lake_dir, asset))
-    days = [day.isoformat() for day in days_between(first, last) if day.isoformat() in stored]
-    return lake.read_days(spec.lake_dir, asset, days, columns)
-
-
-def with_preceding_days(frame: pd.DataFrame, asset: str, start: date, spec: PipelineSpec,
-                        columns: list[str] | None = None) -> pd.DataFrame:
-    """`frame` plus the stored rows (only `columns` when given) of the `window_days - 1` days before `start`,
-    for trailing windows."""
-    before = stored_rows(asset, start - timedelta(days=spec.drift.window_days - 1), start - timedelta(days=1), spec,
-                         columns)
+def with_trailing_days(view: DailyFrames, first: date, last: date, window_days: int,
+                       columns: list[str]) -> pd.DataFrame:
+    """A chunk's rows of a daily input (only `columns`) with the stored days of the `window_days - 1` days before
+    it, for trailing windows. The input's partition mapping stays the identity: a window mapping would make a
+    backfill of days D1..D2 target this asset's days up to D2 + window_days - 1 as well, in a run of their own."""
+    frame = view.read(first, last, columns)
+    before = view.read_stored(first - timedelta(days=window_days - 1), first - timedelta(days=1), columns)
     if before.empty or frame.empty:  # concatenating an empty frame would blur the dtypes
         return frame if before.empty else before
     return pd.concat([before, frame], ignore_index=True)
-
-
-def window_rows(view: DailyFrames, asset: str, first: date, last: date, columns: list[str],
-                spec: PipelineSpec) -> pd.DataFrame:
-    """A chunk's rows of a daily input (only `columns`) with the stored days of the trailing window before it."""
-    return with_preceding_days(view.read(first, last, columns), asset, first, spec, columns)
 
 
 def performance_inputs(spec: PipelineSpec) -> list[str]:
@@ -125,30 +113,11 @@ def drift_chunk(champions: dict[str, tuple[LoadedModel, drift.ReferenceProfile]]
     for segment, (champion, profile) in champions.items():
         seg_features = features[features[SEGMENT_COLUMN] == segment]
         seg_scores = predictions[predictions[SEGMENT_COLUMN] == segment]
-        tables[segment] = segment_drift_by_day(profile, seg_features, seg_scores, days, spec).assign(
-            segment=segment, model_version=champion.version)
+        tables[segment] = drift_by_day(profile, seg_features, seg_scores, days, spec.dataset.date, spec.features,
+                                       spec.drift).assign(segment=segment, model_version=champion.version)
         reports[segment] = write_segment_reports(tables[segment], seg_features, seg_scores, champion, registry, spec,
                                                  run_last)
     return tables, reports
-
-
-def segment_drift_by_day(profile: drift.ReferenceProfile, features: pd.DataFrame, predictions: pd.DataFrame,
-                         days: list[date], spec: PipelineSpec) -> pd.DataFrame:
-    """Drift table of one segment for each day, over the trailing window ending on it."""
-    date_column = spec.dataset.date
-    features = features[[date_column, *spec.feature_columns()]]  # each day filters them: only what is compared
-    predictions = predictions[[date_column, SCORE_COLUMN]]
-    scores = dict(trailing_windows(predictions, date_column, days, spec.drift.window_days))
-    scope = drift_scope(spec.features, spec.drift)
-    tables = [segment_drift(profile, rows, scores[day][SCORE_COLUMN], scope, spec.drift).assign(
-        **{date_column: pd.Timestamp(day)}) for day, rows in trailing_windows(features, date_column, days,
-                                                                               spec.drift.window_days)]
-    return pd.concat(tables, ignore_index=True)
-
-
-def day_verdicts(table: pd.DataFrame, date_column: str) -> pd.Series:
-    """Worst severity per day of one segment's drift table, indexed by date."""
-    return table.groupby(table[date_column].dt.date)["severity"].agg(drift.overall_severity)
 
 
 def write_segment_reports(table: pd.DataFrame, features: pd.DataFrame, predictions: pd.DataFrame,
@@ -167,8 +136,8 @@ def write_segment_reports(table: pd.DataFrame, features: pd.DataFrame, predictio
     numeric = spec.features.model_numeric() + [SCORE_COLUMN]
     paths = {}
     for day in html_days:
-        folder = drift_report_folder(spec.reports_dir, day, segment)
-        lake.write_frame(folder, table[table[date_column].dt.date == day].reset_index(drop=True))
+        folder = write_drift_table(table[table[date_column].dt.date == day].reset_index(drop=True),
+                                   spec.reports_dir, day, segment)
         if len(windows[day]):
             paths[day] = write_drift_html(reference, windows[day], numeric, spec.features.categorical,
                                           folder / HTML_FILE, spec.drift.evidently.sample_rows)
@@ -263,15 +232,10 @@ def add_drift_run_figures(run: DailyRun, table: pd.DataFrame, reports: dict[str,
     run.add_range_summary(drift_range_summary(table, run.spec, (run.first, run.last)))
 
 
-def latest_day(table: pd.DataFrame, date_column: str) -> pd.DataFrame:
-    """The rows of the table's latest day (the table itself when it has none)."""
-    return table[table[date_column] == table[date_column].max()] if len(table) else table
-
-
 def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
-    """drift_report and model_performance over daily partitions."""
-    ds = spec.dataset
-    delay, window = ds.label_delay_days, spec.monitoring.performance.window_days
+    """drift_report, model_performance and estimated_performance over daily partitions."""
+    ds, performance = spec.dataset, spec.monitoring.performance
+    delay, window, cohort_days = ds.label_delay_days, spec.drift.window_days, performance.window_days
 
     @dg.asset(
         retry_policy=service_retry_policy(spec.retries),
@@ -294,8 +258,8 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         with DailyRun(context, spec) as run:
             for chunk in run.chunks():
                 tables, reports = drift_chunk(
-                    champions, window_rows(features, "features", chunk.first, chunk.last, feature_columns, spec),
-                    window_rows(predictions, "predictions", chunk.first, chunk.last, score_columns, spec),
+                    champions, with_trailing_days(features, chunk.first, chunk.last, window, feature_columns),
+                    with_trailing_days(predictions, chunk.first, chunk.last, window, score_columns),
                     chunk.days, model_registry, spec, run.last)
                 found.add(tables, reports)
                 add_drift_chunk_figures(chunk, tables)
@@ -311,8 +275,7 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         retry_policy=service_retry_policy(spec.retries),
         partitions_def=daily_partitions(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=[dg.AssetDep("predictions", partition_mapping=dg.TimeWindowPartitionMapping(
-            start_offset=-(delay + window - 1), end_offset=-delay, allow_nonexistent_upstream_partitions=True))],
+        ins={"predictions": dg.AssetIn(partition_mapping=trailing_days(cohort_days, lag=delay))},
         check_specs=[dg.AssetCheckSpec(AUC_ABOVE_FLOOR, asset="model_performance",
                                        description="realized ROC AUC of every judged out-of-sample cohort at or above "
                                                    "the floor (warns, never blocks)")],
@@ -320,7 +283,8 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         kinds={"pandas", "parquet"},
     )
     @names_outage_when_spent(spec.retries, spec.tracking_uri)
-    def model_performance(context: dg.AssetExecutionContext, model_registry: ModelRegistry, alerts: AlertWebhook):
+    def model_performance(context: dg.AssetExecutionContext, predictions: DailyFrames, model_registry: ModelRegistry,
+                          alerts: AlertWebhook):
         """For each day D, per segment and model version: realized ROC AUC, calibration error and default rate
         of the predictions whose labels matured on D (dated D - label_delay_days, pooled over
         monitoring.performance.window_days), beside the CBPE estimate of the same rows and the version's holdout
@@ -328,11 +292,10 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         tables = []
         with DailyRun(context, spec) as run:
             for chunk in run.chunks():
-                performance = spec.monitoring.performance
-                cohorts = stored_rows("predictions", maturity_cohort(chunk.first, spec.dataset, performance)[0],
-                                      maturity_cohort(chunk.last, spec.dataset, performance)[1], spec,
-                                      performance_inputs(spec))
-                table = performance_by_day(cohorts, chunk.days, model_registry, spec)
+                cohorts = predictions.read_stored(maturity_cohort(chunk.first, ds, performance)[0],
+                                                  maturity_cohort(chunk.last, ds, performance)[1],
+                                                  performance_inputs(spec))
+                table = chunk_performance(cohorts, chunk.days, model_registry, spec)
                 tables.append(table)
                 chunk.stage(table)
                 add_performance_figures(chunk.figures, table, ds.date, spec.segment_names, chunk.first, chunk.last)
@@ -357,8 +320,8 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         touch the version's training window."""
         with DailyRun(context, spec) as run:
             for chunk in run.chunks():
-                rows = with_cohort_days(chunk.read(predictions, estimation_inputs(spec)), chunk.first, spec)
-                table = estimates_by_day(rows, chunk.days, model_registry, spec)
+                rows = with_trailing_days(predictions, chunk.first, chunk.last, cohort_days, estimation_inputs(spec))
+                table = chunk_estimates(rows, chunk.days, model_registry, spec)
                 chunk.stage(table)
                 add_estimation_figures(chunk.figures, table, ds.date, spec.segment_names, chunk.first, chunk.last)
                 chunk.describe_days(table, estimation_day_figures)
@@ -389,41 +352,28 @@ def estimation_inputs(spec: PipelineSpec) -> list[str]:
     return [spec.dataset.date, SEGMENT_COLUMN, "model_name", "model_version", SCORE_COLUMN]
 
 
-def with_cohort_days(frame: pd.DataFrame, start: date, spec: PipelineSpec) -> pd.DataFrame:
-    """`frame` (predictions from `start` on) plus the stored predictions of the window_days - 1 days before it,
-    so the first days of a chunk get their whole cohort."""
-    before = stored_rows("predictions", start - timedelta(days=spec.monitoring.performance.window_days - 1),
-                         start - timedelta(days=1), spec, estimation_inputs(spec))
-    if before.empty or frame.empty:  # concatenating an empty frame would blur the dtypes
-        return frame if before.empty else before
-    return pd.concat([before, frame], ignore_index=True)
-
-
-def training_windows(predictions: pd.DataFrame, registry: ModelRegistry) -> dict[tuple[str, str], TrainingWindow]:
-    """The training window of every model version that scored `predictions`."""
+def scoring_records(predictions: pd.DataFrame, registry: ModelRegistry) -> dict[VersionKey, ScoringMeta]:
+    """The scoring record (training window, holdout metrics) of every model version that scored `predictions`."""
     versions = predictions[["model_name", "model_version"]].drop_duplicates().itertuples(index=False)
-    return {(str(n), str(v)): registry.load(str(n), str(v)).meta.window
-            for n, v in versions}
+    return {(str(n), str(v)): registry.load(str(n), str(v)).meta for n, v in versions}
 
 
-def estimates_by_day(predictions: pd.DataFrame, days: list[date], registry: ModelRegistry,
-                     spec: PipelineSpec) -> pd.DataFrame:
-    """cohort_estimates of each day's cohort (the predictions of the window_days days ending on it), dated with it."""
-    ds, window = spec.dataset, spec.monitoring.performance.window_days
-    no_rows = pd.DataFrame({ds.date: pd.Series(dtype="datetime64[ns]")})
-    if predictions.empty:
-        return no_rows
-    windows = training_windows(predictions, registry)
-    dates = pd.to_datetime(predictions[ds.date]).dt.date
-    tables = []
-    for day in days:
-        first = day - timedelta(days=window - 1)
-        cohort = predictions[(dates >= first) & (dates <= day)]
-        if len(cohort):
-            tables.append(cohort_estimates(cohort, SEGMENT_COLUMN, ds.date, SCORE_COLUMN, windows,
-                                           spec.monitoring.estimation).assign(
-                **{ds.date: pd.Timestamp(day), "cohort_first": first.isoformat(), "cohort_last": day.isoformat()}))
-    return pd.concat(tables, ignore_index=True) if tables else no_rows
+def chunk_performance(cohorts: pd.DataFrame, days: list[date], registry: ModelRegistry,
+                      spec: PipelineSpec) -> pd.DataFrame:
+    """performance_by_day of a chunk's days, with the holdout metrics and training windows of the versions that
+    scored its cohorts."""
+    records = scoring_records(cohorts, registry) if len(cohorts) else {}
+    return performance_by_day(cohorts, days, {key: meta.holdout_metrics for key, meta in records.items()},
+                              {key: meta.window for key, meta in records.items()}, spec.dataset,
+                              spec.monitoring.performance, auc_floor(spec.monitoring.performance, spec.training),
+                              spec.monitoring.estimation)
+
+
+def chunk_estimates(rows: pd.DataFrame, days: list[date], registry: ModelRegistry, spec: PipelineSpec) -> pd.DataFrame:
+    """estimates_by_day of a chunk's days, with the training windows of the versions that scored its rows."""
+    records = scoring_records(rows, registry) if len(rows) else {}
+    return estimates_by_day(rows, days, {key: meta.window for key, meta in records.items()}, spec.dataset.date,
+                            spec.monitoring.performance.window_days, spec.monitoring.estimation)
 
 
 def estimation_day_figures(day: pd.DataFrame) -> dict[str, Figure]:
@@ -451,30 +401,6 @@ def send_performance_alerts(latest: pd.DataFrame, alerts: AlertWebhook, spec: Pi
     return sorted({str(segment) for segment in below["segment"]}) if len(below) else []
 
 
-def performance_by_day(predictions: pd.DataFrame, days: list[date], registry: ModelRegistry,
-                       spec: PipelineSpec) -> pd.DataFrame:
-    """cohort_performance of each day's matured cohort, dated with the day it was judged on."""
-    ds, performance = spec.dataset, spec.monitoring.performance
-    empty = pd.DataFrame({ds.date: pd.Series(dtype="datetime64[ns]"),
-                          **{column: pd.Series(dtype=object) for column in PERFORMANCE_COLUMNS}})
-    if predictions.empty:
-        return empty
-    versions = predictions[["model_name", "model_version"]].drop_duplicates().itertuples(index=False)
-    training = {(str(n), str(v)): registry.load(str(n), str(v)).meta.holdout_metrics for n, v in versions}
-    windows = training_windows(predictions, registry)
-    dates = pd.to_datetime(predictions[ds.date]).dt.date
-    tables = []
-    for day in days:
-        first, last = maturity_cohort(day, spec.dataset, spec.monitoring.performance)
-        cohort = predictions[(dates >= first) & (dates <= last)]
-        if len(cohort):
-            tables.append(cohort_performance(cohort, SEGMENT_COLUMN, ds.date, ds.target, training, windows,
-                                             auc_floor(performance, spec.training), performance.min_rows,
-                                             spec.monitoring.estimation).assign(
-                **{ds.date: pd.Timestamp(day), "cohort_first": first.isoformat(), "cohort_last": last.isoformat()}))
-    return pd.concat(tables, ignore_index=True) if tables else empty
-
-
 def drift_day_figures(day: pd.DataFrame, date_column: str) -> dict[str, Figure]:
     """A day's verdict per segment (read by retrain_on_drift) and its worst judged features."""
     verdict = ({str(seg): drift.overall_severity(rows["severity"]) for seg, rows in day.groupby("segment")}
@@ -499,18 +425,11 @@ def drift_range_summary(table: pd.DataFrame, spec: PipelineSpec, dates: tuple[da
     date_column = spec.dataset.date
     high_days = {str(seg): int(rows.loc[rows["severity"] == "high", date_column].nunique())
                  for seg, rows in table.groupby("segment")}
-    folder = drift_plots_folder(spec.reports_dir, *dates)
-    images = {f"{seg} drift": plots.drift_plot(rows, folder / f"{seg}.png", f"{seg}: PSI by feature (judged days)",
+    images = {f"{seg} drift": plots.drift_plot(rows, drift_plot_path(spec.reports_dir, *dates, str(seg)),
+                                               f"{seg}: PSI by feature (judged days)",
                                                (spec.drift.psi.moderate, spec.drift.psi.high))
               for seg, rows in table[table["judged"].astype(bool)].groupby("segment")}
     return {"days_with_high_drift": dg.MetadataValue.json(high_days), "plots": image_markdown(images)}
-
-
-def worst_features(judged: pd.DataFrame, date_column: str, top: int = 15) -> pd.DataFrame:
-    """Each (segment, feature)'s judged day of largest PSI, the largest first, dates as dates."""
-    shown = ["segment", "feature", date_column, "psi", "ks_stat", "wasserstein", "chi2_pvalue", "severity"]
-    worst = judged.sort_values("psi", ascending=False).drop_duplicates(["segment", "feature"]).head(top)[shown]
-    return worst.assign(**{date_column: worst[date_column].dt.date})
 
 
 def worst_features_markdown(judged: pd.DataFrame, date_column: str) -> str:

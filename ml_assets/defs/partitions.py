@@ -27,6 +27,13 @@ def segment_partitions(spec: PipelineSpec) -> dg.StaticPartitionsDefinition:
     return dg.StaticPartitionsDefinition(spec.segment_names)
 
 
+def trailing_days(days: int, lag: int = 0) -> dg.TimeWindowPartitionMapping:
+    """Each day maps to the `days` upstream days ending `lag` days before it (a trailing window); days before the
+    first partition are left out."""
+    return dg.TimeWindowPartitionMapping(start_offset=-(lag + days - 1), end_offset=-lag,
+                                         allow_nonexistent_upstream_partitions=True)
+
+
 def run_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
     """First and last date of the partitions this run materializes (a single run may span many)."""
     window = context.partition_time_window

@@ -3,7 +3,6 @@ alert_on_run_failure (a failed run -> the alert webhook)."""
 
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -12,14 +11,12 @@ from ml_assets.core.monitoring.segment_monitoring import (
     drift_signals,
     performance_signals,
     plan_retraining,
+    root_error,
     run_failure_text,
 )
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.spec import PipelineSpec
-
-if TYPE_CHECKING:
-    from dagster._utils.error import SerializableErrorInfo  # the type of DagsterEvent errors (not public)
 
 TRIGGER_TAG = "ml_assets/retrain_trigger"
 PAGE_SIZE = 1000
@@ -142,21 +139,14 @@ def build_retrain_sensor(spec: PipelineSpec, training_job: str) -> dg.SensorDefi
     return retrain_on_drift
 
 
-def root_error(error: "SerializableErrorInfo | None") -> str:
-    """The innermost cause of a step error (the user's exception, not Dagster's wrapper)."""
-    while error is not None and error.cause is not None:
-        error = error.cause
-    return error.message if error is not None else ""
-
-
 def build_failure_alert_sensor(spec: PipelineSpec) -> dg.SensorDefinition:
     """alert_on_run_failure: posts every failed run of this code location (job, run id, failed steps)."""
 
     @dg.run_failure_sensor(name="alert_on_run_failure", default_status=dg.DefaultSensorStatus.RUNNING,
                            description="Sends failed runs to the alert webhook (a log line without one).")
     def alert_on_run_failure(context: dg.RunFailureSensorContext, alerts: AlertWebhook) -> None:
-        steps = [(event.step_key or "run", root_error(event.event_specific_data.error))
-                 for event in context.get_step_failure_events()]
+        steps = [(event.step_key or "run", root_error(event.event_specific_data.error).message
+                  if event.event_specific_data.error else "") for event in context.get_step_failure_events()]
         run = context.dagster_run
         alerts.send(run_failure_text(spec.name, run.job_name, run.run_id, context.failure_event.message or "", steps))
 

@@ -65,12 +65,21 @@ class DailyFrames:
     whole range at once."""
 
     folders: dict[str, UPath]  # partition key (YYYY-MM-DD) -> its folder, in date order
+    lake_root: UPath  # the lake the input is stored in: `read_stored` reaches days outside `folders` there
+    asset: str
 
     def read(self, first: date, last: date, columns: list[str] | None = None) -> pd.DataFrame:
         """The rows of the days first..last (inclusive) among those of the view, in date order; only `columns`
         (those stored) when given."""
         low, high = first.isoformat(), last.isoformat()
         return lake.read_frames([folder for key, folder in self.folders.items() if low <= key <= high], columns)
+
+    def read_stored(self, first: date, last: date, columns: list[str] | None = None) -> pd.DataFrame:
+        """The rows of the input's stored days first..last, in date order, skipping days never materialized: the
+        trailing window of a run's first days reaches back before the partitions it was given."""
+        days = [day.isoformat() for day in days_between(first, last)]
+        return lake.read_frames([folder for folder in lake.day_dirs(self.lake_root, self.asset, days)
+                                 if lake.stored_file(folder) is not None], columns)
 
 
 class StagedDays:
@@ -161,6 +170,6 @@ class LakeIOManager(dg.ConfigurableIOManager):
         if dimension == DATE_DIMENSION:
             folders = {key: self._folder(asset_key, dimension, key) for key in keys}
             if context.dagster_type.typing_type is DailyFrames:
-                return DailyFrames(folders)
+                return DailyFrames(folders, lake.lake_path(self.lake_dir), asset_key.path[-1])
             return lake.read_frames(list(folders.values()))
         return {key: lake.read_partition(self._folder(asset_key, dimension, key)) for key in keys}

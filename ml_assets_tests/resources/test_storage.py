@@ -165,7 +165,7 @@ def test_daily_frames_read_only_the_days_asked_for(tmp_path: Path) -> None:
     for day, rows in {"2024-03-01": 1, "2024-03-02": 2, "2024-03-03": 3}.items():
         folders[day] = lake.partition_dir(tmp_path, "numbers", "date", day)
         lake.write_frame(folders[day], pd.DataFrame({"day": pd.to_datetime([day] * rows), "value": range(rows)}))
-    view = DailyFrames(folders)
+    view = DailyFrames(folders, lake.lake_path(tmp_path), "numbers")
     assert len(view.read(date(2024, 3, 2), date(2024, 3, 3))) == 5
     assert view.read(date(2024, 3, 1), date(2024, 3, 1))["day"].dt.strftime("%Y-%m-%d").tolist() == ["2024-03-01"]
 
@@ -178,3 +178,36 @@ def test_staged_days_must_cover_the_partitions_written(tmp_path: Path) -> None:
             staged.commit({key: lake.partition_dir(tmp_path, "numbers", "date", key)
                            for key in ["2024-03-01", "2024-03-02"]})
     assert not list(tmp_path.rglob(f"{STAGING_PREFIX}*")), "leaving the block discards what was staged"
+
+
+def test_read_stored_reaches_the_stored_days_before_the_run_and_skips_the_missing(tmp_path: Path) -> None:
+    """A run over 03-03..03-04 gets those partitions; `read_stored` reaches back to the stored days before them
+    (a trailing window), skipping 03-01, never materialized."""
+    rows_for = {"2024-03-02": 2, "2024-03-03": 3, "2024-03-04": 4}
+    numbers_only = build_defs(tmp_path, rows_for)
+    seen: dict[str, list[str]] = {}
+
+    @dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())
+    def window_rows(context: dg.AssetExecutionContext, numbers: DailyFrames) -> pd.DataFrame:
+        first, last = run_dates(context)
+        seen["keys"] = sorted(numbers.folders)
+        rows = numbers.read_stored(date(2024, 2, 28), last)
+        days = pd.date_range(first, last)
+        return pd.DataFrame({"day": days, "rows": [int(((rows["day"] > day - pd.Timedelta(days=3))
+                                                          & (rows["day"] <= day)).sum()) for day in days]})
+
+    assets, resources = [*numbers_only.assets, window_rows], numbers_only.resources
+    with dg.instance_for_test() as instance:
+        assert dg.materialize(assets, instance=instance, resources=resources, selection=["numbers"], tags={
+            "dagster/asset_partition_range_start": "2024-03-02",
+            "dagster/asset_partition_range_end": "2024-03-04"}).success
+        assert dg.materialize(assets, instance=instance, resources=resources, selection=["window_rows"], tags={
+            "dagster/asset_partition_range_start": "2024-03-03",
+            "dagster/asset_partition_range_end": "2024-03-04"}).success
+    assert seen["keys"] == ["2024-03-03", "2024-03-04"], "the run's own partitions only"
+    counted = {key: lake.read_partition(lake.partition_dir(tmp_path, "window_rows", "date", key))["rows"].tolist()
+               for key in seen["keys"]}
+    expected = {key: [sum(rows for day, rows in rows_for.items()
+                          if (date.fromisoformat(key) - date.fromisoformat(day)).days in range(3))]
+                for key in seen["keys"]}
+    assert counted == expected == {"2024-03-03": [5], "2024-03-04": [9]}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ml_assets.core.data.lake import write_local_atomic
+from ml_assets.core.data.lake import write_frame, write_local_atomic
 
 DRIFT_REPORT_FOLDER = "drift_report"  # <reports>/drift_report/date=YYYY-MM-DD/segment=<segment>/
 DRIFT_PLOTS_FOLDER = "drift"  # <reports>/drift/<first>_<last>/<segment>.png
@@ -24,9 +24,17 @@ def drift_report_folder(reports_dir: Path, day: date, segment: str) -> Path:
     return reports_dir / DRIFT_REPORT_FOLDER / f"date={day.isoformat()}" / f"segment={segment}"
 
 
-def drift_plots_folder(reports_dir: Path, first: date, last: date) -> Path:
-    """Where the drift-by-feature plots of a run over first..last go."""
-    return reports_dir / DRIFT_PLOTS_FOLDER / f"{first}_{last}"
+def write_drift_table(table: pd.DataFrame, reports_dir: Path, day: date, segment: str) -> Path:
+    """Store a day's drift table of one segment in its report folder (beside its Evidently report, for people to
+    read); returns the folder."""
+    folder = drift_report_folder(reports_dir, day, segment)
+    write_frame(folder, table)
+    return folder
+
+
+def drift_plot_path(reports_dir: Path, first: date, last: date, segment: str) -> Path:
+    """Where the drift-by-feature plot of one segment over a run's days first..last goes."""
+    return reports_dir / DRIFT_PLOTS_FOLDER / f"{first}_{last}" / f"{segment}.png"
 
 
 def bounded_sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:

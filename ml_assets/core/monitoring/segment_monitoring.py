@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -213,6 +213,21 @@ def plan_retraining(signals: list[RetrainSignal], last_requests: Mapping[str, da
 def in_cooldown(last_request: datetime | None, now: datetime, cooldown_hours: float) -> bool:
     """True while less than `cooldown_hours` have passed since the last retrain request."""
     return last_request is not None and now - last_request < timedelta(hours=cooldown_hours)
+
+
+class ErrorInfo(Protocol):
+    """What a failure alert reads of a step's error (Dagster's serialized error and its causes)."""
+
+    cls_name: str | None
+    message: str
+    cause: ErrorInfo | None
+
+
+def root_error(error: ErrorInfo) -> ErrorInfo:
+    """The innermost cause of a step error: the user's exception, not Dagster's wrapper."""
+    while error.cause is not None:
+        error = error.cause
+    return error
 
 
 def run_failure_text(pipeline: str, job: str, run_id: str, message: str, steps: list[tuple[str, str]],

@@ -4,6 +4,7 @@ retrain signals and their cooldown, alert texts."""
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,6 +21,7 @@ from ml_assets.core.monitoring.segment_monitoring import (
     performance_signals,
     plan_retraining,
     realized_performance,
+    root_error,
     run_failure_text,
 )
 from ml_assets.core.training.record import TrainingWindow
@@ -143,3 +145,15 @@ def test_run_failure_text_names_the_job_run_and_failed_steps() -> None:
     assert text.splitlines() == [":x: [utility_risk] run abc123 of scoring_job failed: Execution of run failed.",
                                  "- drift_report: 1 blocking asset check failed: drift_report: no_high_drift",
                                  "- risk_report: no message", "- features: " + "x" * 297 + "..."]
+
+
+def test_root_error_is_the_innermost_cause_of_a_dagster_step_error() -> None:
+    @dg.op
+    def fails() -> None:
+        raise ValueError("the user's own error")
+
+    result = dg.GraphDefinition("g", node_defs=[fails]).to_job().execute_in_process(raise_on_error=False)
+    error = result.failure_data_for_node("fails").error
+    assert error.cause is not None, "Dagster wraps the user's exception"
+    assert (root_error(error).cls_name, root_error(error).message.strip()) == ("ValueError",
+                                                                              "ValueError: the user's own error")
