@@ -10,7 +10,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import yaml
 from ml_assets.cli import main
 from ml_assets.runner import LOCATION_NAME, code_location_origin, run_url
 from ml_assets_tests.conftest import PROJECT_ROOT, demo_config
+from ml_assets_tests.ports import free_port
 
 START, END = "2024-05-01", "2024-06-30"  # 61 days: two chunks of storage.chunk_days = 31
 UNKNOWN_DAYS = ("2024-06-10", "2024-06-11")
@@ -180,11 +180,6 @@ def test_lake_and_report_files_are_written_with_the_umask_mode(side_by_side) -> 
     modes = {oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
     assert modes == {"0o644"}
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 JOB_RUNS_QUERY = """query ($job: String!) {

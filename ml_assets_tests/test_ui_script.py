@@ -11,7 +11,7 @@ import requests
 import yaml
 
 from ml_assets_tests.conftest import PROJECT_ROOT, demo_config
-from ml_assets_tests.defs.test_browser import free_port
+from ml_assets_tests.ports import free_port
 
 LOCATION_QUERY = {"query": "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus "
                            "locationOrLoadError { __typename ... on PythonError { message } } } } } }"}

@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import dagster as dg
@@ -21,6 +20,7 @@ from mlflow import MlflowClient
 from ml_assets.core.data.features import SEGMENT_COLUMN
 from ml_assets.core.data.sources import days_between
 from ml_assets.core.scoring.scores import SCORE_COLUMN
+from ml_assets.core.training.evaluation import ModelEvaluation
 from ml_assets.core.training.record import ModelRecord
 from ml_assets.resources.storage import calendar_days
 from ml_assets.spec import MlflowSpec
@@ -234,15 +234,14 @@ def add_model_figures(figures: PartitionFigures, records: Mapping[str, ModelReco
                               **mlflow_links(client, mlflow, record.model_name, str(record.version), record.run_id)})
 
 
-def add_evaluation_figures(figures: PartitionFigures, results: Mapping[str, Mapping[str, Any]],
+def add_evaluation_figures(figures: PartitionFigures, results: Mapping[str, ModelEvaluation],
                            plots: Mapping[str, dg.MetadataValue], client: MlflowClient, mlflow: MlflowSpec) -> None:
     """Per segment: the evaluation's metrics as numbers, its lift table, its plots and links to it in MLflow."""
     for segment, result in results.items():
-        metrics = {name: value for name, value in result["evaluation"].items() if isinstance(value, int | float)}
-        figures.add(segment, {**metrics, "lift_by_decile": frame_table(pd.DataFrame(result["lift"])),
-                              "plots": plots[segment],
-                              **mlflow_links(client, mlflow, result["model_name"], str(result["version"]),
-                                             result["run_id"])})
+        metrics = {name: value for name, value in result.holdout.metrics.items() if isinstance(value, int | float)}
+        record = result.record
+        figures.add(segment, {**metrics, "lift_by_decile": frame_table(result.holdout.lift), "plots": plots[segment],
+                              **mlflow_links(client, mlflow, record.model_name, str(record.version), record.run_id)})
 
 
 def add_prediction_figures(figures: PartitionFigures, features: pd.DataFrame, scored: pd.DataFrame,

@@ -1,32 +1,41 @@
 """training_set, segment_model and model_evaluation: one partition per segment, tracked in MLflow."""
 
 import json
-import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from ml_assets.core.data import lake
 from ml_assets.core.data.features import SEGMENT_COLUMN, model_matrix
-from ml_assets.core.data.fingerprint import data_fingerprint, partition_dates
+from ml_assets.core.data.fingerprint import TrainingData, data_fingerprint, training_data
 from ml_assets.core.data.sources import days_between
-from ml_assets.core.monitoring.drift import ReferenceProfile
-from ml_assets.core.monitoring.profile import save_profile
-from ml_assets.core.monitoring.segment_monitoring import feature_reference, with_score_reference
-from ml_assets.core.scoring import explain
-from ml_assets.core.scoring.scores import model_scores
-from ml_assets.core.scoring.similar import reference_contributions
-from ml_assets.core.training import evaluation, modeling, plots
-from ml_assets.core.training.comparison import AucComparison, compare_auc
-from ml_assets.core.training.leakage import LeakageAudit, audit_table
-from ml_assets.core.training.record import ModelRecord, TrainingWindow, scoring_meta
+from ml_assets.core.monitoring.segment_monitoring import feature_reference
+from ml_assets.core.training import modeling
+from ml_assets.core.training.comparison import AucComparison
+from ml_assets.core.training.evaluation import (
+    ModelEvaluation,
+    champion_comparison,
+    evaluate_holdout,
+    evaluation_folder,
+)
+from ml_assets.core.training.leakage import LeakageAudit, audit_markdown, named_suspects
+from ml_assets.core.training.record import (
+    ModelRecord,
+    SegmentModel,
+    TrainingWindow,
+    UntrainedSegment,
+    model_record,
+    scoring_meta,
+    untrained_segment,
+)
+from ml_assets.core.training.references import write_drift_references, write_similar_reference
+from ml_assets.core.training.run_contents import RAW_METRICS, run_metrics, run_params, run_tags, version_tags
 from ml_assets.defs.metadata import (
     ROW_COUNT,
     PartitionFigures,
@@ -43,7 +52,6 @@ from ml_assets.resources.registry import (
     CHALLENGER,
     CHAMPION,
     CHECKSUM_TAG,
-    META_FILE,
     PROFILE_DIR,
     REFERENCE_FILE,
     SIMILAR_FILE,
@@ -51,17 +59,12 @@ from ml_assets.resources.registry import (
     LoadedModel,
     ModelRegistry,
 )
-from ml_assets.resources.tracking import EvaluationRun, MlflowTracking, SegmentRun
+from ml_assets.resources.tracking import MlflowTracking, SegmentRun
 from ml_assets.spec import PipelineSpec
 
-REFERENCE_MAX_ROWS = 50_000
-FINGERPRINT_FILE = "data_fingerprint.json"
 LEAKAGE_CHECK = "leakage_suspects"
 EXAMPLE_ROWS = 5
-LIST_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "ks")
 SEGMENT_MODEL_POOL = "segment_model"  # Dagster pool: with a limit of 1 on the instance, one training at a time
-RAW_METRICS = ("log_loss", "brier", "ece")
-GATE_TAGS = ("p_value", "margin", "delta", "ci_low", "champion_auc")
 
 
 class TrainingConfig(dg.Config):
@@ -69,12 +72,6 @@ class TrainingConfig(dg.Config):
 
     as_of: str | None = None
     """Date (YYYY-MM-DD) at which labels are judged matured; default: the latest stored features date."""
-
-
-def git_commit(folder: Path) -> str:
-    """Commit of the repository holding the config, or 'unknown' outside git."""
-    result = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else "unknown"
 
 
 def matured_feature_days(spec: PipelineSpec, as_of: date) -> list[str]:
@@ -94,8 +91,8 @@ def resolve_as_of(spec: PipelineSpec, as_of: str | None) -> date:
     return date.fromisoformat(stored[-1])
 
 
-def champion_comparison(registry: ModelRegistry, spec: PipelineSpec, segment: str,
-                        fit: modeling.SegmentFit) -> tuple[LoadedModel | None, AucComparison | None]:
+def compare_with_champion(registry: ModelRegistry, spec: PipelineSpec, segment: str,
+                          fit: modeling.SegmentFit) -> tuple[LoadedModel | None, AucComparison | None]:
     """The current champion and the paired bootstrap of challenger vs champion AUC on the challenger's holdout;
     a champion whose artifacts are broken is not compared (retraining is how it is replaced)."""
     try:
@@ -105,138 +102,18 @@ def champion_comparison(registry: ModelRegistry, spec: PipelineSpec, segment: st
         return None, None
     if champion is None:
         return None, None
-    champion_scores = model_scores(champion.booster, model_matrix(fit.holdout, spec.features, champion.meta.vocabulary),
-                                   champion.meta)
-    training = spec.training
-    comparison = compare_auc(fit.holdout[spec.dataset.target].to_numpy(), fit.holdout_scores, champion_scores,
-                             margin=training.promotion_margin, alpha=training.gate_alpha,
-                             samples=training.bootstrap_samples, seed=training.seed)
-    return champion, comparison
+    return champion, champion_comparison(fit, spec.training_sections(), champion.booster, champion.meta)
 
 
-def reference_sample(frame: pd.DataFrame, fit: modeling.SegmentFit, spec: PipelineSpec) -> pd.DataFrame:
-    """Training-window features (bounded sample) plus the holdout scores, the drift reference."""
-    sample = frame.sample(n=min(len(frame), REFERENCE_MAX_ROWS), random_state=0)[spec.feature_columns()]
-    scores = pd.Series(fit.holdout_scores, index=fit.holdout.index, name="score")
-    return sample.join(scores).reset_index(drop=True)
-
-
-def split_statement(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
-    """Rows and dates of the time split training_set's frame gets in segment_model."""
-    train, holdout = modeling.split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
-    holdout_dates = partition_dates(holdout, spec.dataset.date)
-    return {"train_rows": len(train), "holdout_rows": len(holdout),
-            "holdout_first": holdout_dates[0] if holdout_dates else None,
-            "validation_fraction": spec.training.validation_fraction,
-            "calibration_folds": spec.training.calibration_folds, "cv_folds": spec.training.cv_folds}
-
-
-def run_params(fit: modeling.SegmentFit, spec: PipelineSpec, window: dict[str, Any]) -> dict[str, Any]:
-    """MLflow params of a segment run: the booster's params and how it was trained."""
-    model = fit.model
-    return {**model.params, "best_iteration": model.best_iteration, "train_rows": fit.train_rows,
-            "window_first": window["first"], "window_last": window["last"], "data_hash": window["fingerprint"],
-            "imbalance": fit.imbalance.method, "train_positive_rate": round(fit.imbalance.positive_rate, 4),
-            "calibration_requested": spec.model.calibration, "calibration": model.calibration.method,
-            "calibration_folds": spec.training.calibration_folds, "cv_folds": spec.training.cv_folds,
-            "tuning": spec.model.tuning.enabled}
-
-
-def run_metrics(fit: modeling.SegmentFit, comparison: AucComparison | None) -> dict[str, float]:
-    """MLflow metrics of a segment run: holdout (calibrated and raw), baseline, CV, tuning and the gate."""
-    metrics = {f"holdout_{name}": value for name, value in fit.metrics.items()}
-    metrics |= {f"holdout_raw_{name}": fit.raw_metrics[name] for name in RAW_METRICS}
-    metrics |= {f"calibration_selection_log_loss_{method}": loss
-                for method, loss in fit.model.calibration.selection_log_loss.items()}
-    metrics |= {f"baseline_holdout_{name}": value for name, value in fit.baseline_metrics.items()}
-    if fit.cv:
-        metrics |= {f"cv_{name}": value for name, value in fit.cv.summary().items()}
-    if fit.tuning:
-        metrics |= {"tuning_best_validation_auc": fit.tuning.best_validation_auc,
-                    "tuning_trials": len(fit.tuning.trials)}
-    if comparison:
-        metrics |= {f"gate_{name}": value for name, value in comparison.as_dict().items()}
-    return metrics
-
-
-def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Write a frame as parquet, dictionary-encoding all but its float columns (float values rarely repeat, so
-    trying a dictionary of them only slows the write)."""
-    keep_plain = {column for column, dtype in frame.dtypes.items() if pd.api.types.is_float_dtype(dtype)}
-    frame.to_parquet(path, index=False, use_dictionary=[c for c in frame.columns if c not in keep_plain])
-
-
-def write_drift_references(frame: pd.DataFrame, fit: modeling.SegmentFit, spec: PipelineSpec,
-                           features: ReferenceProfile, folder: Path) -> None:
-    """The drift reference sample and the reference profile (`features` plus the holdout scores), written into
-    `folder` as the run logs them."""
-    write_parquet(reference_sample(frame, fit, spec), folder / REFERENCE_FILE)
-    save_profile(with_score_reference(features, fit.holdout_scores, spec.drift), folder / PROFILE_DIR)
-
-
-def write_similar_reference(frame: pd.DataFrame, fit: modeling.SegmentFit, spec: PipelineSpec, folder: Path) -> None:
-    """Labeled rows and their contributions for similar-customer search, written into `folder`."""
-    write_parquet(reference_contributions(frame, fit.model, spec.scoring_sections()), folder / SIMILAR_FILE)
-
-
-def stored_window(window: dict[str, Any]) -> TrainingWindow:
-    """The first and last record date of a training set's window (ISO dates in `training_data`)."""
-    return TrainingWindow(date.fromisoformat(window["first"]), date.fromisoformat(window["last"]))
-
-
-def segment_run(spec: PipelineSpec, segment: str, fit: modeling.SegmentFit, data: dict[str, Any],
+def segment_run(spec: PipelineSpec, segment: str, fit: modeling.SegmentFit, data: TrainingData,
                 comparison: AucComparison | None, tags: dict[str, str]) -> SegmentRun:
-    """What a segment's nested MLflow run logs: params, metrics, the scoring metadata, fingerprint, tuning and
-    cross-validation, and the booster trimmed to the trees scoring uses (the leakage_suspects check adds its audit)."""
-    window, model = data["window"], fit.model
-    meta = scoring_meta(fit, segment, stored_window(window), window["fingerprint"])
-    documents = {META_FILE: meta.to_document(), FINGERPRINT_FILE: {**window["data"].as_dict(),
-                                                                "partitions": data["partitions"]}}
-    if fit.tuning:
-        documents["tuning.json"] = {"best_params": fit.tuning.best_params, "trials": fit.tuning.trials}
-    if fit.cv:
-        documents["cross_validation.json"] = fit.cv.as_dict()
-    return SegmentRun(name=f"{spec.name}-{segment}",
-                      tags=tags | {"segment": segment, "data_hash": window["fingerprint"]},
-                      params=run_params(fit, spec, window), metrics=run_metrics(fit, comparison), documents=documents,
-                      booster=model.booster[: model.best_iteration + 1],
+    """What a segment's nested MLflow run logs (the leakage_suspects check adds its audit later)."""
+    fingerprint, model = data.fingerprint, fit.model
+    return SegmentRun(name=f"{spec.name}-{segment}", tags=tags | {"segment": segment, "data_hash": fingerprint.hash},
+                      params=run_params(fit, spec.training_sections(), fingerprint),
+                      metrics=run_metrics(fit, comparison), fit=fit,
+                      meta=scoring_meta(fit, segment, TrainingWindow.of(fingerprint), fingerprint.hash), data=data,
                       example=model_matrix(fit.holdout.head(EXAMPLE_ROWS), spec.features, model.vocabulary))
-
-
-def training_data(frame: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
-    """The training set's window and fingerprint, and the partitions it holds (logged with the run)."""
-    ds = spec.dataset
-    fingerprint = data_fingerprint(frame, ds.date, ds.target)
-    window = {"first": fingerprint.first, "last": fingerprint.last, "fingerprint": fingerprint.hash,
-              "data": fingerprint}
-    return {"window": window, "partitions": partition_dates(frame, ds.date)}
-
-
-def version_tags(record: ModelRecord, tags: dict[str, str]) -> dict[str, Any]:
-    """Model-version tags `ml-assets models` lists: run, window, data, key metrics and the gate's verdict."""
-    gate = {f"gate_{name}": round(getattr(record.gate, name), 4) for name in GATE_TAGS} if record.gate else {}
-    baseline = record.baseline_metrics
-    return {**tags, "segment": record.segment, "window_first": record.window.first.isoformat(),
-            "window_last": record.window.last.isoformat(), "data_hash": record.data_hash,
-            **{f"holdout_{name}": round(record.metrics[name], 4) for name in LIST_METRICS},
-            **{f"holdout_raw_{name}": round(record.raw_metrics[name], 4) for name in RAW_METRICS},
-            "calibration": record.calibration.method, "calibration_reason": record.calibration.reason,
-            **({"baseline_roc_auc": round(baseline["roc_auc"], 4)} if baseline else {}),
-            "gate_promoted": record.promoted, **gate, "gate_reason": record.reason}
-
-
-def fit_record(segment: str, name: str, fit: modeling.SegmentFit, window: dict[str, Any],
-               champion: LoadedModel | None, comparison: AucComparison | None, verdict: tuple[bool, str],
-               trained_with: str) -> ModelRecord:
-    """A segment's model record before registration: its fit, its data, the gate's verdict and the champion it
-    was compared with."""
-    promote, reason = verdict
-    return ModelRecord(segment=segment, model_name=name, promoted=promote, reason=reason, metrics=fit.metrics,
-                       raw_metrics=fit.raw_metrics, baseline_metrics=fit.baseline_metrics, imbalance=fit.imbalance,
-                       calibration=fit.model.calibration, params=fit.model.params, window=stored_window(window),
-                       data_hash=window["fingerprint"], fingerprint=window["data"],
-                       tuning=fit.tuning.summary() if fit.tuning else None, cv=fit.cv, gate=comparison,
-                       previous_champion=champion.version if champion else None, trained_with=trained_with)
 
 
 def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, tracking: MlflowTracking,
@@ -247,38 +124,43 @@ def train_segment(spec: PipelineSpec, segment: str, frame: pd.DataFrame, trackin
     Work on the data alone runs in threads beside the rest (xgboost, numpy and pyarrow release the GIL): the
     fingerprint and the features' drift profile while the booster trains, the references the run logs while it
     logs its params, metrics and model."""
-    name = spec.registered_model_name(segment)
+    name, sections = spec.registered_model_name(segment), spec.training_sections()
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=2) as background:
         folder = Path(tmp)
-        data = background.submit(training_data, frame, spec)
+        data = background.submit(training_data, frame, spec.dataset.date, spec.dataset.target)
         features = background.submit(feature_reference, frame, spec.features, spec.drift)
         # distributed training: at training.distributed_min_rows rows or more, the booster trains on the Dask cluster
         with dask.trainer(spec, segment, len(frame), log) as trainer:
-            fit = modeling.fit_segment(frame, spec.training_sections(), segment, trainer)
-        references = [background.submit(write_drift_references, frame, fit, spec, features.result(), folder)]
+            fit = modeling.fit_segment(frame, sections, segment, trainer)
+        references = [background.submit(write_drift_references, frame, fit, spec.features, spec.drift,
+                                        features.result(), folder / REFERENCE_FILE, folder / PROFILE_DIR)]
         if spec.scoring.similar_customers.top_n:
-            references.append(background.submit(write_similar_reference, frame, fit, spec, folder))
-        champion, comparison = champion_comparison(registry, spec, segment, fit)
-        promote, reason = modeling.beats_champion(fit.metrics["roc_auc"], comparison, spec.training.min_auc)
-        record = fit_record(segment, name, fit, data.result()["window"], champion, comparison, (promote, reason),
-                            "xgboost.dask" if trainer else "xgboost")
+            references.append(background.submit(write_similar_reference, frame, fit, spec.scoring_sections(),
+                                                folder / SIMILAR_FILE))
+        champion, comparison = compare_with_champion(registry, spec, segment, fit)
+        verdict = modeling.beats_champion(fit.metrics["roc_auc"], comparison, spec.training.min_auc)
+        record = model_record(fit, segment, name, data.result().fingerprint, comparison, verdict,
+                              champion.version if champion else None, "xgboost.dask" if trainer else "xgboost")
         run_id, model_uri = tracking.log_segment_run(segment_run(spec, segment, fit, data.result(), comparison, tags),
                                                      references, folder)
     checksums = {CHECKSUM_TAG: json.dumps(registry.artifact_checksums(run_id, model_uri))}
     version = tracking.register_version(model_uri, name, version_tags(record, tags) | checksums)
     registry.set_alias(name, CHALLENGER, version)
-    if promote:
-        ChampionLog(registry).move(name, version, "gate", reason)
-    log.info(f"{name} v{version}: {reason}; {'promoted to champion' if promote else 'kept as challenger'}")
+    if record.promoted:
+        ChampionLog(registry).move(name, version, "gate", record.reason)
+    log.info(f"{name} v{version}: {record.reason}; "
+             f"{'promoted to champion' if record.promoted else 'kept as challenger'}")
     return replace(record, version=version, run_id=run_id)
 
 
-def empty_segment_message(spec: PipelineSpec, segment: str) -> str:
-    """Why a segment has no model: none of its dataset.segments values occurs in the training window."""
-    values = spec.dataset.segments[segment]
-    return (f"no rows in the training window: no {spec.dataset.segment} value of dataset.segments.{segment} "
-            f"({values}) occurs there; not trained. Fix dataset.segments (values are matched exactly) or ingest "
-            "days holding the segment")
+def split_figures(part: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
+    """A training set's rows, fingerprint and the time split segment_model will make of it."""
+    if not len(part):
+        return {ROW_COUNT: 0}
+    fingerprint = data_fingerprint(part, spec.dataset.date, spec.dataset.target)
+    split = modeling.split_statement(part, spec.training_sections())
+    return {ROW_COUNT: len(part), "fingerprint": dg.MetadataValue.json(fingerprint.as_dict()),
+            "split": dg.MetadataValue.json(asdict(split))}
 
 
 def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
@@ -305,9 +187,7 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         sets = {seg: frame[frame[SEGMENT_COLUMN] == seg].reset_index(drop=True) for seg in context.partition_keys}
         figures = PartitionFigures(schema=column_schema(frame))
         for seg, part in sets.items():
-            figures.add(seg, {ROW_COUNT: len(part)} | ({
-                "fingerprint": dg.MetadataValue.json(data_fingerprint(part, ds.date, ds.target).as_dict()),
-                "split": dg.MetadataValue.json(split_statement(part, spec))} if len(part) else {}))
+            figures.add(seg, split_figures(part, spec))
         figures.stamp(context)
         return dg.Output(sets, metadata={"as_of": as_of.isoformat(), "window_first": days[0], "window_last": days[-1],
                                          "partitions_used": len(days)})
@@ -327,27 +207,21 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     def segment_model(context: dg.AssetExecutionContext, training_set: dict[str, pd.DataFrame]):
         """XGBoost per segment (calibrated, beside a logistic baseline), logged and registered in MLflow;
         champion only through the gate: the floor, then a significant AUC gain over the champion on the same holdout."""
-        tags = {"config_hash": spec.config_hash(), "git_commit": git_commit(spec.base_dir),
-                "dagster_run_id": context.run_id, "pipeline": spec.name}
-        empty = [segment for segment in context.partition_keys if training_set[segment].empty]
-        records = {segment: train_segment(spec, segment, training_set[segment], context.resources.mlflow,
-                                          context.resources.model_registry, tags, context.log, context.resources.dask)
-                   for segment in context.partition_keys if segment not in empty}
-        passed = not empty and all(r.metrics["roc_auc"] >= spec.training.min_auc for r in records.values())
+        tags = run_tags(spec.name, spec.config_hash(), spec.base_dir, context.run_id)
+        untrained = {seg: untrained_segment(ds, seg, spec.registered_model_name(seg))
+                     for seg in context.partition_keys if training_set[seg].empty}
+        records = {seg: train_segment(spec, seg, training_set[seg], context.resources.mlflow,
+                                      context.resources.model_registry, tags, context.log, context.resources.dask)
+                   for seg in context.partition_keys if seg not in untrained}
         figures = PartitionFigures()
         add_model_figures(figures, records, context.resources.model_registry.client, spec.mlflow)
-        for segment, record in records.items():
-            figures.add(segment, training_figures(record))
-        for segment in empty:
-            figures.add(segment, {"reason": empty_segment_message(spec, segment)})
+        for seg, record in records.items():
+            figures.add(seg, training_figures(record))
+        for seg, reason in untrained.items():
+            figures.add(seg, {"reason": reason.reason})
         figures.stamp(context)
-        yield dg.AssetCheckResult(check_name="quality_gate", passed=passed, metadata={
-            **{seg: f"AUC {r.metrics['roc_auc']:.4f} (floor {spec.training.min_auc}); {r.reason}"
-               for seg, r in records.items()},
-            **{seg: empty_segment_message(spec, seg) for seg in empty}})
-        untrained = {seg: {"segment": seg, "model_name": spec.registered_model_name(seg), "version": None,
-                           "promoted": False, "reason": empty_segment_message(spec, seg)} for seg in empty}
-        yield dg.Output({seg: record.to_document() for seg, record in records.items()} | untrained)
+        yield quality_gate(records, untrained, spec.training.min_auc)
+        yield dg.Output(records | untrained)
 
     @dg.asset(
         retry_policy=service_retry_policy(spec.retries),
@@ -357,15 +231,14 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         kinds={"matplotlib", "mlflow"},
     )
     @names_outage_when_spent(spec.retries, spec.tracking_uri)
-    def model_evaluation(context: dg.AssetExecutionContext, segment_model: dict[str, dict[str, Any]],
+    def model_evaluation(context: dg.AssetExecutionContext, segment_model: dict[str, SegmentModel],
                          training_set: dict[str, pd.DataFrame], model_registry: ModelRegistry, mlflow: MlflowTracking):
         """Holdout metrics, decisions at the threshold, lift by decile and plots of each new model version."""
-        results = {segment: evaluate_version(spec, ModelRecord.from_document(segment_model[segment]),
-                                             training_set[segment], model_registry, mlflow)
+        results = {segment: evaluate_version(spec, trained(segment_model[segment]), training_set[segment],
+                                             model_registry, mlflow)
                    for segment in context.partition_keys}
         figures = PartitionFigures()
-        add_evaluation_figures(figures, results, {seg: image_markdown({title: Path(path) for title, path in
-                                                                      r["plots"].items()}) for seg, r in results.items()},
+        add_evaluation_figures(figures, results, {seg: image_markdown(r.holdout.plots) for seg, r in results.items()},
                                model_registry.client, spec.mlflow)
         for segment, result in results.items():
             figures.add(segment, evaluation_notes(result, spec.training.decision_threshold))
@@ -375,39 +248,30 @@ def build_training_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
     return [training_set, segment_model, model_evaluation]
 
 
+def quality_gate(records: dict[str, ModelRecord], untrained: dict[str, UntrainedSegment],
+                 min_auc: float) -> dg.AssetCheckResult:
+    """Blocking result: every segment trained, each new version's holdout AUC at or above the floor."""
+    passed = not untrained and all(record.metrics["roc_auc"] >= min_auc for record in records.values())
+    return dg.AssetCheckResult(check_name="quality_gate", passed=passed, metadata={
+        **{seg: f"AUC {r.metrics['roc_auc']:.4f} (floor {min_auc}); {r.reason}" for seg, r in records.items()},
+        **{seg: reason.reason for seg, reason in untrained.items()}})
+
+
+def trained(model: SegmentModel) -> ModelRecord:
+    """The model record of a trained segment; a Failure naming why an untrained segment has none."""
+    if not isinstance(model, ModelRecord):
+        raise dg.Failure(f"segment {model.segment} has no model to evaluate: {model.reason}")
+    return model
+
+
 def evaluate_version(spec: PipelineSpec, record: ModelRecord, frame: pd.DataFrame, registry: ModelRegistry,
-                     tracking: MlflowTracking) -> dict[str, Any]:
+                     tracking: MlflowTracking) -> ModelEvaluation:
     """Score the holdout with the registered version, compute its metrics and plots, and log them to its run."""
     model = registry.load(record.model_name, record.version)
-    _, holdout = modeling.split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
-    target = holdout[spec.dataset.target].to_numpy(dtype="float64")
-    matrix = model_matrix(holdout, spec.features, model.meta.vocabulary)
-    scores = model_scores(model.booster, matrix, model.meta)
-    threshold = spec.training.decision_threshold
-    at_threshold = evaluation.threshold_metrics(target, scores, threshold)
-    metrics = modeling.classification_metrics(target, scores) | {"decision_threshold": threshold} | {
-        f"{name}_at_threshold": value for name, value in at_threshold.items()}
-    confusion = evaluation.confusion_counts(target, scores, threshold)
-    lift = evaluation.lift_table(target, scores)
-    shap = explain.contributions(model.booster, matrix, model.meta.best_iteration, approximate=False)
-    folder = spec.reports_dir / "model_evaluation" / record.segment / f"v{record.version}"
-    images = evaluation_plots(target, scores, metrics, model, matrix, shap, folder)
-    tracking.log_evaluation(EvaluationRun(record.run_id, metrics, confusion, lift, list(images.values())))
-    return {**record.to_document(), "leakage": registry.leakage_audit(record.model_name, record.version),
-            "evaluation": metrics, "confusion": confusion, "lift": lift.to_dict(orient="records"),
-            "plots": {title: str(path) for title, path in images.items()}}
-
-
-def evaluation_plots(target: np.ndarray, scores: np.ndarray, metrics: dict[str, float], model: LoadedModel,
-                     matrix: pd.DataFrame, shap: np.ndarray, folder: Path) -> dict[str, Path]:
-    """Write the evaluation PNGs of one model version."""
-    return {
-        "ROC": plots.roc_plot(target, scores, metrics["roc_auc"], folder / "roc.png"),
-        "Precision-recall": plots.pr_plot(target, scores, metrics["pr_auc"], folder / "pr.png"),
-        "Calibration": plots.calibration_plot(target, scores, folder / "calibration.png"),
-        "Feature importance": plots.importance_plot(modeling.gain_importance(model.booster), folder / "importance.png"),
-        "SHAP summary": plots.shap_summary_plot(shap, matrix, folder / "shap_summary.png"),
-    }
+    holdout = evaluate_holdout(frame, spec.training_sections(), model.booster, model.meta,
+                               evaluation_folder(spec.reports_dir, record.segment, record.version))
+    tracking.log_evaluation(record.run_id, holdout)
+    return ModelEvaluation(record, registry.leakage_audit(record.model_name, record.version), holdout)
 
 
 def training_figures(record: ModelRecord) -> dict[str, Any]:
@@ -422,42 +286,26 @@ def training_figures(record: ModelRecord) -> dict[str, Any]:
                for name in RAW_METRICS for suffix, metrics in (("", record.metrics), ("_raw", record.raw_metrics))}}
 
 
-def evaluation_notes(result: dict[str, Any], threshold: float) -> dict[str, Any]:
+def evaluation_notes(result: ModelEvaluation, threshold: float) -> dict[str, Any]:
     """A segment's confusion at the decision threshold and its leakage audit, as the asset page shows them."""
-    return {"confusion": dg.MetadataValue.json({"threshold": threshold, **result["confusion"]}),
-            "leakage_audit": dg.MetadataValue.md(audit_markdown(result["leakage"]))}
-
-
-def audit_markdown(audit: dict[str, Any] | None) -> str:
-    """The stored leakage audit as the asset page shows it, or why there is none."""
-    if audit is None:
-        return f"not audited: the {LEAKAGE_CHECK} check has not run on this version"
-    return f"holdout AUC {audit['holdout_auc']:.4f}\n\n{audit_table(audit).to_markdown(index=False)}"
-
-
-def trained_model(loaded: LoadedModel, record: ModelRecord) -> modeling.TrainedModel:
-    """A registered version as the leakage audit refits it: its booster and inputs, and the params it trained with."""
-    meta = loaded.meta
-    return modeling.TrainedModel(loaded.booster, meta.feature_names, meta.vocabulary, record.params,
-                                 meta.best_iteration, meta.calibration)
+    audit = (audit_markdown(result.leakage) if result.leakage
+             else f"not audited: the {LEAKAGE_CHECK} check has not run on this version")
+    return {"confusion": dg.MetadataValue.json({"threshold": threshold, **result.holdout.confusion}),
+            "leakage_audit": dg.MetadataValue.md(audit)}
 
 
 def audit_version(spec: PipelineSpec, record: ModelRecord, frame: pd.DataFrame, registry: ModelRegistry,
                   tracking: MlflowTracking) -> LeakageAudit:
     """Audit a registered version on its training set, log the audit into its run and name its suspects in the
     run's and the version's `leakage_suspects` tag; drop costs only for versions trained in this process."""
-    model = trained_model(registry.load(record.model_name, record.version), record)
+    loaded = registry.load(record.model_name, record.version)
+    model = modeling.registered_model(loaded.booster, loaded.meta, record.params)
     audit = modeling.segment_leakage(frame, spec.training_sections(), record.segment, model,
                                      refits=record.trained_with == "xgboost")
     suspects = {LEAKAGE_CHECK: json.dumps([feature.feature for feature in audit.suspects])}
-    tracking.log_leakage_audit(record.run_id, audit.as_dict(), suspects)
+    tracking.log_leakage_audit(record.run_id, audit, suspects)
     registry.tag_version(record.model_name, record.version, suspects)
     return audit
-
-
-def named_suspects(audit: LeakageAudit) -> str:
-    """Every suspect of an audit with the thresholds it crosses, or 'none'."""
-    return "; ".join(f"{f.feature}: {', '.join(f.reasons)}" for f in audit.suspects) or "none"
 
 
 def leakage_result(audits: dict[str, LeakageAudit], untrained: dict[str, str]) -> dg.AssetCheckResult:
@@ -481,15 +329,14 @@ def build_training_checks(spec: PipelineSpec) -> list[dg.AssetChecksDefinition]:
         description="features that may leak the target (training.leakage): univariate AUC, drop cost or gain "
                     "share above the thresholds; audited after registration, so the version does not wait for it")
     @names_outage_when_spent(spec.retries, spec.tracking_uri)
-    def leakage_suspects(context: dg.AssetCheckExecutionContext, segment_model: dict[str, dict[str, Any]],
+    def leakage_suspects(context: dg.AssetCheckExecutionContext, segment_model: dict[str, SegmentModel],
                          training_set: dict[str, pd.DataFrame], model_registry: ModelRegistry,
                          mlflow: MlflowTracking) -> dg.AssetCheckResult:
         """Audit each segment's new version (univariate AUC, drop cost, gain share) and name its suspects."""
-        records = {seg: segment_model[seg] for seg in context.partition_keys}
-        audits = {seg: audit_version(spec, ModelRecord.from_document(document), training_set[seg], model_registry,
-                                     mlflow)
-                  for seg, document in records.items() if document["version"] is not None}
-        return leakage_result(audits, {seg: document["reason"] for seg, document in records.items()
-                                       if document["version"] is None})
+        models = {seg: segment_model[seg] for seg in context.partition_keys}
+        audits = {seg: audit_version(spec, model, training_set[seg], model_registry, mlflow)
+                  for seg, model in models.items() if isinstance(model, ModelRecord)}
+        return leakage_result(audits, {seg: model.reason for seg, model in models.items()
+                                       if isinstance(model, UntrainedSegment)})
 
     return [leakage_suspects]

@@ -9,7 +9,6 @@ This storage holds one connection per storage and process, as Dagster's webserve
 from collections.abc import Mapping
 from typing import Any
 
-from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 
@@ -19,16 +18,19 @@ NO_STATEMENT_TIMEOUT = 0  # PostgreSQL's 0 disables it: run workers keep the sto
 
 
 class PooledPostgresStorage(DagsterPostgresStorage):
-    """DagsterPostgresStorage whose run and event-log storages keep their connection between statements."""
+    """DagsterPostgresStorage whose run and event-log storages keep their connection between statements.
+
+    `inst_data` is Dagster's record of the dagster.yaml entry that built the storage, passed on untouched (its
+    class is private to Dagster, so it is typed `object` here)."""
 
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
-                 inst_data: ConfigurableClassData | None = None, token_provider: Any = None) -> None:
+                 inst_data: object | None = None, token_provider: Any = None) -> None:
         super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
         for storage in (self.run_storage, self.event_log_storage):
             storage.optimize_for_webserver(NO_STATEMENT_TIMEOUT, POOL_RECYCLE_S, MAX_OVERFLOW)
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None,
+    def from_config_value(cls, inst_data: object | None,
                           config_value: Mapping[str, Any]) -> "PooledPostgresStorage":
         """The storage from dagster.yaml's `storage: custom: config:` (the same fields as `storage: postgres`)."""
         return cls(inst_data=inst_data, postgres_url=pg_url_from_config(config_value),

@@ -24,6 +24,7 @@ from pydantic import PrivateAttr
 from ml_assets.core.data.sources import redact_url
 from ml_assets.core.monitoring.drift import ReferenceProfile
 from ml_assets.core.monitoring.profile import PROFILE_FILE, load_profile
+from ml_assets.core.training.leakage import LeakageAudit
 from ml_assets.core.training.record import ScoringMeta, UnknownSchemaVersion
 
 if TYPE_CHECKING:  # xgboost is imported where a booster is loaded: `ml-assets models` never pays for it
@@ -37,6 +38,7 @@ META_FILE = "scoring_meta.json"
 REFERENCE_FILE = "reference.parquet"
 SIMILAR_FILE = "similar_customers.parquet"
 PROFILE_DIR = "reference_profile"
+FINGERPRINT_FILE = "data_fingerprint.json"  # the training set's fingerprint and partitions, logged with the run
 LEAKAGE_FILE = "leakage_audit.json"  # logged into a version's run by the leakage_suspects check, after registration
 MODEL_ARTIFACT = "model"
 CHECKSUM_TAG = "artifact_sha256"  # version tag: JSON {artifact file: sha256} recorded at registration
@@ -156,12 +158,12 @@ class ModelRegistry(dg.ConfigurableResource):
         search (read once per process; do not modify it), or None when it trained with similar_customers.top_n 0."""
         return _load_frame(self.uri, model.name, model.version, SIMILAR_FILE)
 
-    def leakage_audit(self, name: str, version: str) -> dict[str, Any] | None:
-        """The leakage audit logged into a version's run (`LeakageAudit.as_dict()`), or None before the
-        leakage_suspects check has audited it."""
+    def leakage_audit(self, name: str, version: str) -> LeakageAudit | None:
+        """The leakage audit logged into a version's run, or None before the leakage_suspects check has audited
+        it."""
         with tempfile.TemporaryDirectory() as tmp:
             path = version_files(self.uri, name, str(version)).fetch(LEAKAGE_FILE, Path(tmp))
-            return None if path is None else json.loads(path.read_text())
+            return None if path is None else LeakageAudit.from_dict(json.loads(path.read_text()))
 
     def artifact_checksums(self, run_id: str, model_uri: str) -> dict[str, str]:
         """sha256 of a run's model files and scoring artifacts, to record on the version it registers."""

@@ -1,18 +1,20 @@
 """IO manager that stores every partition of an asset as its own file in the lake.
 
 Daily assets are split by their date column, so one run over a range of dates (a single-run
-backfill) still stores one file per day; segment assets return a mapping segment -> value.
+backfill) still stores one file per day; segment assets return a mapping segment -> value, a frame or a
+typed record (stored as its `to_document()` JSON, read back through the input's annotated record type).
 
 A range run holds only a chunk of days at a time when its daily assets ask for it: an input annotated
 `DailyFrames` is a lazy view that reads the days asked for, and an asset that returns `StagedDays` has
 written its output day by day into a staging folder, moved into place only when the whole range is done.
 """
 
+import typing
 import uuid
 from dataclasses import dataclass
 from datetime import date
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import dagster as dg
 import numpy as np
@@ -31,6 +33,23 @@ def _dimension(partitions_def: dg.PartitionsDefinition | None) -> str | None:
     if partitions_def is None:
         return None
     return DATE_DIMENSION if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition) else SEGMENT_DIMENSION
+
+
+@typing.runtime_checkable
+class StoredRecord(Protocol):
+    """A typed record an asset returns per partition: stored as its JSON document."""
+
+    def to_document(self) -> dict[str, Any]: ...
+
+
+def record_reader(context: dg.InputContext) -> Any:
+    """The `from_document` of the record type an input is annotated with (`dict[str, <record type>]`)."""
+    value_type = (typing.get_args(context.dagster_type.typing_type) or (None,))[-1]
+    reader = getattr(value_type, "from_document", None)
+    if reader is None:
+        raise TypeError(f"input {context.name!r} reads the stored records of {context.asset_key.to_user_string()}: "
+                        "annotate it as dict[str, <record type>] with the record class that stores them")
+    return reader
 
 
 def calendar_days(dates: pd.Series) -> np.ndarray:
@@ -125,6 +144,14 @@ class StagedDays:
         self.discard()
 
 
+def stored_document(context: dg.OutputContext, value: Any) -> dict[str, Any]:
+    """The JSON document of a record output; TypeError naming the asset for anything else."""
+    if not isinstance(value, StoredRecord):
+        raise TypeError(f"{context.asset_key.to_user_string()} returned a {type(value).__name__} for a partition: "
+                        "return a DataFrame or a typed record with to_document()")
+    return value.to_document()
+
+
 class LakeIOManager(dg.ConfigurableIOManager):
     """Parquet (frames) or JSON (records) per partition under `lake_dir` (a local path or fsspec URL)."""
 
@@ -159,7 +186,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
             if isinstance(value, pd.DataFrame):
                 lake.write_frame(folder, value)
             else:
-                lake.write_record(folder, value)
+                lake.write_record(folder, stored_document(context, value))
 
     def load_input(self, context: dg.InputContext) -> Any:
         asset_key = context.asset_key
@@ -172,4 +199,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
             if context.dagster_type.typing_type is DailyFrames:
                 return DailyFrames(folders, lake.lake_path(self.lake_dir), asset_key.path[-1])
             return lake.read_frames(list(folders.values()))
-        return {key: lake.read_partition(self._folder(asset_key, dimension, key)) for key in keys}
+        values = {key: lake.read_partition(self._folder(asset_key, dimension, key)) for key in keys}
+        if any(isinstance(value, pd.DataFrame) for value in values.values()):
+            return values
+        reader = record_reader(context)
+        return {key: reader(document) for key, document in values.items()}

@@ -19,8 +19,20 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from pydantic import PrivateAttr
 
-from ml_assets.core.training.modeling import predict
-from ml_assets.resources.registry import LEAKAGE_FILE, MODEL_ARTIFACT, client_uri, is_remote, unreachable
+from ml_assets.core.data.fingerprint import TrainingData
+from ml_assets.core.training.evaluation import HoldoutEvaluation
+from ml_assets.core.training.leakage import LeakageAudit
+from ml_assets.core.training.modeling import SegmentFit, predict
+from ml_assets.core.training.record import ScoringMeta
+from ml_assets.resources.registry import (
+    FINGERPRINT_FILE,
+    LEAKAGE_FILE,
+    META_FILE,
+    MODEL_ARTIFACT,
+    client_uri,
+    is_remote,
+    unreachable,
+)
 from ml_assets.spec import RetriesSpec
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)  # dagster-mlflow's MlFlow and hooks are beta
@@ -53,28 +65,33 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> s
 
 @dataclass(frozen=True)
 class SegmentRun:
-    """What one segment's nested MLflow run logs: tags, params, metrics, JSON documents by artifact file, and the
-    booster (only the trees scoring uses) with a few rows of its model matrix for its signature and input example."""
+    """What one segment's nested MLflow run logs: tags, params, metrics, the fit's scoring metadata, training data,
+    tuning and cross-validation as JSON documents, and the booster (only the trees scoring uses) with a few rows of
+    its model matrix for its signature and input example."""
 
     name: str
     tags: dict[str, str]
     params: dict[str, Any]
     metrics: dict[str, float]
-    documents: dict[str, Any]
-    booster: xgb.Booster
+    fit: SegmentFit
+    meta: ScoringMeta
+    data: TrainingData
     example: pd.DataFrame
 
+    def documents(self) -> dict[str, Any]:
+        """The JSON documents of the run by artifact file."""
+        fit = self.fit
+        documents = {META_FILE: self.meta.to_document(), FINGERPRINT_FILE: self.data.as_dict()}
+        if fit.tuning:
+            documents["tuning.json"] = {"best_params": fit.tuning.best_params, "trials": fit.tuning.trials}
+        if fit.cv:
+            documents["cross_validation.json"] = fit.cv.as_dict()
+        return documents
 
-@dataclass(frozen=True)
-class EvaluationRun:
-    """What model_evaluation adds to a version's run: metrics (logged as eval_<name>), the confusion matrix, the
-    lift table and the plots."""
-
-    run_id: str
-    metrics: dict[str, float]
-    confusion: dict[str, int]
-    lift: pd.DataFrame
-    images: list[Path]
+    @property
+    def booster(self) -> xgb.Booster:
+        """The fit's booster trimmed to the trees scoring uses."""
+        return self.fit.model.booster[: self.fit.model.best_iteration + 1]
 
 
 class MlflowTracking(dg.ConfigurableResource):
@@ -109,7 +126,7 @@ class MlflowTracking(dg.ConfigurableResource):
             mlflow.set_tags(run.tags)
             mlflow.log_params(run.params)
             mlflow.log_metrics(run.metrics)
-            for artifact, document in run.documents.items():
+            for artifact, document in run.documents().items():
                 mlflow.log_dict(document, artifact)
             model_uri = log_booster(run.booster, run.example)
             for written in pending:
@@ -122,22 +139,21 @@ class MlflowTracking(dg.ConfigurableResource):
         version = mlflow.register_model(model_uri, name, tags={key: str(value) for key, value in tags.items()})
         return str(version.version)
 
-    def log_evaluation(self, evaluation: EvaluationRun) -> None:
-        """Evaluation metrics, confusion matrix, lift table and plots into a version's run."""
+    def log_evaluation(self, run_id: str, evaluation: HoldoutEvaluation) -> None:
+        """Evaluation metrics (as eval_<name>), confusion matrix, lift table and plots into a version's run."""
         client = MlflowClient(tracking_uri=client_uri(self.mlflow_tracking_uri))
         now = int(pd.Timestamp.now().timestamp() * 1000)
-        run_id = evaluation.run_id
         client.log_batch(run_id, metrics=[Metric(f"eval_{name}", float(value), now, 0)
                                           for name, value in evaluation.metrics.items()])
         client.log_dict(run_id, evaluation.confusion, "evaluation/confusion_matrix.json")
         client.log_text(run_id, evaluation.lift.to_csv(index=False), "evaluation/lift_by_decile.csv")
-        for path in evaluation.images:
+        for path in evaluation.plots.values():
             client.log_artifact(run_id, str(path), artifact_path="evaluation")
 
-    def log_leakage_audit(self, run_id: str, audit: dict[str, Any], tags: dict[str, str]) -> None:
+    def log_leakage_audit(self, run_id: str, audit: LeakageAudit, tags: dict[str, str]) -> None:
         """A version's leakage audit into its run, after registration: the JSON document and the run's tags."""
         client = MlflowClient(tracking_uri=client_uri(self.mlflow_tracking_uri))
-        client.log_dict(run_id, audit, LEAKAGE_FILE)
+        client.log_dict(run_id, audit.as_dict(), LEAKAGE_FILE)
         for key, value in tags.items():
             client.set_tag(run_id, key, value)
 

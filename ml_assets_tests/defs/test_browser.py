@@ -4,7 +4,6 @@ Needs /usr/bin/chromium (scripts/browser-setup installs it); skip with `-m "not 
 data/screenshots/ (git-ignored)."""
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from ml_assets.core.data import lake
 from ml_assets.definitions import CONFIG_ENV, GROUP_OWNERS, INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
 from ml_assets_tests.conftest import PROJECT_ROOT
 from ml_assets_tests.defs.conftest import UI_END, UiInstance
+from ml_assets_tests.ports import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -40,12 +40,6 @@ class Served:
     ui: UiInstance
     bad_day_value: float
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def plant_bad_day(ui: UiInstance) -> float:

@@ -25,7 +25,8 @@ from ml_assets.spec import PipelineSpec
 from ml_assets_tests.conftest import make_spec
 from ml_assets_tests.defs import test_mlflow_server
 from ml_assets_tests.defs.test_bad_input import lake_snapshot, registry_snapshot
-from ml_assets_tests.defs.test_mlflow_server import free_port, wait_until_ready
+from ml_assets_tests.defs.test_mlflow_server import wait_until_ready
+from ml_assets_tests.ports import free_port
 from ml_assets_tests.training_support import TRAINING, spec_with_lake, train
 
 DAY = "2024-03-29"  # a features day of the ingested lake (2024-01-01..2024-03-31)

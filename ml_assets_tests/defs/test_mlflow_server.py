@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,16 +14,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from ml_assets.resources.registry import ModelRegistry
+from ml_assets_tests.ports import free_port
 from ml_assets_tests.training_support import spec_with_lake, train
 
 READY_TIMEOUT_S = 60
 
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout_s: float = READY_TIMEOUT_S) -> None:

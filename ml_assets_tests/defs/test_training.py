@@ -23,9 +23,15 @@ from ml_assets.core.training.record import (
     TrainingWindow,
     UnknownSchemaVersion,
 )
-from ml_assets.defs.training import FINGERPRINT_FILE
 from ml_assets.resources.champion_log import HISTORY_TAG
-from ml_assets.resources.registry import META_FILE, PROFILE_DIR, REFERENCE_FILE, SIMILAR_FILE, ModelRegistry
+from ml_assets.resources.registry import (
+    FINGERPRINT_FILE,
+    META_FILE,
+    PROFILE_DIR,
+    REFERENCE_FILE,
+    SIMILAR_FILE,
+    ModelRegistry,
+)
 from ml_assets.spec import PipelineSpec
 from ml_assets_tests.training_support import (
     INGEST_FIRST,

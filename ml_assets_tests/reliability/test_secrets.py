@@ -24,7 +24,8 @@ from ml_assets.definitions import build_definitions
 from ml_assets.runner import LOCATION_NAME
 from ml_assets.spec import PipelineSpec, load_spec
 from ml_assets_tests.conftest import PROJECT_ROOT
-from ml_assets_tests.defs.test_mlflow_server import free_port, start_tracking_server, wait_until_ready
+from ml_assets_tests.defs.test_mlflow_server import start_tracking_server, wait_until_ready
+from ml_assets_tests.ports import free_port
 from ml_assets_tests.reliability.support import ml_assets, process_env, write_config
 from ml_assets_tests.test_cli_runs import graphql
 from ml_assets_tests.webhook import WebhookServer

@@ -18,7 +18,7 @@ from ml_assets.core.data import lake
 from ml_assets.definitions import DAILY_JOB, INGEST_JOB, TRAINING_JOB, build_definitions
 from ml_assets.runner import launch
 from ml_assets_tests.conftest import make_spec
-from ml_assets_tests.defs.test_mlflow_server import free_port
+from ml_assets_tests.ports import free_port
 
 BUCKET = "risk-lake"
 ACCESS_KEY, SECRET_KEY = "AKIATESTLAKEKEY", "lake-secret-key-0123456789"

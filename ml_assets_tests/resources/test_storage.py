@@ -1,5 +1,7 @@
-"""The lake IO manager: a single run over many dates still stores one file per date, whole or chunk by chunk."""
+"""The lake IO manager: a single run over many dates still stores one file per date, whole or chunk by chunk; segment
+records are stored as JSON and read back as their type."""
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from upath import UPath
 
 from ml_assets.core.data import lake
 from ml_assets.core.data.sources import date_chunks
+from ml_assets.core.training.record import SegmentModel, UntrainedSegment
 from ml_assets.defs.partitions import run_dates
 from ml_assets.resources.storage import STAGING_PREFIX, DailyFrames, LakeIOManager, StagedDays, split_by_date
 
@@ -211,3 +214,48 @@ def test_read_stored_reaches_the_stored_days_before_the_run_and_skips_the_missin
                           if (date.fromisoformat(key) - date.fromisoformat(day)).days in range(3))]
                 for key in seen["keys"]}
     assert counted == expected == {"2024-03-03": [5], "2024-03-04": [9]}
+
+
+SEGMENTS = dg.StaticPartitionsDefinition(["domestic", "industrial"])
+BOTH_SEGMENTS = {"dagster/asset_partition_range_start": "domestic", "dagster/asset_partition_range_end": "industrial"}
+
+
+def run_segments(tmp_path: Path, produced: dict, reader_annotation: type) -> tuple[dg.ExecuteInProcessResult, dict]:
+    """A segment asset returning `produced` and a downstream asset whose input is annotated `reader_annotation`;
+    returns the run and what the downstream asset received."""
+    received = {}
+
+    @dg.asset(partitions_def=SEGMENTS, backfill_policy=dg.BackfillPolicy.single_run())
+    def models(context: dg.AssetExecutionContext):
+        return produced
+
+    @dg.asset(partitions_def=SEGMENTS, backfill_policy=dg.BackfillPolicy.single_run())
+    def report(models: reader_annotation) -> None:
+        received.update(models)
+
+    job = dg.define_asset_job("segments", selection=[models, report], partitions_def=SEGMENTS)
+    defs = dg.Definitions(assets=[models, report], jobs=[job],
+                          resources={"io_manager": LakeIOManager(lake_dir=str(tmp_path), date_column="day")})
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("segments").execute_in_process(instance=instance, tags=BOTH_SEGMENTS,
+                                                                      raise_on_error=False)
+    return result, received
+
+
+def test_segment_records_are_stored_as_json_and_read_back_as_their_type(tmp_path: Path) -> None:
+    produced = {segment: UntrainedSegment(segment, f"m-{segment}", "no rows") for segment in ("domestic", "industrial")}
+    result, received = run_segments(tmp_path, produced, dict[str, SegmentModel])
+    assert result.success and received == produced
+    assert all(type(value) is UntrainedSegment for value in received.values())
+    stored = json.loads((tmp_path / "models" / "segment=domestic" / "record.json").read_text())
+    assert stored == produced["domestic"].to_document()
+
+
+def test_an_untyped_record_output_or_input_is_refused_with_the_fix(tmp_path: Path) -> None:
+    result, _ = run_segments(tmp_path / "dicts", {"domestic": {"a": 1}, "industrial": {"a": 2}}, dict)
+    assert "models returned a dict for a partition: return a DataFrame or a typed record with to_document()" \
+        in str(result.failure_data_for_node("models").error)
+    produced = {segment: UntrainedSegment(segment, f"m-{segment}", "no rows") for segment in ("domestic", "industrial")}
+    result, received = run_segments(tmp_path / "untyped", produced, dict)
+    assert not received and "annotate it as dict[str, <record type>]" in str(
+        result.failure_data_for_node("report").error)

@@ -43,6 +43,28 @@ class DataFingerprint:
 
 def data_fingerprint(frame: pd.DataFrame, date_column: str, target: str) -> DataFingerprint:
     """Partitions used (count, first, last), rows, positives and the hash of a training set."""
-    dates = partition_dates(frame, date_column)
+    return fingerprint_of(frame, partition_dates(frame, date_column), target)
+
+
+def fingerprint_of(frame: pd.DataFrame, dates: list[str], target: str) -> DataFingerprint:
+    """The fingerprint of a frame whose distinct record dates (`partition_dates`) are known."""
     return DataFingerprint(len(dates), dates[0] if dates else None, dates[-1] if dates else None, len(frame),
                            int(frame[target].sum()), frame_hash(frame))
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """A training set's fingerprint and the daily partitions it holds, as its run logs them."""
+
+    fingerprint: DataFingerprint
+    partitions: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form logged as data_fingerprint.json: the fingerprint's fields, then the partitions."""
+        return {**self.fingerprint.as_dict(), "partitions": self.partitions}
+
+
+def training_data(frame: pd.DataFrame, date_column: str, target: str) -> TrainingData:
+    """The fingerprint and partitions of a training set (its dates formatted once for both)."""
+    dates = partition_dates(frame, date_column)
+    return TrainingData(fingerprint_of(frame, dates, target), dates)

@@ -141,8 +141,18 @@ def audit_leakage(train: pd.DataFrame, train_target: np.ndarray, holdout: pd.Dat
     return LeakageAudit(holdout_auc, refit_auc, tuple(features), spec)
 
 
-def audit_table(audit: dict) -> pd.DataFrame:
-    """The stored audit (`LeakageAudit.as_dict()`) as a table: feature, univariate AUC, gain share, drop cost, why."""
-    rows = [{"feature": f["feature"], "univariate_auc": f["univariate_auc"], "gain_share": f["gain_share"],
-             "drop_cost": f["drop_cost"], "suspect": "; ".join(f["reasons"]) or "-"} for f in audit["features"]]
+def audit_table(audit: LeakageAudit) -> pd.DataFrame:
+    """The audit as a table: feature, univariate AUC, gain share, drop cost, why it is suspect."""
+    rows = [{"feature": f.feature, "univariate_auc": f.univariate_auc, "gain_share": f.gain_share,
+             "drop_cost": f.drop_cost, "suspect": "; ".join(f.reasons) or "-"} for f in audit.features]
     return pd.DataFrame(rows).round(4)
+
+
+def audit_markdown(audit: LeakageAudit) -> str:
+    """The audit as the asset page shows it: the holdout AUC, then the table."""
+    return f"holdout AUC {audit.holdout_auc:.4f}\n\n{audit_table(audit).to_markdown(index=False)}"
+
+
+def named_suspects(audit: LeakageAudit) -> str:
+    """Every suspect of an audit with the thresholds it crosses, or 'none'."""
+    return "; ".join(f"{f.feature}: {', '.join(f.reasons)}" for f in audit.suspects) or "none"

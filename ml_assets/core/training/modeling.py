@@ -13,6 +13,7 @@ import xgboost as xgb
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from ml_assets.core.data.features import category_vocabulary, model_matrix
+from ml_assets.core.data.fingerprint import partition_dates
 from ml_assets.core.monitoring.drift import ks_statistic
 from ml_assets.core.sections import TrainingSections
 from ml_assets.core.training.baseline import baseline_scores, fit_baseline
@@ -27,7 +28,7 @@ from ml_assets.core.training.calibration import (
 from ml_assets.core.training.comparison import AucComparison
 from ml_assets.core.training.cross_validation import cross_validate
 from ml_assets.core.training.leakage import LeakageAudit, Refit, audit_leakage
-from ml_assets.core.training.record import CrossValidation, ImbalanceStatement
+from ml_assets.core.training.record import CrossValidation, ImbalanceStatement, ScoringMeta
 from ml_assets.core.training.tuning import TuningResult, tune_params
 
 # Early stopping on log loss: the product is a probability, and AUC stops ranking-only models after a few trees.
@@ -44,6 +45,11 @@ class TrainedModel:
     params: dict[str, Any]
     best_iteration: int
     calibration: Calibration = NO_CALIBRATION
+
+
+def registered_model(booster: xgb.Booster, meta: ScoringMeta, params: dict[str, Any]) -> TrainedModel:
+    """A registered version as the leakage audit refits it: its booster and inputs, and the params it trained with."""
+    return TrainedModel(booster, meta.feature_names, meta.vocabulary, params, meta.best_iteration, meta.calibration)
 
 
 def training_window(as_of: date, label_delay_days: int, window_days: int) -> tuple[date, date]:
@@ -70,6 +76,27 @@ def split_by_time(frame: pd.DataFrame, date_column: str, holdout_days: int) -> t
     dates = pd.to_datetime(frame[date_column])
     cutoff = dates.max().normalize() - pd.Timedelta(days=holdout_days - 1)
     return rows_where(frame, (dates < cutoff).to_numpy()), rows_where(frame, (dates >= cutoff).to_numpy())
+
+
+@dataclass(frozen=True)
+class SplitStatement:
+    """Rows and dates of the time split a training set gets, and the validation and fold settings after it."""
+
+    train_rows: int
+    holdout_rows: int
+    holdout_first: str | None
+    validation_fraction: float
+    calibration_folds: int
+    cv_folds: int
+
+
+def split_statement(frame: pd.DataFrame, spec: TrainingSections) -> SplitStatement:
+    """How segment_model will split a training set's frame by time."""
+    train, holdout = split_by_time(frame, spec.dataset.date, spec.training.holdout_days)
+    holdout_dates = partition_dates(holdout, spec.dataset.date)
+    training = spec.training
+    return SplitStatement(len(train), len(holdout), holdout_dates[0] if holdout_dates else None,
+                          training.validation_fraction, training.calibration_folds, training.cv_folds)
 
 
 def _validation_mask(dates: pd.Series, fraction: float) -> np.ndarray:

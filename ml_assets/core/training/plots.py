@@ -100,3 +100,15 @@ def shap_summary_plot(values: np.ndarray, matrix: pd.DataFrame, path: Path, top:
     ax.set_yticks(range(len(shown)), shown)
     ax.set(xlabel="SHAP value (log-odds, before calibration)", title="SHAP summary (blue: low value, red: high)")
     return _save(fig, path)
+
+
+def evaluation_plots(target: np.ndarray, scores: np.ndarray, metrics: dict[str, float], importance: pd.Series,
+                     matrix: pd.DataFrame, shap: np.ndarray, folder: Path) -> dict[str, Path]:
+    """Write the evaluation PNGs of one model version into `folder` (title -> file)."""
+    return {
+        "ROC": roc_plot(target, scores, metrics["roc_auc"], folder / "roc.png"),
+        "Precision-recall": pr_plot(target, scores, metrics["pr_auc"], folder / "pr.png"),
+        "Calibration": calibration_plot(target, scores, folder / "calibration.png"),
+        "Feature importance": importance_plot(importance, folder / "importance.png"),
+        "SHAP summary": shap_summary_plot(shap, matrix, folder / "shap_summary.png"),
+    }

@@ -19,6 +19,7 @@ from ml_assets.core.training.tuning import TuningSummary
 
 if TYPE_CHECKING:  # the record is read where no booster is trained (the registry, `ml-assets models`)
     from ml_assets.core.training.modeling import SegmentFit
+    from ml_assets.spec import DatasetSpec
 
 SCHEMA_VERSION = 1
 """Version of scoring_meta.json this code writes and reads; bump it when a field changes meaning or name."""
@@ -45,6 +46,11 @@ class TrainingWindow:
     def overlaps(self, first: date, last: date) -> bool:
         """True when any day of first..last lies inside the window."""
         return first <= self.last and last >= self.first
+
+    @classmethod
+    def of(cls, fingerprint: DataFingerprint) -> TrainingWindow:
+        """The window of a (non-empty) training set: its first and last record date."""
+        return cls(date.fromisoformat(fingerprint.first), date.fromisoformat(fingerprint.last))
 
 
 @dataclass(frozen=True)
@@ -153,8 +159,50 @@ class ImbalanceStatement:
                    document["baseline_class_weight"])
 
 
+class SegmentModel:
+    """What segment_model stores of one segment: a ModelRecord, or an UntrainedSegment saying why there is none."""
+
+    segment: str
+    model_name: str
+    reason: str
+
+    @staticmethod
+    def from_document(document: dict[str, Any]) -> ModelRecord | UntrainedSegment:
+        """Read a stored segment_model record: an untrained segment's document holds no schema_version."""
+        return UntrainedSegment.from_document(document) if "schema_version" not in document \
+            else ModelRecord.from_document(document)
+
+
 @dataclass(frozen=True)
-class ModelRecord:
+class UntrainedSegment(SegmentModel):
+    """A segment with no rows in the training window: no version, and the reason it was not trained."""
+
+    segment: str
+    model_name: str
+    reason: str
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document stored in the lake (no version, never promoted)."""
+        return {"segment": self.segment, "model_name": self.model_name, "version": None, "promoted": False,
+                "reason": self.reason}
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> UntrainedSegment:
+        """Read the stored form (`to_document()`)."""
+        return cls(str(document["segment"]), str(document["model_name"]), str(document["reason"]))
+
+
+def untrained_segment(dataset: DatasetSpec, segment: str, model_name: str) -> UntrainedSegment:
+    """A segment none of whose dataset.segments values occurs in the training window, with what to do."""
+    values = dataset.segments[segment]
+    return UntrainedSegment(segment, model_name, (
+        f"no rows in the training window: no {dataset.segment} value of dataset.segments.{segment} ({values}) "
+        "occurs there; not trained. Fix dataset.segments (values are matched exactly) or ingest days holding the "
+        "segment"))
+
+
+@dataclass(frozen=True)
+class ModelRecord(SegmentModel):
     """What segment_model stores of one trained segment (its lake record.json): the gate's verdict, the fit's
     holdout figures, calibration, data window and the champion it was compared with, then the registered version
     and its run (None until registered)."""
@@ -212,3 +260,17 @@ class ModelRecord:
                    gate=AucComparison(**gate) if gate else None,
                    previous_champion=document["previous_champion"], trained_with=document["trained_with"],
                    version=document["version"], run_id=document["run_id"])
+
+
+def model_record(fit: SegmentFit, segment: str, model_name: str, fingerprint: DataFingerprint,
+                 gate: AucComparison | None, verdict: tuple[bool, str], previous_champion: str | None,
+                 trained_with: str) -> ModelRecord:
+    """A segment's model record before registration: its fit, its data, the gate's verdict and the champion it
+    was compared with."""
+    promote, reason = verdict
+    return ModelRecord(segment=segment, model_name=model_name, promoted=promote, reason=reason, metrics=fit.metrics,
+                       raw_metrics=fit.raw_metrics, baseline_metrics=fit.baseline_metrics, imbalance=fit.imbalance,
+                       calibration=fit.model.calibration, params=fit.model.params,
+                       window=TrainingWindow.of(fingerprint), data_hash=fingerprint.hash, fingerprint=fingerprint,
+                       tuning=fit.tuning.summary() if fit.tuning else None, cv=fit.cv, gate=gate,
+                       previous_champion=previous_champion, trained_with=trained_with)
