@@ -60,6 +60,7 @@ from ml_assets.core.scoring.segment_scoring import score_segment
 from ml_assets.definitions import CONFIG_ENV, DAILY_JOB, INGEST_JOB, TRAINING_JOB, build_definitions
 from ml_assets.defs.monitoring import drift_inputs, segment_drift_by_day, with_preceding_days
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
+from ml_assets.instance import EVENT_BATCH_ENV, instance_yaml
 from ml_assets.resources.registry import CHAMPION, LoadedModel, ModelRegistry
 from ml_assets.resources.source import DataSource
 from ml_assets.resources.storage import split_by_date
@@ -298,10 +299,12 @@ def warm_up(spec: PipelineSpec) -> None:
 
 
 def use_instance(kind: str, sqlite_home: Path) -> None:
-    """Point DAGSTER_HOME at a new SQLite instance in sqlite_home, or at the running stack's PostgreSQL instance."""
+    """Point DAGSTER_HOME at a new embedded SQLite instance in sqlite_home (the project's dagster.yaml), or at the
+    running stack's PostgreSQL instance; Dagster's event batching on, as the project runs it."""
+    os.environ |= EVENT_BATCH_ENV  # as the CLI, scripts/ui and scripts/stack run Dagster
     if kind == "sqlite":
         sqlite_home.mkdir()
-        (sqlite_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        (sqlite_home / "dagster.yaml").write_text(instance_yaml(sqlite_home))
         os.environ["DAGSTER_HOME"] = str(sqlite_home)
         return
     ports = stack.Ports.from_env()
