@@ -23,6 +23,7 @@ every 50 ms during each path.
 first: data/stack/dagster, dagster-postgres storage on the stack's PostgreSQL); the bare loop is the same.
 
     .venv/bin/python benchmarks/backfill.py [--days 365] [--rows 50000] [--repeats 1] [--instance sqlite|postgres]
+        [--landing DIR]
 """
 
 from __future__ import annotations
@@ -114,6 +115,20 @@ def write_year_of_landing_files(customers: int, first: date, last: date, directo
             path = directory / f"invoices_{pd.Timestamp(day):%Y-%m-%d}.csv"
             day_rows.to_csv(path, mode="a", header=not path.exists(), index=False, date_format="%Y-%m-%d")
         rows += len(invoices)
+    return rows
+
+
+def landing_files(directory: Path, customers: int, first: date, last: date) -> int:
+    """The invoice rows of the landing files in `directory`: generated (and timed) unless it holds them all,
+    one per day first..last, already."""
+    if len(list(directory.glob("invoices_*.csv"))) == len(days_between(first, last)):
+        rows = sum(sum(1 for _ in path.open()) - 1 for path in directory.glob("invoices_*.csv"))
+        print(f"reused {rows:,} invoices in {directory}")
+        return rows
+    started = time.perf_counter()
+    rows = write_year_of_landing_files(customers, first, last, directory)
+    print(f"generated {rows:,} invoices ({rows / len(days_between(first, last)):,.0f} a day) in "
+          f"{time.perf_counter() - started:.0f} s")
     return rows
 
 
@@ -319,6 +334,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--rows", type=int, default=50_000, help="invoices per day (about)")
     parser.add_argument("--repeats", type=int, default=1, help="alternate both paths this many times; best of each")
+    parser.add_argument("--landing", type=Path, help="keep the landing files in this folder and reuse them when "
+                        "it already holds them (from a run with the same --days and --rows); default: generated in "
+                        "the run's temporary folder")
     parser.add_argument("--instance", choices=["sqlite", "postgres"], default="sqlite",
                         help="the Dagster path's instance: a temporary SQLite one, or the running scripts/stack's")
     args = parser.parse_args()
@@ -327,10 +345,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         train_champions(home)
-        started = time.perf_counter()
-        rows = write_year_of_landing_files(round(args.rows * CUSTOMERS_PER_DAILY_ROW), first, last, home / "landing")
-        print(f"generated {rows:,} invoices ({rows / args.days:,.0f} a day) in {time.perf_counter() - started:.0f} s")
-        os.environ[CONFIG_ENV] = str(write_config(home, home / "landing"))
+        landing = args.landing or home / "landing"
+        rows = landing_files(landing, round(args.rows * CUSTOMERS_PER_DAILY_ROW), first, last)
+        os.environ[CONFIG_ENV] = str(write_config(home, landing))
         use_instance(args.instance, home / "dagster_home")
         spec = load_spec(os.environ[CONFIG_ENV])
         warm_up(spec)
