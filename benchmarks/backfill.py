@@ -3,7 +3,8 @@ against the same functions in a bare loop in the same process.
 
 Dagster: the daily chain (raw_data -> features -> predictions -> risk_clusters -> risk_report -> drift_report,
 `daily_job`'s assets but model_performance) over the whole range in one run: `dagster.execute_job` with the range
-tags (what a launched single-run backfill executes), on a SQLite instance in a temporary DAGSTER_HOME. Each asset
+tags (what a launched single-run backfill executes), on a SQLite instance in a temporary DAGSTER_HOME with the
+project's embedded instance settings (ml_assets.instance: BatchedSqliteStorage, DAGSTER_EVENT_BATCH_SIZE). Each asset
 works a chunk of `storage.chunk_days` days at a time: it reads its inputs' days of the chunk back from the lake,
 stages one parquet file per day, and the lake IO manager moves the staged days into place when the asset is done.
 Bare: a loop over the same chunks, each running the six steps with the functions the assets call, each step's
