@@ -316,8 +316,10 @@ def warm_up(spec: PipelineSpec) -> None:
 
 def use_instance(kind: str, sqlite_home: Path) -> None:
     """Point DAGSTER_HOME at a new embedded SQLite instance in sqlite_home (the project's dagster.yaml), or at the
-    running stack's PostgreSQL instance; Dagster's event batching on, as the project runs it."""
-    os.environ |= EVENT_BATCH_ENV  # as the CLI, scripts/ui and scripts/stack run Dagster
+    running stack's PostgreSQL instance; Dagster's event batching on, as the project runs it (unless the environment
+    sets DAGSTER_EVENT_BATCH_SIZE: 0 turns it off)."""
+    for name, value in EVENT_BATCH_ENV.items():  # as the CLI, scripts/ui and scripts/stack run Dagster
+        os.environ.setdefault(name, value)
     if kind == "sqlite":
         sqlite_home.mkdir()
         (sqlite_home / "dagster.yaml").write_text(instance_yaml(sqlite_home))
