@@ -69,6 +69,7 @@ def test_batched_storage_stores_what_dagster_stores(tmp_path: Path, monkeypatch:
     assert isinstance(batched.event_log_storage, BatchedSqliteEventLogStorage)
     assert stored(batched, batched_run) == stored(stock, stock_run)
     events, rows, partitions, checks = stored(batched, batched_run)
-    assert len(rows) == len(partitions) == DAYS and rows["2024-02-09"] == 209 and checks[0][1] == DAYS
+    assert events.count(dg.DagsterEventType.ASSET_MATERIALIZATION) == len(rows) == len(partitions) == DAYS
+    assert rows["2024-02-09"] == 209 and checks[0][1] == DAYS
     # 40 planned and 40 materialization events: each stored with 2 transactions by the stock storage, 2 per batch here
     assert len(connections) <= stock_connections - 3 * DAYS, (len(connections), stock_connections)
