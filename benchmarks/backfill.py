@@ -3,7 +3,8 @@ against the same functions in a bare loop in the same process.
 
 Dagster: the daily chain (raw_data -> features -> predictions -> risk_clusters -> risk_report -> drift_report,
 `daily_job`'s assets but model_performance) over the whole range in one run: `dagster.execute_job` with the range
-tags (what a launched single-run backfill executes), on a SQLite instance in a temporary DAGSTER_HOME. Each asset
+tags (what a launched single-run backfill executes), on a SQLite instance in a temporary DAGSTER_HOME with the
+project's embedded instance settings (ml_assets.instance: BatchedSqliteStorage, DAGSTER_EVENT_BATCH_SIZE). Each asset
 works a chunk of `storage.chunk_days` days at a time: it reads its inputs' days of the chunk back from the lake,
 stages one parquet file per day, and the lake IO manager moves the staged days into place when the asset is done.
 Bare: a loop over the same chunks, each running the six steps with the functions the assets call, each step's
@@ -23,6 +24,7 @@ every 50 ms during each path.
 first: data/stack/dagster, dagster-postgres storage on the stack's PostgreSQL); the bare loop is the same.
 
     .venv/bin/python benchmarks/backfill.py [--days 365] [--rows 50000] [--repeats 1] [--instance sqlite|postgres]
+        [--landing DIR]
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from ml_assets.core.scoring.segment_scoring import score_segment
 from ml_assets.definitions import CONFIG_ENV, DAILY_JOB, INGEST_JOB, TRAINING_JOB, build_definitions
 from ml_assets.defs.monitoring import drift_inputs
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
+from ml_assets.instance import EVENT_BATCH_ENV, instance_yaml
 from ml_assets.resources.registry import CHAMPION, LoadedModel, ModelRegistry
 from ml_assets.resources.source import DataSource
 from ml_assets.resources.storage import split_by_date
@@ -114,6 +117,20 @@ def write_year_of_landing_files(customers: int, first: date, last: date, directo
             path = directory / f"invoices_{pd.Timestamp(day):%Y-%m-%d}.csv"
             day_rows.to_csv(path, mode="a", header=not path.exists(), index=False, date_format="%Y-%m-%d")
         rows += len(invoices)
+    return rows
+
+
+def landing_files(directory: Path, customers: int, first: date, last: date) -> int:
+    """The invoice rows of the landing files in `directory`: generated (and timed) unless it holds them all,
+    one per day first..last, already."""
+    if len(list(directory.glob("invoices_*.csv"))) == len(days_between(first, last)):
+        rows = sum(sum(1 for _ in path.open()) - 1 for path in directory.glob("invoices_*.csv"))
+        print(f"reused {rows:,} invoices in {directory}")
+        return rows
+    started = time.perf_counter()
+    rows = write_year_of_landing_files(customers, first, last, directory)
+    print(f"generated {rows:,} invoices ({rows / len(days_between(first, last)):,.0f} a day) in "
+          f"{time.perf_counter() - started:.0f} s")
     return rows
 
 
@@ -311,10 +328,14 @@ def warm_up(spec: PipelineSpec) -> None:
 
 
 def use_instance(kind: str, sqlite_home: Path) -> None:
-    """Point DAGSTER_HOME at a new SQLite instance in sqlite_home, or at the running stack's PostgreSQL instance."""
+    """Point DAGSTER_HOME at a new embedded SQLite instance in sqlite_home (the project's dagster.yaml), or at the
+    running stack's PostgreSQL instance; Dagster's event batching on, as the project runs it (unless the environment
+    sets DAGSTER_EVENT_BATCH_SIZE: 0 turns it off)."""
+    for name, value in EVENT_BATCH_ENV.items():  # as the CLI, scripts/ui and scripts/stack run Dagster
+        os.environ.setdefault(name, value)
     if kind == "sqlite":
         sqlite_home.mkdir()
-        (sqlite_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        (sqlite_home / "dagster.yaml").write_text(instance_yaml(sqlite_home))
         os.environ["DAGSTER_HOME"] = str(sqlite_home)
         return
     ports = stack.Ports.from_env()
@@ -329,6 +350,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--rows", type=int, default=50_000, help="invoices per day (about)")
     parser.add_argument("--repeats", type=int, default=1, help="alternate both paths this many times; best of each")
+    parser.add_argument("--landing", type=Path, help="keep the landing files in this folder and reuse them when "
+                        "it already holds them (from a run with the same --days and --rows); default: generated in "
+                        "the run's temporary folder")
     parser.add_argument("--instance", choices=["sqlite", "postgres"], default="sqlite",
                         help="the Dagster path's instance: a temporary SQLite one, or the running scripts/stack's")
     args = parser.parse_args()
@@ -337,10 +361,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         train_champions(home)
-        started = time.perf_counter()
-        rows = write_year_of_landing_files(round(args.rows * CUSTOMERS_PER_DAILY_ROW), first, last, home / "landing")
-        print(f"generated {rows:,} invoices ({rows / args.days:,.0f} a day) in {time.perf_counter() - started:.0f} s")
-        os.environ[CONFIG_ENV] = str(write_config(home, home / "landing"))
+        landing = args.landing or home / "landing"
+        rows = landing_files(landing, round(args.rows * CUSTOMERS_PER_DAILY_ROW), first, last)
+        os.environ[CONFIG_ENV] = str(write_config(home, landing))
         use_instance(args.instance, home / "dagster_home")
         spec = load_spec(os.environ[CONFIG_ENV])
         warm_up(spec)

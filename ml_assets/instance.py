@@ -14,10 +14,26 @@ from ml_assets.spec import PipelineSpec
 INSTANCE_FOLDER = "dagster"
 INSTANCE_YAML = """\
 # Embedded Dagster instance of this pipeline (written by ml-assets when missing; edit it or replace it with the
-# production stack's settings). Runs, events, schedules and compute logs live in SQLite files in this folder.
+# production stack's settings). Runs, events, schedules and compute logs live in SQLite files in this folder;
+# the storage is Dagster's SQLite storage writing each batch of events in one transaction
+# (ml_assets/resources/instance_storage.py), with DAGSTER_EVENT_BATCH_SIZE set by ml-assets and scripts/ui.
+storage:
+  custom:
+    module: ml_assets.resources.instance_storage
+    class: BatchedSqliteStorage
+    config:
+      base_dir: {home}
 telemetry:
   enabled: false
 """
+# Dagster writes a run's planned events, and one step's per-partition materializations, as batches of this size
+# (store_event_batch) instead of one write each; 0, Dagster's default, writes every event on its own.
+EVENT_BATCH_ENV = {"DAGSTER_EVENT_BATCH_SIZE": "100"}
+
+
+def instance_yaml(home: Path) -> str:
+    """The dagster.yaml of an embedded instance in folder `home`."""
+    return INSTANCE_YAML.format(home=home.resolve())
 
 
 def instance_home(spec: PipelineSpec) -> Path:
@@ -26,14 +42,17 @@ def instance_home(spec: PipelineSpec) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
     if not settings.exists():
-        settings.write_text(INSTANCE_YAML)
+        settings.write_text(instance_yaml(home))
     return home
 
 
 def point_dagster_home(spec: PipelineSpec) -> Path:
-    """Set DAGSTER_HOME to the config's instance folder (a dagster.yaml in the current folder must not win)."""
+    """Set DAGSTER_HOME to the config's instance folder (a dagster.yaml in the current folder must not win), and
+    Dagster's event batch size (`EVENT_BATCH_ENV`) unless the environment sets one."""
     home = instance_home(spec)
     os.environ["DAGSTER_HOME"] = str(home)
+    for name, value in EVENT_BATCH_ENV.items():
+        os.environ.setdefault(name, value)
     return home
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ml_assets.instance import EVENT_BATCH_ENV
 from ml_assets.spec import ConfigError, ExecutionSpec, load_spec
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +76,7 @@ def pipeline_env(ports: Ports, config: Path) -> dict[str, str]:
     home = stack_dir()
     return {"ML_ASSETS_CONFIG": str(config.resolve()), "ML_ASSETS_HOME": str(home),
             "DAGSTER_HOME": str(home / "dagster"), "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports.mlflow}",
-            "DASK_SCHEDULER_ADDRESS": f"tcp://127.0.0.1:{ports.dask}"}
+            "DASK_SCHEDULER_ADDRESS": f"tcp://127.0.0.1:{ports.dask}", **EVENT_BATCH_ENV}
 
 
 def instance_yaml(ports: Ports, execution: ExecutionSpec, dagster_home: Path) -> str:

@@ -53,8 +53,10 @@ def record_reader(context: dg.InputContext) -> Any:
 
 
 def calendar_days(dates: pd.Series) -> np.ndarray:
-    """Each row's calendar day as datetime64[D] (wall-clock day for timezone-aware dates)."""
-    dates = pd.to_datetime(dates)
+    """Each row's calendar day as datetime64[D] (wall-clock day for timezone-aware dates). Dates already typed are
+    not passed through pd.to_datetime, which samples a column's values one by one to decide on caching."""
+    if not pd.api.types.is_datetime64_any_dtype(dates):
+        dates = pd.to_datetime(dates)
     if dates.dt.tz is not None:
         dates = dates.dt.tz_localize(None)
     return dates.to_numpy().astype("datetime64[D]")
