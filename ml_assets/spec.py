@@ -379,11 +379,13 @@ class TrainingSpec(StrictModel):
                                                "calendar); unused when model.calibration is none")
     calibration_block_days: int = Field(default=14, ge=1,
                                         description="days of a calibration block: blocks from the first training "
-                                                    "date go to fold 0, 1, ..., k-1, 0, ...")
+                                                    "date go to fold 0, 1, ..., k-1, 0, ...; a training part "
+                                                    "shorter than k blocks gets blocks of its days // k")
     calibration_gap_days: int = Field(default=2, ge=0,
                                       description="days on each side of a fold's blocks left out of that fold's "
                                                   "booster, so rows of neighbouring days (the same events, group "
-                                                  "bookings, weather) do not score each other")
+                                                  "bookings, weather) do not score each other; narrowed where it would "
+                                                  "leave a fold's booster no rows")
     min_auc: float = Field(default=0.6, ge=0.5, le=1.0,
                            description="holdout AUC floor of the quality gate: below it a version never becomes "
                                        "champion")

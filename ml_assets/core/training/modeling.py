@@ -158,23 +158,23 @@ def near_days(held_out: np.ndarray, gap_days: int) -> np.ndarray:
 
 def date_folds(values: np.ndarray, scheme: FoldScheme) -> CalibrationFolds | None:
     """Each row's fold, its calendar days cut into blocks of scheme.block_days from the first date and dealt to the
-    folds in turn, and each fold's booster rows (None when scheme.folds is 0)."""
+    folds in turn, and each fold's booster rows (None when scheme.folds is 0). A training part too short for that
+    many blocks gets shorter blocks, and a gap that would leave a booster no rows a narrower one."""
     if not scheme.folds:
         return None
     days = ((values.astype("datetime64[D]") - values.min().astype("datetime64[D]")) // np.timedelta64(1, "D"))
     days = days.astype(int)
     span = int(days.max()) + 1
-    if -(-span // scheme.block_days) < scheme.folds:
+    if span < scheme.folds:
         raise ValueError(f"the training part spans {span} days: fewer than training.calibration_folds "
-                         f"{scheme.folds} blocks of training.calibration_block_days {scheme.block_days} days; widen "
-                         "training.window_days or lower training.calibration_block_days")
-    fold_of_day = (np.arange(span) // scheme.block_days) % scheme.folds
-    trains = tuple(~near_days(fold_of_day == fold, scheme.gap_days)[days] for fold in range(scheme.folds))
-    empty = [fold for fold, train in enumerate(trains) if not train.any()]
-    if empty:
-        raise ValueError(f"training.calibration_gap_days {scheme.gap_days} leaves the booster of calibration fold "
-                         f"{empty[0]} no rows; lower it below training.calibration_block_days {scheme.block_days}")
-    return CalibrationFolds(fold_of_day[days], trains)
+                         f"{scheme.folds}; widen training.window_days or lower training.calibration_folds")
+    fold_of_day = (np.arange(span) // min(scheme.block_days, span // scheme.folds)) % scheme.folds
+    for gap_days in range(scheme.gap_days, -1, -1):
+        trains = tuple(~near_days(fold_of_day == fold, gap_days)[days] for fold in range(scheme.folds))
+        if all(train.any() for train in trains):
+            return CalibrationFolds(fold_of_day[days], trains)
+    raise ValueError(f"the training part's {span} days leave a calibration fold's booster no rows; widen "
+                     "training.window_days or lower training.calibration_folds")
 
 
 def require_two_classes(target: pd.Series, what: str) -> None:

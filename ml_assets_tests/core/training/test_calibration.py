@@ -168,13 +168,21 @@ def test_every_fold_booster_sees_every_calendar_month_and_the_selection_slice_is
     assert time_slices(dates, 0.2, FoldScheme(0, 14, 2)).folds is None
 
 
-def test_fold_schemes_that_cannot_cross_fit_say_what_to_change():
+def test_a_short_training_part_gets_shorter_blocks_and_a_narrower_gap():
+    """20 days cannot hold 3 blocks of 14: blocks of 6 days (20 // 3), still dealt in turn, each booster 2 days
+    from its fold; 4 days in 2 folds of 2 leave no room for a 2-day gap: it narrows to the widest that leaves both boosters rows."""
     month = pd.Series(pd.date_range("2024-01-01", periods=20))
-    with pytest.raises(ValueError, match="spans 20 days: fewer than training.calibration_folds 3 blocks of "
-                                         "training.calibration_block_days 14"):
-        time_slices(month, 0.2, FoldScheme(3, 14, 2))
-    with pytest.raises(ValueError, match="calibration_gap_days 7 leaves the booster of calibration fold 0 no rows"):
-        time_slices(month, 0.2, FoldScheme(2, 7, 7))
+    folds = time_slices(month, 0.2, FoldScheme(3, 14, 2)).folds
+    assert folds.of_row.tolist() == [0] * 6 + [1] * 6 + [2] * 6 + [0] * 2
+    assert [int(train.sum()) for train in folds.trains] == [8, 10, 10]
+    short = time_slices(pd.Series(pd.date_range("2024-01-01", periods=4)), 0.25, FoldScheme(2, 14, 2)).folds
+    assert short.of_row.tolist() == [0, 0, 1, 1] and [t.tolist() for t in short.trains] == [
+        [False, False, False, True], [True, False, False, False]], "a 1-day gap, the widest that leaves rows"
+
+
+def test_fewer_days_than_folds_say_what_to_change():
+    with pytest.raises(ValueError, match="spans 2 days: fewer than training.calibration_folds 3; widen"):
+        time_slices(pd.Series(pd.date_range("2024-01-01", periods=2)), 0.5, FoldScheme(3, 14, 2))
 
 
 def planted_rows(n: int, days: int, seed: int) -> tuple[pd.DataFrame, pd.Series, pd.Series, np.ndarray]:
