@@ -5,8 +5,11 @@ point DAGSTER_HOME here. Light on imports (pathlib only) so shell scripts can as
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ml_assets.spec import PipelineSpec
@@ -56,12 +59,22 @@ def point_dagster_home(spec: PipelineSpec) -> Path:
     return home
 
 
+@contextmanager
+def storage_lock(home: Path) -> Iterator[None]:
+    """Hold the instance folder's lock file: two processes opening a new instance at once would both create its
+    SQLite tables, and the second fails with `table jobs already exists`."""
+    with (home / ".storage.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def create_storage(home: Path) -> None:
     """Open the instance once so its storage exists before the daemon, the webserver and its code server open it
     together (on a new instance they would each create the SQLite schema and leave it with two migration heads)."""
     import dagster as dg
 
-    dg.DagsterInstance.from_config(str(home)).dispose()
+    with storage_lock(home):
+        dg.DagsterInstance.from_config(str(home)).dispose()
 
 
 def main(argv: list[str]) -> int:

@@ -30,7 +30,7 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from ml_assets.core.monitoring.segment_monitoring import root_error
 from ml_assets.definitions import INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
 from ml_assets.defs.partitions import CHUNK_PROGRESS, RANGE_END_TAG, RANGE_START_TAG
-from ml_assets.instance import point_dagster_home
+from ml_assets.instance import point_dagster_home, storage_lock
 from ml_assets.spec import PipelineSpec
 
 CHECK_FAILED = "DagsterAssetCheckFailedError"
@@ -133,9 +133,10 @@ def job_code_origin(job_name: str) -> JobPythonOrigin:
 
 
 def persistent_instance(spec: PipelineSpec) -> dg.DagsterInstance:
-    """The embedded (SQLite) Dagster instance of this pipeline, under its storage home."""
-    point_dagster_home(spec)
-    return dg.DagsterInstance.get()
+    """The embedded (SQLite) Dagster instance of this pipeline, under its storage home, opened under the folder's
+    lock so that two commands starting at once on a new home do not both create its tables."""
+    with storage_lock(point_dagster_home(spec)):
+        return dg.DagsterInstance.get()
 
 
 def failures(events: Iterable[dg.DagsterEvent]) -> list[StepError]:

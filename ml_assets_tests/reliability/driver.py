@@ -1,13 +1,12 @@
-"""Run one job of a pipeline over a partition range on the persistent instance ($DAGSTER_HOME); exit 1 on failure.
+"""Run one job of a pipeline over a partition range on its persistent instance (as the CLI opens it); exit 1 on failure.
 
 Usage: python -m ml_assets_tests.reliability.driver CONFIG ingest|training|scoring|daily FIRST LAST [AS_OF]"""
 
 import sys
 
-import dagster as dg
-
 from ml_assets.definitions import DAILY_JOB, INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
 from ml_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
+from ml_assets.runner import persistent_instance
 from ml_assets.spec import load_spec
 
 JOB_NAMES = {"ingest": INGEST_JOB, "training": TRAINING_JOB, "scoring": SCORING_JOB, "daily": DAILY_JOB}
@@ -16,8 +15,9 @@ JOB_NAMES = {"ingest": INGEST_JOB, "training": TRAINING_JOB, "scoring": SCORING_
 def main(config: str, job: str, first: str, last: str, as_of: str | None = None) -> int:
     """Execute the job in this process; the exit code says whether every step succeeded."""
     run_config = {"ops": {"training_set": {"config": {"as_of": as_of}}}} if as_of else {}
-    with dg.DagsterInstance.get() as instance:
-        result = build_definitions(load_spec(config)).resolve_job_def(JOB_NAMES[job]).execute_in_process(
+    spec = load_spec(config)
+    with persistent_instance(spec) as instance:
+        result = build_definitions(spec).resolve_job_def(JOB_NAMES[job]).execute_in_process(
             instance=instance, raise_on_error=False, run_config=run_config,
             tags={RANGE_START_TAG: first, RANGE_END_TAG: last})
     return 0 if result.success else 1
