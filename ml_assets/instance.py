@@ -1,7 +1,7 @@
 """The Dagster instance folder of one pipeline config: <storage.home>/dagster, never the current folder.
 
 Two configs with different `storage.home` never share runs or asset history; the CLI and `scripts/ui --config`
-point DAGSTER_HOME here. Light on imports (pathlib only) so shell scripts can ask for the folder quickly."""
+point DAGSTER_HOME here. Light on imports (standard library only) so shell scripts can ask for the folder quickly."""
 
 from __future__ import annotations
 
