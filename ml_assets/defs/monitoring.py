@@ -52,6 +52,7 @@ from ml_assets.defs.metadata import (
     add_performance_figures,
     image_markdown,
     link_evidently_reports,
+    markdown_table,
 )
 from ml_assets.defs.partitions import daily_partitions, trailing_days
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
@@ -381,8 +382,7 @@ def estimation_day_figures(day: pd.DataFrame) -> dict[str, Figure]:
     shown = ["segment", "model_version", "cohort_first", "cohort_last", "in_sample", "rows", "estimated_default_rate",
              "estimated_default_rate_low", "estimated_default_rate_high", "estimated_roc_auc",
              "estimated_roc_auc_low", "estimated_roc_auc_high"]
-    return {"estimates": dg.MetadataValue.md(day[shown].round(4).to_markdown(index=False) if len(day)
-                                             else "no predictions")}
+    return {"estimates": dg.MetadataValue.md(markdown_table(day[shown].round(4)) if len(day) else "no predictions")}
 
 
 def estimation_method(spec: PipelineSpec) -> str:
@@ -436,7 +436,7 @@ def worst_features_markdown(judged: pd.DataFrame, date_column: str) -> str:
     """`worst_features` as a markdown table, or a line saying that no day was judged."""
     if judged.empty:
         return "no judged day (too few rows in the trailing window)"
-    return worst_features(judged, date_column).round(4).to_markdown(index=False)
+    return markdown_table(worst_features(judged, date_column).round(4))
 
 
 def performance_day_figures(day: pd.DataFrame) -> dict[str, Figure]:
@@ -451,6 +451,5 @@ def performance_day_figures(day: pd.DataFrame) -> dict[str, Figure]:
         "below_floor": dg.MetadataValue.json({str(r.segment): bool(r.below_floor) for r in judged.itertuples()}),
         "model_versions": dg.MetadataValue.json({str(r.segment): str(r.model_version) for r in judged.itertuples()}),
         "realized_auc": dg.MetadataValue.json({str(r.segment): round(float(r.roc_auc), 4) for r in judged.itertuples()}),
-        "cohorts": dg.MetadataValue.md(day[shown].round(4).to_markdown(index=False) if len(day)
-                                       else "no matured predictions"),
+        "cohorts": dg.MetadataValue.md(markdown_table(day[shown].round(4)) if len(day) else "no matured predictions"),
     }

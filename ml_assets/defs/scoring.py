@@ -16,7 +16,13 @@ from ml_assets.core.scoring import risk_report as reporting
 from ml_assets.core.scoring.scores import SCORE_COLUMN
 from ml_assets.core.scoring.segment_scoring import empty_scores, score_segment
 from ml_assets.defs.daily import Chunk, DailyRun
-from ml_assets.defs.metadata import add_prediction_figures, add_report_file_figures, cluster_counts, frame_table
+from ml_assets.defs.metadata import (
+    add_cluster_counts,
+    add_prediction_figures,
+    add_report_file_figures,
+    frame_table,
+    markdown_table,
+)
 from ml_assets.defs.partitions import daily_partitions
 from ml_assets.defs.retries import names_outage_when_spent, service_retry_policy
 from ml_assets.resources.registry import CHAMPION, ArtifactError, LoadedModel, ModelRegistry
@@ -177,7 +183,7 @@ def report_inputs(spec: PipelineSpec) -> list[str] | None:
 
 def highest_risk_preview(top: pd.DataFrame) -> str:
     """Markdown of the run's highest scores."""
-    return top.to_markdown(index=False) if len(top) else "no scored rows"
+    return markdown_table(top) if len(top) else "no scored rows"
 
 
 def stored_cutpoints(predictions: pd.DataFrame, registry: ModelRegistry,
@@ -278,7 +284,8 @@ def build_scoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
                 scored = chunk.read(predictions)
                 table = clustering.cluster_table(scored, stored_cutpoints(scored, model_registry, cutpoints),
                                                  spec.scoring_sections())
-                chunk.add_rows(table, cluster_counts)
+                chunk.add_rows(table)
+                add_cluster_counts(chunk.figures, table, ds.date, chunk.first, chunk.last)
                 chunk.stage(table)
             yield run.output({"cutpoints": spec.clustering.cutpoints})
 

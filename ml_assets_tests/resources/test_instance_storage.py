@@ -33,9 +33,18 @@ def run_range(home: Path, settings: str) -> tuple[dg.DagsterInstance, str]:
     return instance, result.run_id
 
 
-def stored(instance: dg.DagsterInstance, run_id: str) -> tuple[list, dict[str, int], list, list]:
+def latest(instance: dg.DagsterInstance, run_id: str) -> tuple[int, str | None, bool, float]:
+    """The asset's own record (what the asset list and the asset page read first): its last materialization's
+    storage id and partition, whether its last run is `run_id`, and its last event's time."""
+    entry = instance.get_asset_records([dg.AssetKey("daily")])[0].asset_entry
+    record = entry.last_materialization_record
+    return (record.storage_id, record.partition_key, entry.last_run_id == run_id,
+            entry.last_materialization.timestamp - instance.get_run_stats(run_id).start_time)
+
+
+def stored(instance: dg.DagsterInstance, run_id: str) -> tuple[list, dict[str, int], list, list, tuple]:
     """What readers see: the run's event types in order, each partition's row count, the materialized
-    partitions and the check's planned and finished executions."""
+    partitions, the check's planned and finished executions, and the asset's own record."""
     events = [entry.dagster_event_type for entry in instance.all_logs(run_id)]
     rows = {record.partition_key: record.asset_materialization.metadata["dagster/row_count"].value
             for record in instance.fetch_materializations(dg.AssetKey("daily"), limit=1000).records}
@@ -43,7 +52,7 @@ def stored(instance: dg.DagsterInstance, run_id: str) -> tuple[list, dict[str, i
         dg.AssetCheckKey(dg.AssetKey("daily"), "rows_positive"), limit=10)
     planned = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
     return (events, rows, sorted(instance.get_materialized_partitions(dg.AssetKey("daily"))),
-            [(check.status, len(planned.records)) for check in checks])
+            [(check.status, len(planned.records)) for check in checks], latest(instance, run_id)[:3])
 
 
 @pytest.fixture
@@ -66,10 +75,12 @@ def test_batched_storage_stores_what_dagster_stores(tmp_path: Path, monkeypatch:
     stock, stock_run = run_range(tmp_path / "stock", f"storage:\n  sqlite:\n    base_dir: {tmp_path / 'stock'}\n")
     stock_connections, connections[:] = len(connections), []
     batched, batched_run = run_range(tmp_path / "batched", instance_yaml(tmp_path / "batched"))
+    batched_connections = len(connections)
     assert isinstance(batched.event_log_storage, BatchedSqliteEventLogStorage)
     assert stored(batched, batched_run) == stored(stock, stock_run)
-    events, rows, partitions, checks = stored(batched, batched_run)
+    events, rows, partitions, checks, (_, last_partition, last_run) = stored(batched, batched_run)
+    assert last_partition == LAST and last_run
     assert events.count(dg.DagsterEventType.ASSET_MATERIALIZATION) == len(rows) == len(partitions) == DAYS
     assert rows["2024-02-09"] == 209 and checks[0][1] == DAYS
     # 40 planned and 40 materialization events: each stored with 2 transactions by the stock storage, 2 per batch here
-    assert len(connections) <= stock_connections - 3 * DAYS, (len(connections), stock_connections)
+    assert batched_connections <= stock_connections - 3 * DAYS, (batched_connections, stock_connections)

@@ -78,18 +78,26 @@ def report_rows(table: pd.DataFrame, scoring: ScoringSpec) -> pd.DataFrame:
     return table[columns]
 
 
+def rows_grouped(keys: np.ndarray) -> bool:
+    """True when the rows of each key are together (one run of each key), in whatever order the keys come."""
+    runs = int(np.count_nonzero(keys[1:] != keys[:-1])) + 1 if len(keys) else 0
+    return runs == len(np.unique(keys))
+
+
 def write_report_files(table: pd.DataFrame, folder: Path, date_column: str, scoring: ScoringSpec) -> list[Path]:
     """Row-level report: <folder>/date=YYYY-MM-DD/segment=<segment>/part.parquet with the report columns.
 
-    The table goes to Arrow once, ordered by segment and day (scored tables usually are already), and each
-    file is a slice of it."""
+    The table goes to Arrow once and each file is a slice of it: as it is when each segment and day's rows are
+    already together (scored tables by segment, tables read back from the lake by day), else put in segment and
+    day order first."""
     days = pd.to_datetime(table[date_column]).to_numpy(dtype="datetime64[D]").astype("int64")
     segment_codes, segments = pd.factorize(table[SEGMENT_COLUMN])
     offset = days - days.min() if len(days) else days
-    keys = segment_codes * (offset.max(initial=0) + 1) + offset  # one key per segment and day, ordered so
-    order = np.argsort(keys, kind="stable")
+    keys = segment_codes * (offset.max(initial=0) + 1) + offset  # one key per segment and day
     rows = pa.Table.from_pandas(report_rows(table, scoring), preserve_index=False)
-    if np.any(order != np.arange(len(order))):
+    order = np.arange(len(keys))
+    if not rows_grouped(keys):
+        order = np.argsort(keys, kind="stable")
         rows = rows.take(order)
     starts = np.flatnonzero(np.r_[True, keys[order][1:] != keys[order][:-1]]) if len(order) else order
     paths = []

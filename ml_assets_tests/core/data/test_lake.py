@@ -79,6 +79,15 @@ def test_read_frames_concatenates_in_order(tmp_path):
     assert read_frames([]).empty
 
 
+def test_read_frames_of_many_partitions_read_in_threads_keeps_the_order_given(tmp_path):
+    folders = [write_frame(tmp_path / f"day{i:02d}", pd.DataFrame({"x": [i, i], "text": [f"t{i}", None]})).parent
+               for i in range(23)]
+    order = folders[::-1] + folders[:3]
+    frame = read_frames(order, ["x", "text"])
+    expected = pd.concat([pd.read_parquet(folder / "part.parquet") for folder in order], ignore_index=True)
+    pd.testing.assert_frame_equal(frame, expected)
+
+
 def test_stored_keys_sorted_and_ignore_folders_without_a_file(tmp_path):
     for key in ["2024-01-03", "2024-01-01", "2024-01-02"]:
         write_frame(partition_dir(tmp_path, "features", "date", key), pd.DataFrame({"x": [1]}))

@@ -152,6 +152,24 @@ def test_report_files_per_date_and_segment_with_the_spec_columns(tmp_path):
     assert part["invoice_id"].tolist() == [1, 4] and part["reason_1"].tolist()[0] == "amount = 3"
 
 
+@pytest.mark.parametrize("order", ["by_day", "shuffled"])
+def test_report_files_hold_the_same_rows_whatever_order_the_table_comes_in(tmp_path, order):
+    spec = make_spec(tmp_path, scoring={"report_columns": ["invoice_id", "score", "reason_1", "risk_cluster"]})
+    table = report_table()
+    reordered = (table.sort_values(["invoice_date", "model_segment"], kind="stable") if order == "by_day"
+                 else table.sample(frac=1, random_state=3))
+    expected = write_report_files(table, tmp_path / "as_scored", spec.dataset.date, spec.scoring)
+    written = write_report_files(reordered, tmp_path / "reordered", spec.dataset.date, spec.scoring)
+    assert sorted(p.relative_to(tmp_path / "reordered") for p in written) == sorted(
+        p.relative_to(tmp_path / "as_scored") for p in expected)
+    for path in expected:
+        part = pd.read_parquet(tmp_path / "reordered" / path.relative_to(tmp_path / "as_scored"))
+        rows_in_table_order = reordered[reordered["invoice_id"].isin(part["invoice_id"])]["invoice_id"].tolist()
+        assert part["invoice_id"].tolist() == rows_in_table_order
+        pd.testing.assert_frame_equal(part.sort_values("invoice_id").reset_index(drop=True),
+                                      pd.read_parquet(path).sort_values("invoice_id").reset_index(drop=True))
+
+
 def test_report_rows_name_a_missing_column(tmp_path):
     spec = make_spec(tmp_path, scoring={"report_columns": ["invoice_id", "estrato"]})
     with pytest.raises(ValueError, match=r"scoring.report_columns names \['estrato'\]"):
