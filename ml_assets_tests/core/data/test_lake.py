@@ -7,6 +7,7 @@ import stat
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from pandas.testing import assert_frame_equal
 
@@ -86,6 +87,18 @@ def test_read_frames_of_many_partitions_read_in_threads_keeps_the_order_given(tm
     frame = read_frames(order, ["x", "text"])
     expected = pd.concat([pd.read_parquet(folder / "part.parquet") for folder in order], ignore_index=True)
     pd.testing.assert_frame_equal(frame, expected)
+
+
+def test_text_columns_stay_in_arrow_memory_through_every_write_and_read(tmp_path):
+    scored = pd.DataFrame({"reason": pd.array(["amount = 3", None], dtype=pd.ArrowDtype(pa.string())),
+                           "typed": pd.array(["a", None], dtype="string"), "plain": ["x", None]})
+    frame = scored
+    for generation in range(3):  # predictions -> risk_clusters -> risk_report: each reads and writes again
+        frame = read_frames([write_frame(tmp_path / f"g{generation}", frame).parent])
+        assert [frame[c].dtype.storage for c in ("reason", "typed")] == ["pyarrow", "pyarrow"], generation
+        assert frame["plain"].dtype == object and frame["reason"].tolist()[0] == "amount = 3"
+        assert frame["reason"].isna().tolist() == [False, True]
+    assert read_partition(tmp_path / "g2")["typed"].dtype.storage == "pyarrow"
 
 
 def test_stored_keys_sorted_and_ignore_folders_without_a_file(tmp_path):
