@@ -170,7 +170,8 @@ def markdown_cell(value: object) -> str:
 
 def markdown_table(frame: pd.DataFrame) -> str:
     """A small frame as a GitHub-flavoured markdown table, built directly: pandas' to_markdown (tabulate) pads every
-    column to its width, which the Dagster UI does not need, at about ten times the cost, paid per day."""
+    column to its width, which the Dagster UI does not need, at about three times the cost (2.6 against 0.8 ms for
+    ten rows), paid per day."""
     lines = ["| " + " | ".join(markdown_cell(name) for name in frame.columns) + " |",
              "|" + "|".join(" --- " for _ in frame.columns) + "|"]
     lines += ["| " + " | ".join(map(markdown_cell, row)) + " |" for row in frame.itertuples(index=False, name=None)]
