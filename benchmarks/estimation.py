@@ -10,15 +10,18 @@ historical, so every label is known). Also reported: the same comparison for sin
 interval coverage, and the noise floor, the mean absolute error an exactly calibrated model would still show (the
 mean |realized - estimate| over labels drawn as Bernoulli(score)): realized values of small cohorts are noisy.
 The targets are judged on the measurable cohorts: those whose floor, computed from their scores alone, is at
-most half the target (`measurable` in the JSON); every cohort is reported too.
+most half the target (`measurable` in the JSON); every cohort is reported too. On the demo, whose generator knows
+each invoice's P(target) (`synthetic.default_probability`), the estimate and the realized values are also compared
+with the values that P(target) makes expected (`against_truth`): the estimate's error there is the model's
+miscalibration, the realized values' is label noise.
 
 Data: demo, the invoices of core/data/synthetic.py (--customers, 2023-01-01..2024-09-30, the price shock and lateness
 change from 2024-08-01), config pipeline.yaml with the billing month as a feature (features.engineered.date_parts,
 drift-judged against the same month: features.calendar.handling same_period) and training.window_days 365, so the
 generator's season term (0.3 * cos(2 pi month / 12)) is learnable: with neither, P(target | features) moves out of
 time, which CBPE by design does not follow (docs/performance-estimation.md); the calibration with its default folds;
-hotel, the hotel bookings in ../shared/data with the config `ml-assets init` writes (leaks excluded as in the README). Both with
-drift.evidently.days: none (no HTML reports; the estimates do not depend on it).
+hotel, the hotel bookings in ../shared/data with the config `ml-assets init` writes (leaks excluded as in the
+README). Both with drift.evidently.days: none (no HTML reports; the estimates do not depend on it).
 
     .venv/bin/python benchmarks/estimation.py [--days 45] [--customers 6000] [--skip-hotel]
 """
@@ -38,12 +41,13 @@ import numpy as np
 import pandas as pd
 import yaml
 from machine_info import machine  # benchmarks/ is on sys.path when a script runs
+from sklearn.metrics import roc_auc_score
 
 from ml_assets import Project
 from ml_assets.cli import main as cli_main
 from ml_assets.core.data import lake
 from ml_assets.core.data.features import SEGMENT_COLUMN
-from ml_assets.core.data.synthetic import DriftInjection, generate_invoices, write_landing_files
+from ml_assets.core.data.synthetic import DriftInjection, default_probability, generate_invoices, write_landing_files
 from ml_assets.core.monitoring.estimation import estimate_performance, sampled_metrics
 from ml_assets.core.monitoring.segment_monitoring import realized_performance
 from ml_assets.core.scoring.scores import SCORE_COLUMN
@@ -64,10 +68,13 @@ DEMO_SHIFT = date(2024, 8, 1)  # price shock (every tariff) and later payments (
 MEASURABLE_AUC_FLOOR, MEASURABLE_RATE_FLOOR = 0.015, 0.10
 
 
-def demo_config(home: Path, customers: int) -> Path:
-    """pipeline.yaml with its outputs and the generated landing files under `home`."""
-    invoices = generate_invoices(customers, DEMO_START, date(2024, 9, 30), seed=0,
-                                 drift=DriftInjection(start=DEMO_SHIFT))
+def demo_invoices(customers: int) -> pd.DataFrame:
+    """The demo's invoices, 2023-01-01..2024-09-30, with the price shock and lateness change from DEMO_SHIFT."""
+    return generate_invoices(customers, DEMO_START, date(2024, 9, 30), seed=0, drift=DriftInjection(start=DEMO_SHIFT))
+
+
+def demo_config(home: Path, invoices: pd.DataFrame) -> Path:
+    """pipeline.yaml with its outputs and the invoices' landing files under `home`."""
     write_landing_files(invoices, home / "landing")
     text = (PROJECT_ROOT / "pipeline.yaml").read_text()
     text = text.replace("${ML_ASSETS_LANDING:-data/landing}", str(home / "landing"))
@@ -130,9 +137,11 @@ def stored(spec: PipelineSpec, asset: str) -> pd.DataFrame:
     return lake.read_frames([lake.partition_dir(spec.lake_dir, asset, "date", key) for key in keys])
 
 
-def comparison(spec: PipelineSpec, cohort_days: int, estimates: pd.DataFrame | None) -> pd.DataFrame:
+def comparison(spec: PipelineSpec, cohort_days: int, estimates: pd.DataFrame | None,
+               truth: pd.Series | None) -> pd.DataFrame:
     """Per segment and day: the estimate (the asset's, or computed on single days) beside the realized values of
-    the same rows, and the noise floor of each."""
+    the same rows, the noise floor of each, and, where the generator's P(target) per id (`truth`) is known, the
+    expected values the estimate aims at."""
     ds, predictions = spec.dataset, stored(spec, "predictions")
     dates = pd.to_datetime(predictions[ds.date]).dt.date
     rows = []
@@ -154,8 +163,19 @@ def comparison(spec: PipelineSpec, cohort_days: int, estimates: pd.DataFrame | N
                              "estimated_default_rate", "estimated_default_rate_low", "estimated_default_rate_high")},
                          "auc_floor": float(np.nanmean(np.abs(aucs - estimate["estimated_roc_auc"]))),
                          "rate_floor": float(np.mean(np.abs(rates - estimate["estimated_default_rate"]))
-                                             / estimate["estimated_default_rate"])})
+                                             / estimate["estimated_default_rate"]),
+                         **({} if truth is None else expected(scores, truth.loc[part[ds.id]].to_numpy()))})
     return pd.DataFrame(rows)
+
+
+def expected(scores: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    """What a cohort's default rate and ROC AUC are expected to be when its labels are Bernoulli(probability): the
+    mean probability, and sklearn's AUC of the scores over each row counted as a positive weighted p and a negative
+    weighted 1 - p (the quantity CBPE estimates with p = score)."""
+    both = np.concatenate([np.ones(len(scores)), np.zeros(len(scores))])
+    weights = np.concatenate([probability, 1 - probability])
+    return {"expected_rate": float(probability.mean()),
+            "expected_auc": float(roc_auc_score(both, np.concatenate([scores, scores]), sample_weight=weights))}
 
 
 def figures(table: pd.DataFrame) -> dict[str, float]:
@@ -176,7 +196,20 @@ def figures(table: pd.DataFrame) -> dict[str, float]:
         "rate_coverage": round(float(table["realized_rate"].between(
             table["estimated_default_rate_low"], table["estimated_default_rate_high"]).mean()), 3),
         "measurable": measurable(auc_error[defined], rate_error[table["realized_rate"] > 0], table),
+        **({"against_truth": against_truth(table)} if "expected_rate" in table else {}),
     }
+
+
+def against_truth(table: pd.DataFrame) -> dict[str, float]:
+    """The estimate's and the realized values' errors from the expected values under the generator's P(target): the
+    estimate's are the model's miscalibration (what CBPE cannot see), the realized values' are label noise."""
+    rate, auc = table["expected_rate"], table["expected_auc"]
+    return {"estimate_auc_mae": round(float((table["estimated_roc_auc"] - auc).abs().mean()), 4),
+            "estimate_auc_bias": round(float((table["estimated_roc_auc"] - auc).mean()), 4),
+            "estimate_rate_rel_mae": round(float(((table["estimated_default_rate"] - rate).abs() / rate).mean()), 4),
+            "estimate_rate_rel_bias": round(float(((table["estimated_default_rate"] - rate) / rate).mean()), 4),
+            "realized_auc_mae": round(float((table["realized_auc"] - auc).abs().mean()), 4),
+            "realized_rate_rel_mae": round(float(((table["realized_rate"] - rate).abs() / rate).mean()), 4)}
 
 
 def measurable(auc_error: pd.Series, rate_error: pd.Series, table: pd.DataFrame) -> dict[str, float | int]:
@@ -194,19 +227,21 @@ def measurable(auc_error: pd.Series, rate_error: pd.Series, table: pd.DataFrame)
             if rate_rows.any() else None}
 
 
-def data_set(spec: PipelineSpec, as_of: date, days: int, shift: date | None = None) -> dict[str, object]:
+def data_set(spec: PipelineSpec, as_of: date, days: int, shift: date | None = None,
+             truth: pd.Series | None = None) -> dict[str, object]:
     """Materialize, then the figures of the asset's cohorts (overall, per segment, and before / after a planted
-    behaviour change `shift` when given) and of single days."""
+    behaviour change `shift` when given) and of single days; against the generator's P(target) when known."""
     materialize(spec, as_of, days)
     estimates = stored(spec, "estimated_performance")
     window = spec.monitoring.performance.window_days
-    pooled = comparison(spec, window, estimates)
-    daily = comparison(spec, 1, None)
+    pooled = comparison(spec, window, estimates, truth)
+    daily = comparison(spec, 1, None, truth)
     periods = {} if shift is None else {
         "before_shift": figures(pooled[pooled["day"] < shift]),
         "after_shift": figures(pooled[pooled["day"] >= shift + timedelta(days=window - 1)])}
     return {"as_of": as_of.isoformat(), "days": days, "cohort_days": window, "calibration": spec.model.calibration,
-            "versions": trained_versions(spec), **figures(pooled), "by_segment": {str(s): figures(t) for s, t in pooled.groupby("segment")},
+            "versions": trained_versions(spec), **figures(pooled),
+            "by_segment": {str(s): figures(t) for s, t in pooled.groupby("segment")},
             **periods, "single_day": figures(daily)}
 
 
@@ -238,6 +273,14 @@ def report(name: str, result: dict[str, object]) -> None:
     print(f"  measurable cohorts (floor <= {MEASURABLE_AUC_FLOOR} AUC, <= {MEASURABLE_RATE_FLOOR:.0%} rate): AUC MAE "
           f"{judged['auc_mae']} over {judged['auc_cohorts']} (floor {judged['auc_mae_floor']}), rate relative MAE "
           f"{judged['rate_rel_mae']} over {judged['rate_cohorts']} (floor {judged['rate_rel_mae_floor']})")
+    for name, figures_of in [("all", result)] + [(period, result[period]) for period in ("before_shift", "after_shift")
+                                                  if period in result]:
+        if "against_truth" in figures_of:
+            truth = figures_of["against_truth"]
+            print(f"  against the generator's P(target), {name}: estimate AUC MAE {truth['estimate_auc_mae']:.4f} "
+                  f"(bias {truth['estimate_auc_bias']:+.4f}), rate relative MAE {truth['estimate_rate_rel_mae']:.3f} "
+                  f"(bias {truth['estimate_rate_rel_bias']:+.3f}); realized (label noise) AUC "
+                  f"{truth['realized_auc_mae']:.4f}, rate {truth['realized_rate_rel_mae']:.3f}")
     single = result["single_day"]
     print(f"  single days: AUC MAE {single['auc_mae']:.4f} (floor {single['auc_mae_floor']:.4f}), rate relative MAE "
           f"{single['rate_rel_mae']:.3f} (floor {single['rate_rel_mae_floor']:.3f}), {single['mean_rows']} rows")
@@ -255,8 +298,10 @@ def main() -> None:
         home = Path(tmp)
         os.environ["DAGSTER_HOME"] = str(home)
         (home / "demo").mkdir()
-        results["demo"] = data_set(load_spec(demo_config(home / "demo", args.customers)), date(2024, 7, 15), args.days,
-                                   shift=DEMO_SHIFT)
+        invoices = demo_invoices(args.customers)
+        truth = pd.Series(default_probability(invoices), index=invoices["invoice_id"].to_numpy())
+        results["demo"] = data_set(load_spec(demo_config(home / "demo", invoices)), date(2024, 7, 15), args.days,
+                                   shift=DEMO_SHIFT, truth=truth)
         report("demo", results["demo"])
         if not args.skip_hotel:
             (home / "hotel").mkdir()

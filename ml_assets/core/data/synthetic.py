@@ -275,11 +275,11 @@ def _simulate_payments(customers: _Customers, months: np.ndarray, dates: np.ndar
             since_due = (dates[:, t] - dates[:, t - k]).astype("int64") - DUE_DAYS
             observed[k - 1, :, t] = np.minimum(days_late[:, t - k], since_due)
             arrears[:, t] += np.where(days_late[:, t - k] > since_due, amount[:, t - k], 0.0)
-        logit = _risk_logit(customers, amount[:, t], previous_average[:, t], observed[:, :, t], arrears[:, t],
-                            (dates[:, t] - customers.connection).astype("int64"), month_of_year[t])
+        logit = _risk_logit(customers.industrial, customers.estrato, amount[:, t], previous_average[:, t],
+                            observed[:, :, t], arrears[:, t], (dates[:, t] - customers.connection).astype("int64"),
+                            month_of_year[t])
         if signal_scale is not None:
-            intercept = np.where(customers.industrial, INTERCEPT["industrial"], INTERCEPT["domestic"])
-            logit = intercept + signal_scale[:, t] * (logit - intercept)
+            logit = _scaled(logit, customers.industrial, signal_scale[:, t])
         defaulted = noise.default[:, t] < 1 / (1 + np.exp(-logit))
         paid_late = np.clip(delay[:, t], 0, DEFAULT_AFTER_DUE_DAYS)
         unpaid_late = DEFAULT_AFTER_DUE_DAYS + 1 + np.floor(noise.default_extra_days[:, t])
@@ -287,19 +287,43 @@ def _simulate_payments(customers: _Customers, months: np.ndarray, dates: np.ndar
     return days_late, observed, arrears
 
 
-def _risk_logit(customers: _Customers, amount: np.ndarray, previous_average: np.ndarray,
-                observed_late: np.ndarray, arrears: np.ndarray, tenure_days: np.ndarray, month: int) -> np.ndarray:
-    """The known default-risk logit of one month's invoices (see the module docstring)."""
+def default_probability(invoices: pd.DataFrame, signal: SignalChange | None = None) -> np.ndarray:
+    """The generator's own P(defaulted = 1) of each invoice, from the invoice's columns (and the SignalChange it was
+    generated with): the truth that calibrated scores and performance estimates are judged against."""
+    dates = invoices["invoice_date"].to_numpy("datetime64[D]")
+    industrial = invoices["tariff"].to_numpy() == "industrial"
+    previous = invoices[[f"amount_prev_{k}" for k in range(1, HISTORY_MONTHS + 1)]].to_numpy("float64").T
+    observed = invoices[[f"days_late_prev_{k}" for k in range(1, HISTORY_MONTHS + 1)]].to_numpy("float64").T
+    tenure_days = (dates - invoices["connection_date"].to_numpy("datetime64[D]")).astype("int64")
+    logit = _risk_logit(industrial, invoices["estrato"].to_numpy(), invoices["amount"].to_numpy("float64"),
+                        _row_mean(previous), observed, invoices["arrears"].to_numpy("float64"), tenure_days,
+                        invoices["invoice_date"].dt.month.to_numpy())
+    scale = _signal_scale(dates, signal)
+    if scale is not None:
+        logit = _scaled(logit, industrial, scale)
+    return 1 / (1 + np.exp(-logit))
+
+
+def _scaled(logit: np.ndarray, industrial: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The logit's terms (not its intercept) multiplied by a SignalChange's factor per invoice."""
+    intercept = np.where(industrial, INTERCEPT["industrial"], INTERCEPT["domestic"])
+    return intercept + scale * (logit - intercept)
+
+
+def _risk_logit(industrial: np.ndarray, estrato: np.ndarray, amount: np.ndarray, previous_average: np.ndarray,
+                observed_late: np.ndarray, arrears: np.ndarray, tenure_days: np.ndarray,
+                month: int | np.ndarray) -> np.ndarray:
+    """The known default-risk logit of invoices (see the module docstring)."""
     lateness = np.nan_to_num(_row_mean(observed_late), nan=0.0)
     arrears_ratio = np.log1p(arrears / amount)
     jump = np.nan_to_num(np.clip(amount / previous_average - 1, 0, 1), nan=0.0)
     novelty = np.exp(-tenure_days / 180)
     season = 0.3 * np.cos(2 * np.pi * month / 12)
-    domestic = (INTERCEPT["domestic"] + 2.0 * np.tanh(np.maximum(lateness - 2, 0) / 8) + 0.8 * arrears_ratio
-                + 2.5 * (customers.estrato <= 2) * jump + 1.6 * novelty + season)
-    industrial = (INTERCEPT["industrial"] + 2.2 * np.tanh(np.maximum(lateness - 4, 0) / 12) + 1.6 * arrears_ratio
-                  + 1.2 * jump + 0.9 * novelty + season)
-    return np.where(customers.industrial, industrial, domestic)
+    domestic_logit = (INTERCEPT["domestic"] + 2.0 * np.tanh(np.maximum(lateness - 2, 0) / 8) + 0.8 * arrears_ratio
+                      + 2.5 * (estrato <= 2) * jump + 1.6 * novelty + season)
+    industrial_logit = (INTERCEPT["industrial"] + 2.2 * np.tanh(np.maximum(lateness - 4, 0) / 12)
+                        + 1.6 * arrears_ratio + 1.2 * jump + 0.9 * novelty + season)
+    return np.where(industrial, industrial_logit, domestic_logit)
 
 
 def _row_mean(values: np.ndarray) -> np.ndarray:

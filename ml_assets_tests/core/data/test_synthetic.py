@@ -9,9 +9,16 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from ml_assets.core.data.synthetic import DriftInjection, generate_invoices, write_landing_files
+from ml_assets.core.data.synthetic import (
+    DriftInjection,
+    SignalChange,
+    default_probability,
+    generate_invoices,
+    write_landing_files,
+)
 
 START, END = date(2024, 1, 1), date(2024, 3, 31)
 EXPECTED_DTYPES = {
@@ -171,6 +178,30 @@ def test_gradient_boosting_reaches_a_realistic_holdout_auc(nine_months):
     model.fit(model_features(nine_months[train]), nine_months.loc[train, "defaulted"])
     scores = model.predict_proba(model_features(nine_months[~train]))[:, 1]
     assert 0.72 <= roc_auc_score(nine_months.loc[~train, "defaulted"], scores) <= 0.90
+
+
+
+def logit_fit(labels: pd.Series, probability: np.ndarray) -> tuple[float, float]:
+    """Slope and intercept of an unpenalized logistic regression of the labels on logit(probability): 1 and 0 when
+    the labels are Bernoulli(probability)."""
+    logit = np.log(probability / (1 - probability)).reshape(-1, 1)
+    model = LogisticRegression(C=np.inf).fit(logit, labels)
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+
+def test_labels_are_drawn_from_the_default_probability_under_drift_and_a_signal_change():
+    signal = SignalChange(start=date(2024, 5, 1))
+    frame = generate_invoices(4000, START, date(2024, 9, 30), seed=11, drift=DriftInjection(start=date(2024, 7, 1)),
+                              signal=signal)
+    truth = default_probability(frame, signal)
+    later = (frame["invoice_date"] >= pd.Timestamp(signal.start)).to_numpy()
+    for period in (~later, later):
+        slope, intercept = logit_fit(frame.loc[period, "defaulted"], truth[period])
+        assert slope == pytest.approx(1.0, abs=0.12) and intercept == pytest.approx(0.0, abs=0.3)
+        expected, drawn = truth[period].sum(), frame.loc[period, "defaulted"].sum()
+        assert abs(drawn - expected) < 4 * np.sqrt((truth[period] * (1 - truth[period])).sum())
+    weak_slope, _ = logit_fit(frame.loc[~later, "defaulted"], default_probability(frame)[~later])
+    assert weak_slope == pytest.approx(signal.before, abs=0.12)  # without the signal: the early logit is too steep
 
 
 DRIFT = DriftInjection(start=date(2024, 4, 1))
