@@ -402,12 +402,23 @@ def send_performance_alerts(latest: pd.DataFrame, alerts: AlertWebhook, spec: Pi
 
 
 def drift_day_figures(day: pd.DataFrame, date_column: str) -> dict[str, Figure]:
-    """A day's verdict per segment (read by retrain_on_drift) and its worst judged features."""
+    """A day's verdict per segment (read by retrain_on_drift), its worst judged features and, when its window
+    holds calendar values the training window never held, those values."""
     verdict = ({str(seg): drift.overall_severity(rows["severity"]) for seg, rows in day.groupby("segment")}
                if len(day) else {})
     judged = day[day["judged"].astype(bool)] if len(day) else day
-    return {"verdict": dg.MetadataValue.json(verdict),
-            "worst_features": dg.MetadataValue.md(worst_features_markdown(judged, date_column))}
+    figures = {"verdict": dg.MetadataValue.json(verdict),
+               "worst_features": dg.MetadataValue.md(worst_features_markdown(judged, date_column))}
+    unseen = unseen_calendar_rows(day)
+    if len(unseen):
+        figures["unseen_calendar_values"] = dg.MetadataValue.md(markdown_table(
+            unseen[["segment", "feature", "unseen_share", "unseen_values"]].round(4)))
+    return figures
+
+
+def unseen_calendar_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The drift rows of calendar parts whose window holds values the model's training window never held."""
+    return table[table["unseen_share"] > 0] if "unseen_share" in table else table.iloc[0:0]
 
 
 def add_report_paths(figures: PartitionFigures, reports: dict[str, dict[date, Path]]) -> None:
@@ -425,11 +436,15 @@ def drift_range_summary(table: pd.DataFrame, spec: PipelineSpec, dates: tuple[da
     date_column = spec.dataset.date
     high_days = {str(seg): int(rows.loc[rows["severity"] == "high", date_column].nunique())
                  for seg, rows in table.groupby("segment")}
+    unseen = unseen_calendar_rows(table)
+    unseen_days = {str(seg): int(unseen.loc[unseen["segment"] == seg, date_column].nunique())
+                   for seg in table["segment"].unique()}
     images = {f"{seg} drift": plots.drift_plot(rows, drift_plot_path(spec.reports_dir, *dates, str(seg)),
                                                f"{seg}: PSI by feature (judged days)",
                                                (spec.drift.psi.moderate, spec.drift.psi.high))
               for seg, rows in table[table["judged"].astype(bool)].groupby("segment")}
-    return {"days_with_high_drift": dg.MetadataValue.json(high_days), "plots": image_markdown(images)}
+    return {"days_with_high_drift": dg.MetadataValue.json(high_days),
+            "days_with_unseen_calendar_values": dg.MetadataValue.json(unseen_days), "plots": image_markdown(images)}
 
 
 def worst_features_markdown(judged: pd.DataFrame, date_column: str) -> str:

@@ -32,14 +32,14 @@ DAY_KEYS = {  # what a day's materialization may carry: that day's figures, and 
     "risk_report": {"summary", "highest_risk", "report_files", "report_folder"},
     "drift_report": {"verdict", "verdict_day", "worst_features", "worst_psi", "worst_psi_{segment}",
                      "evidently_report_{segment}", "evidently_report_url_{segment}", "model_versions",
-                     "monitored_features"},
+                     "monitored_features", "unseen_calendar_values"},
     "model_performance": {"realized_auc_{segment}", "ece_{segment}", "performance_day", "below_floor",
                           "model_versions", "realized_auc", "cohorts", "floor"},
     "estimated_performance": {"estimated_roc_auc_{segment}", "estimated_default_rate_{segment}", "estimates",
                               "method"},
 }
 RANGE_KEYS = {"risk_report": {"range_risk_summary", "range_risk_summary_path"},
-              "drift_report": {"range_days_with_high_drift", "range_plots"}}
+              "drift_report": {"range_days_with_high_drift", "range_days_with_unseen_calendar_values", "range_plots"}}
 
 
 @pytest.fixture(scope="module")

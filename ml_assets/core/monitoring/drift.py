@@ -55,6 +55,34 @@ class ReferenceProfile:
     categorical: dict[str, CategoricalReference]
 
 
+@dataclass(frozen=True)
+class UnseenValues:
+    """The values of a column that its reference never held, and the share of the current rows (with a value)
+    holding them: a calendar part's months or weeks outside the training window, which the model never fitted."""
+
+    share: float
+    values: tuple[str, ...]
+
+
+def unseen_values(reference: NumericReference | CategoricalReference, current: pd.Series) -> UnseenValues:
+    """The current values absent from a reference (a numeric one by its sorted values: all of them up to
+    drift.reference_sample_rows rows, a sample above); share NaN when no current row has a value."""
+    if isinstance(reference, CategoricalReference):
+        present = current.dropna().astype(str).to_numpy()
+        known = np.array(list(reference.counts), dtype=object)
+    else:
+        values = _as_float(current)
+        present, known = values[~np.isnan(values)], reference.sorted_values
+    unseen = ~np.isin(present, known)
+    share = float(unseen.mean()) if present.size else float("nan")
+    return UnseenValues(share, tuple(_value_text(value) for value in sorted(set(present[unseen].tolist()))))
+
+
+def _value_text(value: object) -> str:
+    """A feature value as text: whole floats without their '.0' (week 27, not 27.0)."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
 def quantile_bin_edges(reference: np.ndarray, bins: int = 10) -> np.ndarray:
     """Interior cut-points at reference quantiles (unique, NaN dropped)."""
     return _sorted_quantile_edges(_sorted_without_nan(reference), bins)

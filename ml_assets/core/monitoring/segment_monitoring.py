@@ -62,11 +62,13 @@ def trailing_windows(frame: pd.DataFrame, date_column: str, days: list[date],
 class DriftScope:
     """What a drift table compares and what its verdict judges: every model feature is compared and shown;
     `monitored` ones are judged (those in `same_period` against the reference rows of the calendar values the
-    current window holds, the others against the whole reference); the score is always judged."""
+    current window holds, the others against the whole reference); the score is always judged. Of the `calendar`
+    parts among the features, the table also says which values the reference never held."""
 
     features: tuple[str, ...]
     monitored: frozenset[str]
     same_period: frozenset[str]
+    calendar: frozenset[str]
 
 
 def drift_scope(features: FeaturesSpec, settings: DriftSpec) -> DriftScope:
@@ -75,7 +77,8 @@ def drift_scope(features: FeaturesSpec, settings: DriftSpec) -> DriftScope:
     monitored = frozenset(settings.monitored_features(features))
     same_period = monitored & set(features.calendar_features()) \
         if features.calendar.handling == "same_period" else frozenset()
-    return DriftScope(tuple(features.model_columns()), monitored, frozenset(same_period))
+    return DriftScope(tuple(features.model_columns()), monitored, frozenset(same_period),
+                      frozenset(features.calendar_features()))
 
 
 def segment_drift(profile: drift.ReferenceProfile, current: pd.DataFrame, scores: pd.Series, scope: DriftScope,
@@ -92,6 +95,18 @@ def segment_drift(profile: drift.ReferenceProfile, current: pd.DataFrame, scores
     table["monitored"] = table["feature"].isin(scope.monitored | {SCORE_COLUMN})
     table["judged"] = table["monitored"] & (table["cur_rows"] >= settings.min_rows) & (table["ref_rows"] > 0)
     table.loc[~table["judged"], "severity"] = "none"
+    return with_unseen_calendar_values(table, profile, current, scope.calendar)
+
+
+def with_unseen_calendar_values(table: pd.DataFrame, profile: drift.ReferenceProfile, current: pd.DataFrame,
+                                calendar: frozenset[str]) -> pd.DataFrame:
+    """`table` with `unseen_share` and `unseen_values` of its calendar-part rows (NaN and empty elsewhere): the
+    current rows whose month, week or day the reference (the training window) never held. The model never fitted
+    those values, whatever the verdict, which leaves unmonitored calendar parts out."""
+    found = {column: drift.unseen_values(profile.numeric.get(column) or profile.categorical[column], current[column])
+             for column in table["feature"] if column in calendar}
+    table["unseen_share"] = [found[c].share if c in found else np.nan for c in table["feature"]]
+    table["unseen_values"] = [", ".join(found[c].values) if c in found else "" for c in table["feature"]]
     return table
 
 
