@@ -231,8 +231,11 @@ def init_config(args: argparse.Namespace) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(f"# ml_assets pipeline inferred from {args.data.name} by `ml-assets init`; review and edit.\n"
                       "# The role init gave each column, and why:\n" + inferred.comment_block()
+                      + "".join(f"# note: {note}\n" for note in inferred.notes())
                       + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     print(roles_table(inferred.choices))
+    for note in inferred.notes():
+        print(f"\nnote: {note}")
     features = config["features"]
     print(f"\nwrote {output}: {len(config['dataset']['columns'])} columns, {len(features['numeric'])} numeric and "
           f"{len(features['categorical'])} categorical features ({len(features['calendar']['columns'])} calendar "

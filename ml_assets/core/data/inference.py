@@ -85,6 +85,22 @@ class InferredConfig:
         width = max(len(choice.column) for choice in self.choices)
         return "".join(f"#   {c.column:<{width}}  {c.role:<13}  {c.reason}\n" for c in self.choices)
 
+    def notes(self) -> tuple[str, ...]:
+        """What a reader of the config should weigh before running it (printed and written as comments)."""
+        note = calendar_note(self.config["features"]["calendar"]["columns"], self.config["training"]["window_days"])
+        return (note,) if note else ()
+
+
+def calendar_note(calendar: list[str], window_days: int) -> str | None:
+    """Why calendar parts kept as model features meet values the model never fitted when the training window is
+    under a year, and what to do; None otherwise."""
+    if not calendar or window_days >= 365:
+        return None
+    return (f"{len(calendar)} calendar parts stay model features, and training.window_days {window_days} is under a "
+            "year: the months and weeks outside the training window are values the model never fitted "
+            "(drift_report names them: unseen_calendar_values). For seasonal effects train on 365 days or more, "
+            "or set features.calendar.handling: drop")
+
 
 def infer_config(frame: pd.DataFrame, *, name: str, source_path: str, id_column: str, date_column: str,
                  target: str, segment: str, exclude: list[str], label_delay_days: int = 0) -> InferredConfig:

@@ -86,3 +86,15 @@ def test_init_prints_every_role_and_writes_the_reasons_as_comments(tmp_path: Pat
     spec = load_spec(config)
     assert "arrival_dow" in spec.feature_columns() and "arrival_dow" not in spec.monitored_features()
     assert yaml.safe_load(config.read_text())["features"]["calendar"]["handling"] == "unmonitored"
+    note = next(line for line in printed if line.startswith("note: "))
+    assert "3 calendar parts" in note and "window_days 120 is under a year" in note and "handling: drop" in note
+    assert f"# {note}" in config.read_text().splitlines(), "the note is in the config too"
+
+
+@pytest.mark.parametrize(("calendar", "window_days", "noted"), [([], 120, False), (["month"], 120, True),
+                                                                 (["month"], 365, False)])
+def test_the_calendar_note_comes_with_calendar_features_and_a_window_under_a_year(calendar, window_days,
+                                                                                 noted) -> None:
+    from ml_assets.core.data.inference import calendar_note
+    note = calendar_note(calendar, window_days)
+    assert (note is not None) == noted and (not noted or f"window_days {window_days} is under a year" in note)
