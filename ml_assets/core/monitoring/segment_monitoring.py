@@ -158,8 +158,8 @@ def cohort_performance(cohort: pd.DataFrame, segment_column: str, date_column: s
                        estimation: EstimationSpec) -> pd.DataFrame:
     """PERFORMANCE_COLUMNS per segment and model version of a cohort of predictions: realized metrics on the
     labelled rows beside the CBPE estimate from their scores and the version's holdout metrics. in_sample when a
-    cohort date lies inside the version's training window; judged with at least `min_rows` labelled rows of both
-    classes; below_floor only when judged, out of sample and the realized AUC is under `floor`."""
+    cohort date lies inside the version's training window; judged with at least `min_rows` labelled rows, both
+    classes among them; below_floor only when judged, out of sample and the realized AUC is under `floor`."""
     rows = []
     for (segment, name, version), part in cohort.groupby([segment_column, "model_name", "model_version"], sort=True):
         labelled = part[part[target].notna()]
