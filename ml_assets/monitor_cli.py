@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pandas and the lake load only when monitor runs, keeping `m
     from ml_assets.core.monitoring.monitor_view import MonitorRow
     from ml_assets.spec import PipelineSpec
 
-DRIFT_COLUMNS = ["segment", "feature", "severity", "psi", "model_version"]
+DRIFT_COLUMNS = ["segment", "feature", "severity", "psi", "judged", "model_version"]
 ESTIMATE_COLUMNS = ["segment", "model_version", "in_sample", "estimated_roc_auc", "estimated_default_rate"]
 PERFORMANCE_COLUMNS = ["segment", "model_version", "cohort_last", "in_sample", "roc_auc", "default_rate"]
 
@@ -73,7 +73,8 @@ def text_report(rows: list[MonitorRow]) -> str:
     frame["drifted_features"] = frame["drifted_features"].map(lambda names: ", ".join(names) or "-")
     parts = [f"segment {segment}\n{part.drop(columns='segment').to_markdown(index=False, floatfmt='.4f')}"
              for segment, part in frame.groupby("segment")]
-    return "\n\n".join(parts) + (f"\n\ndrifted_features: severity {DRIFTED_FROM} or worse; realized_*: empty until "
+    return "\n\n".join(parts) + (f"\n\ndrift_severity: not judged when the window held under drift.min_rows rows; "
+                                 f"drifted_features: severity {DRIFTED_FROM} or worse; realized_*: empty until "
                                  "the cohort's labels mature; in_sample: the cohort touches the version's training "
                                  "window (its realized AUC is not a test)")
 

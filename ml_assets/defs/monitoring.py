@@ -33,6 +33,7 @@ from ml_assets.core.monitoring.evidently_report import (
 from ml_assets.core.monitoring.segment_monitoring import (
     at_least,
     auc_floor,
+    day_verdict,
     drift_alert_text,
     evidently_days,
     maturity_cohort,
@@ -152,7 +153,7 @@ def send_drift_alerts(table: pd.DataFrame, reports: dict[str, dict[date, Path]],
     date_column, alerted = spec.dataset.date, []
     latest = table[table[date_column] == table[date_column].max()]
     for segment, rows in latest.groupby("segment"):
-        verdict = drift.overall_severity(rows["severity"])
+        verdict = day_verdict(rows)
         if not at_least(verdict, spec.monitoring.alerts.drift_severity):
             continue
         day = rows[date_column].iat[0].date()
@@ -404,8 +405,7 @@ def send_performance_alerts(latest: pd.DataFrame, alerts: AlertWebhook, spec: Pi
 def drift_day_figures(day: pd.DataFrame, date_column: str) -> dict[str, Figure]:
     """A day's verdict per segment (read by retrain_on_drift), its worst judged features and, when its window
     holds calendar values the training window never held, those values."""
-    verdict = ({str(seg): drift.overall_severity(rows["severity"]) for seg, rows in day.groupby("segment")}
-               if len(day) else {})
+    verdict = {str(seg): day_verdict(rows) for seg, rows in day.groupby("segment")} if len(day) else {}
     judged = day[day["judged"].astype(bool)] if len(day) else day
     figures = {"verdict": dg.MetadataValue.json(verdict),
                "worst_features": dg.MetadataValue.md(worst_features_markdown(judged, date_column))}

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from ml_assets.core.monitoring import drift
+from ml_assets.core.monitoring.segment_monitoring import day_verdict
 
 DRIFTED_FROM = "moderate"  # a feature is listed as drifted at this severity or worse
 
@@ -44,7 +45,7 @@ def day_drift(table: pd.DataFrame, date_column: str) -> pd.DataFrame:
     for (segment, day, version), part in table.groupby(["segment", days, table["model_version"].astype(str)]):
         worse = part[part["severity"].map(drift.SEVERITIES.index) >= drift.SEVERITIES.index(DRIFTED_FROM)]
         rows.append({"segment": str(segment), "date": day.isoformat(), "model_version": version,
-                     "drift_severity": drift.overall_severity(part["severity"]),
+                     "drift_severity": day_verdict(part),
                      "drifted_features": worse.sort_values("psi", ascending=False)["feature"].astype(str).tolist()})
     return pd.DataFrame(rows)
 

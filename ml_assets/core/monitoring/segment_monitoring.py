@@ -110,9 +110,19 @@ def with_unseen_calendar_values(table: pd.DataFrame, profile: drift.ReferencePro
     return table
 
 
+NOT_JUDGED = "not judged"  # a segment's day verdict when no feature or score of its window was judged
+
+
+def day_verdict(rows: pd.DataFrame) -> str:
+    """A segment's drift verdict of a day from its drift rows: the worst severity of the judged ones, or NOT_JUDGED
+    when none was (a window under drift.min_rows rows says nothing, which 'none' would claim)."""
+    judged = rows[rows["judged"].astype(bool)]
+    return drift.overall_severity(judged["severity"]) if len(judged) else NOT_JUDGED
+
+
 def at_least(severity: str, level: str) -> bool:
-    """True when `severity` is `level` or worse."""
-    return drift.SEVERITIES.index(severity) >= drift.SEVERITIES.index(level)
+    """True when `severity` is `level` or worse; NOT_JUDGED reaches no level."""
+    return severity != NOT_JUDGED and drift.SEVERITIES.index(severity) >= drift.SEVERITIES.index(level)
 
 
 def evidently_days(verdicts: pd.Series, option: EvidentlySpec, run_last: date | None = None) -> list[date]:

@@ -8,7 +8,7 @@ from ml_assets.core.monitoring.monitor_view import MonitorRow, monitor_rows
 def test_realized_cohorts_are_shown_on_their_last_prediction_day_beside_the_estimate() -> None:
     drift = pd.DataFrame({"segment": "a", "invoice_date": pd.Timestamp("2024-05-10"), "model_version": "2",
                           "feature": ["x", "y", "z", "score"], "severity": ["moderate", "high", "low", "none"],
-                          "psi": [0.12, 0.40, 0.06, 0.01]})
+                          "psi": [0.12, 0.40, 0.06, 0.01], "judged": True})
     estimated = pd.DataFrame({"invoice_date": pd.to_datetime(["2024-05-10", "2024-05-11"]), "segment": "a",
                               "model_version": "2", "in_sample": [True, False], "estimated_roc_auc": [0.8, 0.7],
                               "estimated_default_rate": [0.1, 0.2]})
@@ -22,3 +22,11 @@ def test_realized_cohorts_are_shown_on_their_last_prediction_day_beside_the_esti
 
 def test_nothing_stored_gives_no_rows() -> None:
     assert monitor_rows(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), "invoice_date") == []
+
+
+def test_a_day_whose_window_was_too_small_to_judge_says_so() -> None:
+    drift = pd.DataFrame({"segment": "a", "invoice_date": pd.Timestamp("2024-05-10"), "model_version": "2",
+                          "feature": ["x", "score"], "severity": ["none", "none"], "psi": [0.3, 0.2],
+                          "judged": False})
+    assert monitor_rows(drift, pd.DataFrame(), pd.DataFrame(), "invoice_date") == [
+        MonitorRow("a", "2024-05-10", "2", "not judged", [], None, None, None, None, None)]

@@ -11,10 +11,12 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from ml_assets.core.monitoring.segment_monitoring import (
+    NOT_JUDGED,
     RetrainSignal,
     at_least,
     auc_floor,
     cohort_performance,
+    day_verdict,
     drift_signals,
     evidently_days,
     maturity_cohort,
@@ -123,6 +125,17 @@ def test_signals_come_from_the_materialization_metadata() -> None:
                       "model_versions": {"industrial": "2"}}
     assert performance_signals(performance_md) == [RetrainSignal("industrial", "2", "2024-06-30", "performance")]
     assert drift_signals({"verdict": {}}, "high") == [] and performance_signals({}) == []
+
+
+def test_a_day_without_a_judged_row_is_not_judged_and_signals_nothing() -> None:
+    rows = pd.DataFrame({"feature": ["amount", "score"], "severity": ["none", "none"], "judged": [False, False]})
+    assert day_verdict(rows) == NOT_JUDGED
+    assert day_verdict(rows.assign(judged=[True, False], severity=["moderate", "none"])) == "moderate"
+    assert day_verdict(rows.assign(judged=[True, True])) == "none"
+    assert not any(at_least(NOT_JUDGED, level) for level in ("none", "low", "moderate", "high"))
+    assert drift_signals({"verdict": {"domestic": NOT_JUDGED, "industrial": "high"}, "verdict_day": "2024-06-30",
+                          "model_versions": {"domestic": "1", "industrial": "1"}}, "low") == [
+        RetrainSignal("industrial", "1", "2024-06-30", "drift")]
 
 
 def test_plan_requests_the_latest_signal_per_segment_and_respects_the_cooldown() -> None:
