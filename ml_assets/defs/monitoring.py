@@ -39,6 +39,7 @@ from ml_assets.core.monitoring.segment_monitoring import (
     maturity_cohort,
     performance_alert_text,
     trailing_windows,
+    windows_in_sample,
 )
 from ml_assets.core.scoring.risk_report import concat_tables
 from ml_assets.core.scoring.scores import SCORE_COLUMN
@@ -115,8 +116,9 @@ def drift_chunk(champions: dict[str, tuple[LoadedModel, drift.ReferenceProfile]]
     for segment, (champion, profile) in champions.items():
         seg_features = features[features[SEGMENT_COLUMN] == segment]
         seg_scores = predictions[predictions[SEGMENT_COLUMN] == segment]
-        tables[segment] = drift_by_day(profile, seg_features, seg_scores, days, spec.dataset.date, spec.features,
-                                       spec.drift).assign(segment=segment, model_version=champion.version)
+        table = drift_by_day(profile, seg_features, seg_scores, days, spec.dataset.date, spec.features, spec.drift)
+        tables[segment] = table.assign(segment=segment, model_version=champion.version, in_sample=windows_in_sample(
+            table[spec.dataset.date], spec.drift.window_days, champion.meta.window))
         reports[segment] = write_segment_reports(tables[segment], seg_features, seg_scores, champion, registry, spec,
                                                  run_last)
     return tables, reports
@@ -148,13 +150,13 @@ def write_segment_reports(table: pd.DataFrame, features: pd.DataFrame, predictio
 
 def send_drift_alerts(table: pd.DataFrame, reports: dict[str, dict[date, Path]], alerts: AlertWebhook,
                       spec: PipelineSpec) -> list[str]:
-    """One alert per segment whose latest judged day reaches monitoring.alerts.drift_severity; returns
+    """One alert per segment whose latest day, out of sample, reaches monitoring.alerts.drift_severity; returns
     the segments alerted."""
     date_column, alerted = spec.dataset.date, []
     latest = table[table[date_column] == table[date_column].max()]
     for segment, rows in latest.groupby("segment"):
         verdict = day_verdict(rows)
-        if not at_least(verdict, spec.monitoring.alerts.drift_severity):
+        if rows["in_sample"].any() or not at_least(verdict, spec.monitoring.alerts.drift_severity):
             continue
         day = rows[date_column].iat[0].date()
         worst = rows[rows["judged"]].sort_values("psi", ascending=False).head(5)
@@ -166,15 +168,20 @@ def send_drift_alerts(table: pd.DataFrame, reports: dict[str, dict[date, Path]],
 
 
 def drift_check(table: pd.DataFrame, spec: PipelineSpec, alerted: list[str]) -> dg.AssetCheckResult:
-    """Fails when any judged feature of any day reaches 'high'; blocking only with drift.fail_on_drift."""
+    """Fails when any judged feature of any out-of-sample day reaches 'high' (in-sample days are counted, not
+    judged); blocking only with drift.fail_on_drift."""
     date_column = spec.dataset.date
-    high = table[table["severity"] == "high"] if "severity" in table else table.iloc[0:0]
+    all_high = table[table["severity"] == "high"] if "severity" in table else table.iloc[0:0]
+    high = all_high[~all_high["in_sample"].astype(bool)] if len(all_high) else all_high
     days = {str(seg): sorted(rows[date_column].dt.strftime("%Y-%m-%d").unique().tolist())
             for seg, rows in high.groupby("segment")}
     features = {str(seg): sorted(rows["feature"].unique().tolist()) for seg, rows in high.groupby("segment")}
+    in_sample = {str(seg): int(rows.loc[rows["in_sample"].astype(bool), date_column].nunique())
+                 for seg, rows in all_high.groupby("segment")}
     severity = dg.AssetCheckSeverity.ERROR if spec.drift.fail_on_drift else dg.AssetCheckSeverity.WARN
     return dg.AssetCheckResult(check_name=NO_HIGH_DRIFT, passed=high.empty, severity=severity, metadata={
         "high_drift_days": dg.MetadataValue.json(days), "high_drift_features": dg.MetadataValue.json(features),
+        "in_sample_high_days_not_judged": dg.MetadataValue.json(in_sample),
         "alerted_segments": dg.MetadataValue.json(alerted)})
 
 
@@ -244,8 +251,9 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         partitions_def=daily_partitions(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=[dg.AssetCheckSpec(NO_HIGH_DRIFT, asset="drift_report", blocking=spec.drift.fail_on_drift,
-                                       description="no judged feature or score at 'high' drift on any day of the run "
-                                                   "(blocking, and so stopping risk_report, with drift.fail_on_drift)")],
+                                       description="no judged feature or score at 'high' drift on any out-of-sample day "
+                                                   "of the run (blocking, and so stopping risk_report, with "
+                                                   "drift.fail_on_drift)")],
         group_name="monitoring",
         kinds={"pandas", "parquet"},
     )
@@ -407,7 +415,8 @@ def drift_day_figures(day: pd.DataFrame, date_column: str) -> dict[str, Figure]:
     holds calendar values the training window never held, those values."""
     verdict = {str(seg): day_verdict(rows) for seg, rows in day.groupby("segment")} if len(day) else {}
     judged = day[day["judged"].astype(bool)] if len(day) else day
-    figures = {"verdict": dg.MetadataValue.json(verdict),
+    in_sample = {str(seg): bool(rows["in_sample"].any()) for seg, rows in day.groupby("segment")} if len(day) else {}
+    figures = {"verdict": dg.MetadataValue.json(verdict), "in_sample": dg.MetadataValue.json(in_sample),
                "worst_features": dg.MetadataValue.md(worst_features_markdown(judged, date_column))}
     unseen = unseen_calendar_rows(day)
     if len(unseen):
@@ -434,7 +443,8 @@ def drift_range_summary(table: pd.DataFrame, spec: PipelineSpec, dates: tuple[da
     if table.empty or "severity" not in table:
         return {}
     date_column = spec.dataset.date
-    high_days = {str(seg): int(rows.loc[rows["severity"] == "high", date_column].nunique())
+    high_days = {str(seg): int(rows.loc[(rows["severity"] == "high") & ~rows["in_sample"].astype(bool),
+                                        date_column].nunique())
                  for seg, rows in table.groupby("segment")}
     unseen = unseen_calendar_rows(table)
     unseen_days = {str(seg): int(unseen.loc[unseen["segment"] == seg, date_column].nunique())

@@ -96,3 +96,15 @@ def test_each_days_worst_features_come_from_its_judged_rows_and_show_dates_as_da
             assert shown_day == day.isoformat(), f"{shown_day!r} is the partition's own date"
             assert by_feature.loc[(segment, feature), "psi"] == pytest.approx(float(psi), abs=1e-4)
         assert float(lines[2].split("|")[4]) == pytest.approx(rows["psi"].max(), abs=1e-4), day
+
+
+def test_days_whose_window_touches_the_training_window_are_in_sample_and_not_judged_by_the_check(demo_drift) -> None:
+    spec, table, metadata, windows = demo_drift
+    for segment, window in windows.items():
+        rows = table[table["segment"] == segment]
+        window_first = rows["day"] - timedelta(days=spec.drift.window_days - 1)
+        first, last = date.fromisoformat(window["first"]), date.fromisoformat(window["last"])
+        expected = (window_first <= last) & (rows["day"] >= first)
+        assert rows["in_sample"].tolist() == expected.tolist() and expected.any() and not expected.all(), segment
+        for day, values in metadata.items():
+            assert values["in_sample"][segment] == bool(expected[rows["day"] == date.fromisoformat(day)].any())

@@ -30,7 +30,7 @@ DAY_KEYS = {  # what a day's materialization may carry: that day's figures, and 
     "predictions": {"mean_score", "unscored_rows", "rows_outside_segments", "models", "reason_codes"},
     "risk_clusters": {"rows_by_cluster", "cutpoints"},
     "risk_report": {"summary", "highest_risk", "report_files", "report_folder"},
-    "drift_report": {"verdict", "verdict_day", "worst_features", "worst_psi", "worst_psi_{segment}",
+    "drift_report": {"verdict", "verdict_day", "in_sample", "worst_features", "worst_psi", "worst_psi_{segment}",
                      "evidently_report_{segment}", "evidently_report_url_{segment}", "model_versions",
                      "monitored_features", "unseen_calendar_values"},
     "model_performance": {"realized_auc_{segment}", "ece_{segment}", "performance_day", "below_floor",

@@ -120,6 +120,14 @@ def day_verdict(rows: pd.DataFrame) -> str:
     return drift.overall_severity(judged["severity"]) if len(judged) else NOT_JUDGED
 
 
+def windows_in_sample(days: pd.Series, window_days: int, window: TrainingWindow) -> pd.Series:
+    """Per drift row day D: True when the window of `window_days` days ending on D touches the version's training
+    window, so its rows are part of the reference they are compared with (shown, never acted on)."""
+    last = pd.to_datetime(days).dt.date
+    return pd.Series([window.overlaps(day - timedelta(days=window_days - 1), day) for day in last], index=days.index,
+                     dtype=bool)
+
+
 def at_least(severity: str, level: str) -> bool:
     """True when `severity` is `level` or worse; NOT_JUDGED reaches no level."""
     return severity != NOT_JUDGED and drift.SEVERITIES.index(severity) >= drift.SEVERITIES.index(level)
@@ -205,10 +213,13 @@ class RetrainSignal:
 
 
 def drift_signals(metadata: Mapping[str, Any], min_severity: str) -> list[RetrainSignal]:
-    """Signals of a drift_report materialization: segments whose latest-day verdict reaches `min_severity`."""
+    """Signals of a drift_report materialization: segments whose latest-day verdict reaches `min_severity` on an
+    out-of-sample window (an in-sample one compares the model's training rows with themselves)."""
     verdict, versions = metadata.get("verdict") or {}, metadata.get("model_versions") or {}
+    in_sample = metadata.get("in_sample") or {}
     return [RetrainSignal(segment, str(versions.get(segment, "?")), str(metadata.get("verdict_day", "")), "drift")
-            for segment, severity in sorted(verdict.items()) if at_least(severity, min_severity)]
+            for segment, severity in sorted(verdict.items())
+            if at_least(severity, min_severity) and not in_sample.get(segment, False)]
 
 
 def performance_signals(metadata: Mapping[str, Any]) -> list[RetrainSignal]:

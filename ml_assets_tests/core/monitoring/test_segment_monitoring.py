@@ -25,6 +25,7 @@ from ml_assets.core.monitoring.segment_monitoring import (
     realized_performance,
     root_error,
     run_failure_text,
+    windows_in_sample,
 )
 from ml_assets.core.training.record import TrainingWindow
 from ml_assets.spec import EstimationSpec
@@ -136,6 +137,15 @@ def test_a_day_without_a_judged_row_is_not_judged_and_signals_nothing() -> None:
     assert drift_signals({"verdict": {"domestic": NOT_JUDGED, "industrial": "high"}, "verdict_day": "2024-06-30",
                           "model_versions": {"domestic": "1", "industrial": "1"}}, "low") == [
         RetrainSignal("industrial", "1", "2024-06-30", "drift")]
+
+
+def test_a_drift_window_touching_the_training_window_is_in_sample_and_signals_nothing() -> None:
+    days = pd.Series(pd.to_datetime(["2024-06-20", "2024-06-26", "2024-06-27", "2024-07-10"]))
+    window = TrainingWindow(date(2024, 2, 1), date(2024, 6, 20))
+    assert windows_in_sample(days, 7, window).tolist() == [True, True, False, False], "06-26's window starts 06-20"
+    metadata = {"verdict": {"domestic": "high", "industrial": "high"}, "verdict_day": "2024-06-26",
+                "model_versions": {"domestic": "1", "industrial": "1"}, "in_sample": {"domestic": True}}
+    assert drift_signals(metadata, "high") == [RetrainSignal("industrial", "1", "2024-06-26", "drift")]
 
 
 def test_plan_requests_the_latest_signal_per_segment_and_respects_the_cooldown() -> None:
