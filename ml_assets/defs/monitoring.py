@@ -251,9 +251,9 @@ def build_monitoring_assets(spec: PipelineSpec) -> list[dg.AssetsDefinition]:
         partitions_def=daily_partitions(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=[dg.AssetCheckSpec(NO_HIGH_DRIFT, asset="drift_report", blocking=spec.drift.fail_on_drift,
-                                       description="no judged feature or score at 'high' drift on any out-of-sample day "
-                                                   "of the run (blocking, and so stopping risk_report, with "
-                                                   "drift.fail_on_drift)")],
+                                       description="no judged feature or score at 'high' drift on any "
+                                                   "out-of-sample day of the run (blocking, and so stopping "
+                                                   "risk_report, with drift.fail_on_drift)")],
         group_name="monitoring",
         kinds={"pandas", "parquet"},
     )

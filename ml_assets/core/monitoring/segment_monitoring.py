@@ -101,8 +101,8 @@ def segment_drift(profile: drift.ReferenceProfile, current: pd.DataFrame, scores
 def with_unseen_calendar_values(table: pd.DataFrame, profile: drift.ReferenceProfile, current: pd.DataFrame,
                                 calendar: frozenset[str]) -> pd.DataFrame:
     """`table` with `unseen_share` and `unseen_values` of its calendar-part rows (NaN and empty elsewhere): the
-    current rows whose month, week or day the reference (the training window) never held. The model never fitted
-    those values, whatever the verdict, which leaves unmonitored calendar parts out."""
+    current rows whose month, week or day the reference (the training window) never held: values the model never
+    fitted, whether drift judges the part or not."""
     found = {column: drift.unseen_values(profile.numeric.get(column) or profile.categorical[column], current[column])
              for column in table["feature"] if column in calendar}
     table["unseen_share"] = [found[c].share if c in found else np.nan for c in table["feature"]]
