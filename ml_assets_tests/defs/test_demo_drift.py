@@ -98,7 +98,7 @@ def test_each_days_worst_features_come_from_its_judged_rows_and_show_dates_as_da
         assert float(lines[2].split("|")[4]) == pytest.approx(rows["psi"].max(), abs=1e-4), day
 
 
-def test_days_whose_window_touches_the_training_window_are_in_sample_and_not_judged_by_the_check(demo_drift) -> None:
+def test_days_whose_window_touches_the_training_window_are_in_sample(demo_drift) -> None:
     spec, table, metadata, windows = demo_drift
     for segment, window in windows.items():
         rows = table[table["segment"] == segment]

@@ -16,7 +16,7 @@ from sklearn.metrics import roc_auc_score
 from ml_assets.core.data import lake
 from ml_assets.core.monitoring.estimation import expected_roc_auc
 from ml_assets.definitions import INGEST_JOB, SCORING_JOB, TRAINING_JOB, build_definitions
-from ml_assets.defs.monitoring import AUC_ABOVE_FLOOR, NO_HIGH_DRIFT
+from ml_assets.defs.monitoring import AUC_ABOVE_FLOOR, NO_HIGH_DRIFT, drift_check, drift_range_summary
 from ml_assets.defs.sensors import TRIGGER_TAG, build_failure_alert_sensor
 from ml_assets.resources.alerts import AlertWebhook
 from ml_assets.runner import RANGE_END_TAG, RANGE_START_TAG
@@ -177,6 +177,22 @@ def test_cooldown_holds_back_a_segment_retrained_recently(monitored) -> None:
     recent = json.dumps({"after": {}, "requested": {"domestic": datetime.now(UTC).isoformat()}})
     tick = sensor_tick(spec, instance, recent)
     assert tick.run_requests == [] and "domestic" in tick.skip_message and "cooldown" in tick.skip_message
+
+
+def test_in_sample_high_days_are_counted_but_neither_fail_the_check_nor_count_as_high_days(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path)
+    days = pd.to_datetime(["2024-03-30", "2024-03-31", "2024-04-20"])
+    table = pd.DataFrame({spec.dataset.date: days.repeat(2), "segment": "domestic", "feature": ["amount", "score"] * 3,
+                          "severity": ["high", "none", "high", "low", "none", "none"], "judged": True,
+                          "psi": 0.3, "in_sample": [True, True, True, True, False, False]})
+    check = drift_check(table, spec, [])
+    assert check.passed and check.metadata["in_sample_high_days_not_judged"].value == {"domestic": 2}
+    assert check.metadata["high_drift_days"].value == {}
+    later = table.assign(severity=["high", "none", "high", "low", "high", "none"])
+    check = drift_check(later, spec, [])
+    assert not check.passed and check.metadata["high_drift_days"].value == {"domestic": ["2024-04-20"]}
+    summary = drift_range_summary(later, spec, (days[0].date(), days[-1].date()))
+    assert summary["days_with_high_drift"].value == {"domestic": 1}
 
 
 def test_fail_on_drift_blocks_the_days_risk_report_and_low_auc_only_warns(monitored, webhook) -> None:
